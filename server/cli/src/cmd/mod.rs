@@ -1,0 +1,4 @@
+//! One module per subcommand, plus the shared text formatting.
+
+pub mod format;
+pub mod stats;

@@ -1,0 +1,127 @@
+//! Which edges retain, decided once per edge into a bitmap.
+//!
+//! DevTools' rules (`computeIsEssentialEdge`), which the dominator tree, retained sizes
+//! and retainer paths all follow. An edge does not retain when it is
+//! - weak;
+//! - a WeakMap table's edge to a value (the key's edge retains it, see [`crate::weakmap`]);
+//! - a self edge;
+//! - leaving a node other than the root and either a shortcut (shortcuts mean "user
+//!   global" only from the root), or going from a node outside the page-owned set into it.
+//!
+//! The page-owned set is everything reachable without weak edges from the root's shortcut
+//! targets — the global objects of the JS contexts. Edges from system structures (handles,
+//! caches) into it do not count, so user objects are dominated through user paths.
+
+use crate::graph::{HeapGraph, NodeIndex};
+use crate::types::{EdgeType, NodeType};
+use crate::weakmap::WeakMapEdges;
+
+/// A fixed-size bit set.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Bits(Vec<u64>);
+
+impl Bits {
+    pub(crate) fn new(len: usize) -> Self {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+    #[inline(always)]
+    pub(crate) fn get(&self, i: usize) -> bool {
+        self.0[i >> 6] >> (i & 63) & 1 == 1
+    }
+    #[inline(always)]
+    pub(crate) fn set(&mut self, i: usize) {
+        self.0[i >> 6] |= 1 << (i & 63);
+    }
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.capacity() * 8
+    }
+}
+
+/// The retaining-edge bitmap.
+#[derive(Debug, Default)]
+pub struct Essential {
+    edges: Bits,
+}
+
+impl Essential {
+    /// Whether edge `e` retains its target.
+    #[inline(always)]
+    pub fn retains(&self, e: usize) -> bool {
+        self.edges.get(e)
+    }
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.edges.heap_bytes()
+    }
+
+    /// Decides every edge of `graph`.
+    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges) -> Essential {
+        let page = page_owned(graph);
+        let mut edges = Bits::new(graph.edge_count());
+        let (weak, shortcut, internal) = (
+            EdgeType::Weak as u8,
+            EdgeType::Shortcut as u8,
+            EdgeType::Internal as u8,
+        );
+        for from in 0..graph.node_count() as u32 {
+            let from_page = page.get(from as usize);
+            let from_id = graph.node_id[from as usize];
+            for e in graph.edge_range(NodeIndex(from)) {
+                let t = graph.edge_type[e];
+                let to = graph.edge_to[e];
+                if t == weak || to == from {
+                    continue;
+                }
+                if t == internal {
+                    if let Some((_, table)) = weakmaps.get(graph.edge_name[e]) {
+                        if table == from_id {
+                            continue;
+                        }
+                    }
+                }
+                if from != NodeIndex::ROOT.0
+                    && (t == shortcut || (!from_page && page.get(to as usize)))
+                {
+                    continue;
+                }
+                edges.set(e);
+            }
+        }
+        Essential { edges }
+    }
+}
+
+/// Nodes reachable without weak edges from the root's shortcut targets (and a browser's
+/// `(Document DOM trees)` root).
+fn page_owned(graph: &HeapGraph) -> Bits {
+    let mut page = Bits::new(graph.node_count());
+    if graph.node_count() == 0 {
+        return page;
+    }
+    let mut stack: Vec<u32> = Vec::new();
+    for e in graph.edges(NodeIndex::ROOT) {
+        let seed = match e.edge_type {
+            EdgeType::Shortcut => true,
+            EdgeType::Element => {
+                graph.node_type(e.to) == NodeType::Synthetic
+                    && graph.node_name(e.to) == "(Document DOM trees)"
+            }
+            _ => false,
+        };
+        if seed && !page.get(e.to.ix()) {
+            page.set(e.to.ix());
+            stack.push(e.to.0);
+        }
+    }
+    let weak = EdgeType::Weak as u8;
+    while let Some(n) = stack.pop() {
+        for e in graph.edge_range(NodeIndex(n)) {
+            let to = graph.edge_to[e] as usize;
+            if graph.edge_type[e] != weak && !page.get(to) {
+                page.set(to);
+                stack.push(to as u32);
+            }
+        }
+    }
+    page
+}

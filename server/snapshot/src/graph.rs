@@ -1,0 +1,196 @@
+//! The compact heap graph: one column per node field, edges in CSR order.
+//!
+//! Node `i` owns edges `first_edge[i]..first_edge[i + 1]`. Edge targets are node ordinals
+//! (not the file's `ordinal × field count`). Type columns hold the canonical codes of
+//! [`NodeType`] / [`EdgeType`]. Memory is the columns themselves: about 26 bytes a node
+//! and 9 bytes an edge, plus the strings.
+
+use crate::meta::Header;
+use crate::scan::Strings;
+use crate::types::{EdgeType, NodeType};
+
+/// Index of a node in the graph (its ordinal in the file's `nodes` array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeIndex(pub u32);
+
+impl NodeIndex {
+    /// The synthetic root every snapshot starts with.
+    pub const ROOT: NodeIndex = NodeIndex(0);
+    /// As a `usize` for indexing.
+    pub fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A function position from the `locations` array: 0-based line, UTF-16 column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// The closure or object the position belongs to.
+    pub node: NodeIndex,
+    /// V8's script id (resolve to a URL through the graph, see the `leaks` crate).
+    pub script_id: u32,
+    /// 0-based line.
+    pub line: u32,
+    /// 0-based column in UTF-16 code units.
+    pub column: u32,
+}
+
+/// A parsed snapshot: nodes, edges, strings and locations.
+#[derive(Debug)]
+pub struct HeapGraph {
+    pub(crate) header: Header,
+    pub(crate) node_type: Vec<u8>,
+    pub(crate) node_name: Vec<u32>,
+    pub(crate) node_id: Vec<u64>,
+    pub(crate) node_self_size: Vec<u64>,
+    /// `len() == node_count + 1`.
+    pub(crate) first_edge: Vec<u32>,
+    /// Empty when the snapshot has no `detachedness` field.
+    pub(crate) node_detachedness: Vec<u8>,
+    pub(crate) edge_type: Vec<u8>,
+    pub(crate) edge_name: Vec<u32>,
+    pub(crate) edge_to: Vec<u32>,
+    pub(crate) strings: Strings,
+    /// Sorted by node.
+    pub(crate) locations: Vec<Location>,
+}
+
+/// One edge, resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Edge<'g> {
+    /// Position in the edge columns.
+    pub index: u32,
+    /// Its type.
+    pub edge_type: EdgeType,
+    /// Its name: a property or variable name, or an element / hidden index.
+    pub name: EdgeName<'g>,
+    /// The node it points to.
+    pub to: NodeIndex,
+}
+
+/// An edge's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeName<'g> {
+    /// Property, context variable, internal field name.
+    Name(&'g str),
+    /// Element or hidden edge index.
+    Index(u32),
+}
+
+impl std::fmt::Display for EdgeName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EdgeName::Name(s) => f.write_str(s),
+            EdgeName::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+impl HeapGraph {
+    /// The resolved header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.node_type.len()
+    }
+    /// Number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.edge_type.len()
+    }
+    /// The string table.
+    pub fn strings(&self) -> &Strings {
+        &self.strings
+    }
+    /// All function positions, sorted by node.
+    pub fn locations(&self) -> &[Location] {
+        &self.locations
+    }
+    /// The position recorded for `node`, if any.
+    pub fn location(&self, node: NodeIndex) -> Option<&Location> {
+        let at = self.locations.partition_point(|l| l.node < node);
+        self.locations.get(at).filter(|l| l.node == node)
+    }
+    /// Iterates over every node index.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = NodeIndex> {
+        (0..self.node_count() as u32).map(NodeIndex)
+    }
+    /// Node type.
+    pub fn node_type(&self, n: NodeIndex) -> NodeType {
+        NodeType::from_code(self.node_type[n.ix()])
+    }
+    /// Node name (constructor name for objects, the value for strings, ...).
+    pub fn node_name(&self, n: NodeIndex) -> &str {
+        self.strings.get(self.node_name[n.ix()] as usize)
+    }
+    /// Node id: odd for JS objects (stable within a process), even for embedder objects.
+    pub fn node_id(&self, n: NodeIndex) -> u64 {
+        self.node_id[n.ix()]
+    }
+    /// Shallow size in bytes.
+    pub fn self_size(&self, n: NodeIndex) -> u64 {
+        self.node_self_size[n.ix()]
+    }
+    /// DevTools' detachedness (0 unknown, 1 attached, 2 detached); 0 when absent.
+    pub fn detachedness(&self, n: NodeIndex) -> u8 {
+        self.node_detachedness.get(n.ix()).copied().unwrap_or(0)
+    }
+    /// The range of edge indices `n` owns.
+    pub fn edge_range(&self, n: NodeIndex) -> std::ops::Range<usize> {
+        self.first_edge[n.ix()] as usize..self.first_edge[n.ix() + 1] as usize
+    }
+    /// Number of outgoing edges.
+    pub fn out_degree(&self, n: NodeIndex) -> usize {
+        self.edge_range(n).len()
+    }
+    /// Edge by index.
+    pub fn edge(&self, e: usize) -> Edge<'_> {
+        let t = EdgeType::from_code(self.edge_type[e]);
+        let raw = self.edge_name[e];
+        let name = if t.has_index_name() {
+            EdgeName::Index(raw)
+        } else {
+            EdgeName::Name(self.strings.get(raw as usize))
+        };
+        Edge {
+            index: e as u32,
+            edge_type: t,
+            name,
+            to: NodeIndex(self.edge_to[e]),
+        }
+    }
+    /// Outgoing edges of `n`.
+    pub fn edges(&self, n: NodeIndex) -> impl ExactSizeIterator<Item = Edge<'_>> + '_ {
+        self.edge_range(n).map(move |e| self.edge(e))
+    }
+    /// The node an edge comes from (binary search over the CSR offsets).
+    pub fn edge_owner(&self, e: usize) -> NodeIndex {
+        let at = self.first_edge.partition_point(|&f| f as usize <= e);
+        NodeIndex(at.saturating_sub(1) as u32)
+    }
+    /// Sum of all self sizes.
+    pub fn total_self_size(&self) -> u64 {
+        self.node_self_size.iter().sum()
+    }
+    /// Approximate bytes of memory the graph holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.node_type.capacity()
+            + self.node_name.capacity() * 4
+            + self.node_id.capacity() * 8
+            + self.node_self_size.capacity() * 8
+            + self.first_edge.capacity() * 4
+            + self.node_detachedness.capacity()
+            + self.edge_type.capacity()
+            + self.edge_name.capacity() * 4
+            + self.edge_to.capacity() * 4
+            + self.strings.heap_bytes()
+            + self.locations.capacity() * std::mem::size_of::<Location>()
+    }
+    /// The property edge `name` of `n`, if any (first match).
+    pub fn child_by_name(&self, n: NodeIndex, name: &str) -> Option<NodeIndex> {
+        self.edges(n)
+            .find(|e| !e.edge_type.has_index_name() && e.name == EdgeName::Name(name))
+            .map(|e| e.to)
+    }
+}

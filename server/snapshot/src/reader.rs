@@ -1,0 +1,618 @@
+//! Reading a whole snapshot into a [`HeapGraph`].
+//!
+//! Two threads: the calling thread parses `nodes`, then `locations` and `strings`; a
+//! second thread finds the `edges` array on its own (a `memchr` pass over `nodes`, which
+//! is far cheaper than parsing it) and parses it meanwhile. Edges are ~60% of the bytes,
+//! so the split is close to even. Every preallocation is bounded by the bytes the file
+//! really has, never by a count the header claims alone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Result, SnapshotError};
+use crate::graph::{HeapGraph, Location, NodeIndex};
+use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
+use crate::progress::{Phase, Progress};
+use crate::scan::{self, Key, Sink, Strings};
+use crate::source::ByteSource;
+use crate::types::{EdgeType, NodeType};
+
+/// Capacity for `claimed` records of `fields` numbers each, when at most `bytes` bytes
+/// remain: each number takes at least two bytes (a digit and a separator).
+fn bounded_capacity(claimed: u64, fields: usize, bytes: u64) -> usize {
+    let possible = bytes / (2 * fields.max(1) as u64);
+    claimed.min(possible).min(usize::MAX as u64) as usize
+}
+
+#[derive(Clone, Copy)]
+enum NodeField {
+    Type,
+    Name,
+    Id,
+    SelfSize,
+    EdgeCount,
+    Detachedness,
+    Ignored,
+}
+
+struct NodeSink {
+    fields: Vec<NodeField>,
+    field: usize,
+    ordinal: u64,
+    type_map: Vec<u8>,
+    node_type: Vec<u8>,
+    node_name: Vec<u32>,
+    node_id: Vec<u64>,
+    node_self_size: Vec<u64>,
+    edge_count: Vec<u32>,
+    detachedness: Vec<u8>,
+}
+
+impl NodeSink {
+    fn new(layout: &NodeLayout, capacity: usize) -> Self {
+        let mut fields = vec![NodeField::Ignored; layout.field_count];
+        fields[layout.type_at] = NodeField::Type;
+        fields[layout.name_at] = NodeField::Name;
+        fields[layout.id_at] = NodeField::Id;
+        fields[layout.self_size_at] = NodeField::SelfSize;
+        fields[layout.edge_count_at] = NodeField::EdgeCount;
+        if let Some(d) = layout.detachedness_at {
+            fields[d] = NodeField::Detachedness;
+        }
+        let type_map = layout
+            .types
+            .iter()
+            .map(|t| NodeType::from_name(t) as u8)
+            .collect();
+        NodeSink {
+            fields,
+            field: 0,
+            ordinal: 0,
+            type_map,
+            node_type: Vec::with_capacity(capacity),
+            node_name: Vec::with_capacity(capacity),
+            node_id: Vec::with_capacity(capacity),
+            node_self_size: Vec::with_capacity(capacity),
+            // One more for the prefix sum's final total.
+            edge_count: Vec::with_capacity(capacity + 1),
+            detachedness: if layout.detachedness_at.is_some() {
+                Vec::with_capacity(capacity)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn bad(&self, field: &'static str, value: u64, why: impl Into<String>) -> SnapshotError {
+        SnapshotError::BadValue {
+            record: "node",
+            index: self.ordinal,
+            field,
+            value,
+            why: why.into(),
+        }
+    }
+}
+
+impl Sink for NodeSink {
+    #[inline(always)]
+    fn push(&mut self, v: u64) -> Result<()> {
+        match self.fields[self.field] {
+            NodeField::Type => match self.type_map.get(v as usize) {
+                Some(&t) => self.node_type.push(t),
+                None => {
+                    return Err(self.bad(
+                        "type",
+                        v,
+                        format!("but meta lists {} node types", self.type_map.len()),
+                    ))
+                }
+            },
+            NodeField::Name => match u32::try_from(v) {
+                Ok(x) => self.node_name.push(x),
+                Err(_) => return Err(self.bad("name", v, "past any string index")),
+            },
+            NodeField::Id => self.node_id.push(v),
+            NodeField::SelfSize => self.node_self_size.push(v),
+            NodeField::EdgeCount => match u32::try_from(v) {
+                Ok(x) => self.edge_count.push(x),
+                Err(_) => {
+                    return Err(self.bad("edge_count", v, "more edges than a snapshot can hold"))
+                }
+            },
+            NodeField::Detachedness => self.detachedness.push(v.min(255) as u8),
+            NodeField::Ignored => {}
+        }
+        self.field += 1;
+        if self.field == self.fields.len() {
+            self.field = 0;
+            self.ordinal += 1;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum EdgeField {
+    Type,
+    Name,
+    To,
+    Ignored,
+}
+
+struct EdgeSink {
+    fields: Vec<EdgeField>,
+    field: usize,
+    ordinal: u64,
+    type_map: Vec<u8>,
+    node_fields: u64,
+    node_count: u64,
+    edge_type: Vec<u8>,
+    edge_name: Vec<u32>,
+    edge_to: Vec<u32>,
+}
+
+impl EdgeSink {
+    fn new(layout: &EdgeLayout, node_fields: usize, node_count: u64, capacity: usize) -> Self {
+        let mut fields = vec![EdgeField::Ignored; layout.field_count];
+        fields[layout.type_at] = EdgeField::Type;
+        fields[layout.name_at] = EdgeField::Name;
+        fields[layout.to_at] = EdgeField::To;
+        let type_map = layout
+            .types
+            .iter()
+            .map(|t| EdgeType::from_name(t) as u8)
+            .collect();
+        EdgeSink {
+            fields,
+            field: 0,
+            ordinal: 0,
+            type_map,
+            node_fields: node_fields as u64,
+            node_count,
+            edge_type: Vec::with_capacity(capacity),
+            edge_name: Vec::with_capacity(capacity),
+            edge_to: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn bad(&self, field: &'static str, value: u64, why: impl Into<String>) -> SnapshotError {
+        SnapshotError::BadValue {
+            record: "edge",
+            index: self.ordinal,
+            field,
+            value,
+            why: why.into(),
+        }
+    }
+}
+
+impl Sink for EdgeSink {
+    #[inline(always)]
+    fn push(&mut self, v: u64) -> Result<()> {
+        match self.fields[self.field] {
+            EdgeField::Type => match self.type_map.get(v as usize) {
+                Some(&t) => self.edge_type.push(t),
+                None => {
+                    return Err(self.bad(
+                        "type",
+                        v,
+                        format!("but meta lists {} edge types", self.type_map.len()),
+                    ))
+                }
+            },
+            EdgeField::Name => match u32::try_from(v) {
+                Ok(x) => self.edge_name.push(x),
+                Err(_) => {
+                    return Err(self.bad("name_or_index", v, "past any string or element index"))
+                }
+            },
+            EdgeField::To => {
+                let ordinal = v / self.node_fields;
+                if v % self.node_fields != 0 {
+                    return Err(self.bad(
+                        "to_node",
+                        v,
+                        format!("not a multiple of the {} node fields", self.node_fields),
+                    ));
+                }
+                if ordinal >= self.node_count {
+                    return Err(self.bad(
+                        "to_node",
+                        v,
+                        format!("past the nodes array ({} nodes)", self.node_count),
+                    ));
+                }
+                self.edge_to.push(ordinal as u32);
+            }
+            EdgeField::Ignored => {}
+        }
+        self.field += 1;
+        if self.field == self.fields.len() {
+            self.field = 0;
+            self.ordinal += 1;
+        }
+        Ok(())
+    }
+}
+
+struct LocationSink {
+    layout: LocationLayout,
+    record: [u64; 8],
+    field: usize,
+    node_fields: u64,
+    node_count: u64,
+    out: Vec<Location>,
+}
+
+impl Sink for LocationSink {
+    fn push(&mut self, v: u64) -> Result<()> {
+        if let Some(slot) = self.record.get_mut(self.field) {
+            *slot = v;
+        }
+        self.field += 1;
+        if self.field < self.layout.field_count {
+            return Ok(());
+        }
+        self.field = 0;
+        let r = &self.record;
+        let l = &self.layout;
+        let get = |at: usize| r.get(at).copied().unwrap_or(0);
+        let object = get(l.node_at);
+        let bad = |field: &'static str, value: u64, why: &str| SnapshotError::BadValue {
+            record: "location",
+            index: self.out.len() as u64,
+            field,
+            value,
+            why: why.into(),
+        };
+        if object % self.node_fields != 0 || object / self.node_fields >= self.node_count {
+            return Err(bad("object_index", object, "not the index of a node"));
+        }
+        let small = |field: &'static str, at: usize| {
+            u32::try_from(get(at)).map_err(|_| bad(field, get(at), "out of range"))
+        };
+        self.out.push(Location {
+            node: NodeIndex((object / self.node_fields) as u32),
+            script_id: small("script_id", l.script_at)?,
+            line: small("line", l.line_at)?,
+            column: small("column", l.column_at)?,
+        });
+        Ok(())
+    }
+}
+
+/// Reads a whole snapshot from `src`.
+pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph> {
+    progress.start(Phase::Header, src.len());
+    let (h_start, h_end) = scan::find_header(src)?;
+    let mut json = vec![0u8; (h_end - h_start) as usize];
+    let n = src.read_at(&mut json, h_start)?;
+    json.truncate(n);
+    let header = Header::parse(&json, h_start)?;
+    drop(json);
+    if header.node_count > u32::MAX as u64 - 1 || header.edge_count > u32::MAX as u64 - 1 {
+        return Err(SnapshotError::Meta(format!(
+            "{} nodes and {} edges: more than this reader supports (2^32 each)",
+            header.node_count, header.edge_count
+        )));
+    }
+    let nodes_key = expect_key(src, h_end, "nodes")?;
+    progress.start(Phase::Parsing, src.len() - nodes_key.value_start);
+    let len = src.len();
+
+    // Set when one side fails, so the other stops at its next block instead of
+    // parsing the rest of a file whose result is already an error.
+    let abort = AtomicBool::new(false);
+    let advance = |b: u64| -> Result<()> {
+        progress.advance(b)?;
+        if abort.load(Ordering::Relaxed) {
+            return Err(SnapshotError::Cancelled);
+        }
+        Ok(())
+    };
+    let (node_part, edges) = std::thread::scope(|s| {
+        let header = &header;
+        let edge_job = s.spawn(|| -> Result<EdgeSink> {
+            let r = (|| {
+                let nodes_end =
+                    scan::skip_number_array(src, nodes_key.value_start, "the `nodes` array")?;
+                let edges_key = expect_key(src, nodes_end, "edges")?;
+                let cap = bounded_capacity(
+                    header.edge_count,
+                    header.edges.field_count,
+                    len - edges_key.value_start,
+                );
+                let mut sink = EdgeSink::new(
+                    &header.edges,
+                    header.nodes.field_count,
+                    header.node_count,
+                    cap,
+                );
+                scan::parse_numbers(
+                    src,
+                    edges_key.value_start,
+                    "the `edges` array",
+                    &mut sink,
+                    advance,
+                )?;
+                Ok(sink)
+            })();
+            if r.is_err() {
+                abort.store(true, Ordering::Relaxed);
+            }
+            r
+        });
+        let node_part = (|| -> Result<(NodeSink, Rest)> {
+            let cap = bounded_capacity(
+                header.node_count,
+                header.nodes.field_count,
+                len - nodes_key.value_start,
+            );
+            let mut sink = NodeSink::new(&header.nodes, cap);
+            let nodes_end = scan::parse_numbers(
+                src,
+                nodes_key.value_start,
+                "the `nodes` array",
+                &mut sink,
+                advance,
+            )?;
+            if sink.field != 0 {
+                return Err(SnapshotError::Meta(format!(
+                    "the nodes array does not hold whole records of {} numbers",
+                    header.nodes.field_count
+                )));
+            }
+            let rest = read_rest(src, header, nodes_end, progress)?;
+            Ok((sink, rest))
+        })();
+        if node_part.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        let edges = edge_job.join().unwrap_or_else(|_| {
+            Err(SnapshotError::Meta(
+                "the edge reader thread panicked".into(),
+            ))
+        });
+        (node_part, edges)
+    });
+    // Report the error that caused the other side to stop, not its `Cancelled`.
+    let (nodes, rest, edges) = match (node_part, edges) {
+        (Ok((n, r)), Ok(e)) => (n, r, e),
+        (Err(SnapshotError::Cancelled), Err(e)) if !progress.is_cancelled() => return Err(e),
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    progress.start(Phase::Validating, 0);
+    assemble(header, nodes, edges, rest)
+}
+
+struct Rest {
+    locations: Vec<Location>,
+    strings: Strings,
+}
+
+fn expect_key(src: &dyn ByteSource, pos: u64, name: &str) -> Result<Key> {
+    match scan::read_key(src, pos)? {
+        Some(k) if k.name == name => Ok(k),
+        Some(k) => Err(SnapshotError::syntax(
+            k.value_start,
+            format!("expected the `{name}` array, found `{}`", k.name),
+        )),
+        None => Err(SnapshotError::Meta(format!(
+            "the snapshot has no `{name}` array"
+        ))),
+    }
+}
+
+/// After `nodes`: skip `edges` (the other thread has it) and the tracing arrays, parse
+/// `locations`, then `strings`, which V8 always writes last.
+fn read_rest(
+    src: &dyn ByteSource,
+    header: &Header,
+    nodes_end: u64,
+    progress: &Progress,
+) -> Result<Rest> {
+    let edges_key = expect_key(src, nodes_end, "edges")?;
+    let mut pos = scan::skip_number_array(src, edges_key.value_start, "the `edges` array")?;
+    let mut locations = Vec::new();
+    loop {
+        progress.check()?;
+        let Some(key) = scan::read_key(src, pos)? else {
+            return Err(SnapshotError::Meta(
+                "the snapshot has no `strings` array".into(),
+            ));
+        };
+        match key.name.as_str() {
+            "strings" => {
+                let strings = scan::parse_strings(src, key.value_start)?;
+                return Ok(Rest { locations, strings });
+            }
+            "locations" => {
+                let Some(layout) = header.locations.clone() else {
+                    pos = scan::skip_number_array(src, key.value_start, "the `locations` array")?;
+                    continue;
+                };
+                let remaining = src.len() - key.value_start;
+                let mut sink = LocationSink {
+                    record: [0; 8],
+                    field: 0,
+                    node_fields: header.nodes.field_count as u64,
+                    node_count: header.node_count,
+                    out: Vec::with_capacity(
+                        bounded_capacity(header.node_count, layout.field_count, remaining)
+                            .min(1 << 20),
+                    ),
+                    layout,
+                };
+                pos = scan::parse_numbers(
+                    src,
+                    key.value_start,
+                    "the `locations` array",
+                    &mut sink,
+                    |_| Ok(()),
+                )?;
+                if sink.field != 0 {
+                    return Err(SnapshotError::Meta(
+                        "the locations array does not hold whole records".into(),
+                    ));
+                }
+                locations = sink.out;
+            }
+            "nodes" | "edges" => {
+                return Err(SnapshotError::syntax(
+                    key.value_start,
+                    format!("a second `{}` array", key.name),
+                ));
+            }
+            _ => pos = scan::skip_number_array(src, key.value_start, "a tracing array")?,
+        }
+    }
+}
+
+fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Result<HeapGraph> {
+    let node_count = nodes.node_type.len() as u64;
+    if node_count != header.node_count {
+        return Err(SnapshotError::CountMismatch {
+            what: "node_count",
+            expected: header.node_count,
+            actual: node_count,
+        });
+    }
+    if edges.field != 0 {
+        return Err(SnapshotError::Meta(format!(
+            "the edges array does not hold whole records of {} numbers",
+            header.edges.field_count
+        )));
+    }
+    let edge_count = edges.edge_type.len() as u64;
+    if edge_count != header.edge_count {
+        return Err(SnapshotError::CountMismatch {
+            what: "edge_count",
+            expected: header.edge_count,
+            actual: edge_count,
+        });
+    }
+    // Edge counts become CSR offsets in place.
+    let mut first_edge = nodes.edge_count;
+    let mut sum: u64 = 0;
+    for c in first_edge.iter_mut() {
+        let here = sum;
+        sum += *c as u64;
+        *c = here.min(u32::MAX as u64) as u32;
+    }
+    if sum != edge_count {
+        return Err(SnapshotError::CountMismatch {
+            what: "edges owned by nodes (sum of edge_count)",
+            expected: sum,
+            actual: edge_count,
+        });
+    }
+    first_edge.push(sum as u32);
+    let string_count = rest.strings.len() as u64;
+    if let Some((i, &s)) = nodes
+        .node_name
+        .iter()
+        .enumerate()
+        .find(|(_, &s)| s as u64 >= string_count)
+    {
+        return Err(SnapshotError::BadValue {
+            record: "node",
+            index: i as u64,
+            field: "name",
+            value: s as u64,
+            why: format!("past the {string_count} strings"),
+        });
+    }
+    for (i, (&t, &s)) in edges.edge_type.iter().zip(&edges.edge_name).enumerate() {
+        if !EdgeType::from_code(t).has_index_name() && s as u64 >= string_count {
+            return Err(SnapshotError::BadValue {
+                record: "edge",
+                index: i as u64,
+                field: "name_or_index",
+                value: s as u64,
+                why: format!("past the {string_count} strings"),
+            });
+        }
+    }
+    let mut locations = rest.locations;
+    if !locations.windows(2).all(|w| w[0].node <= w[1].node) {
+        locations.sort_by_key(|l| l.node);
+    }
+    Ok(HeapGraph {
+        header,
+        node_type: nodes.node_type,
+        node_name: nodes.node_name,
+        node_id: nodes.node_id,
+        node_self_size: nodes.node_self_size,
+        first_edge,
+        node_detachedness: nodes.detachedness,
+        edge_type: edges.edge_type,
+        edge_name: edges.edge_name,
+        edge_to: edges.edge_to,
+        strings: rest.strings,
+        locations,
+    })
+}
+
+/// The largest odd node id (JS objects) in a snapshot, reading only the header and the
+/// `nodes` array: what the 3-snapshot diff needs of the baseline and target.
+pub fn scan_max_js_id(src: &dyn ByteSource, progress: &Progress) -> Result<IdScan> {
+    progress.start(Phase::Header, src.len());
+    let (h_start, h_end) = scan::find_header(src)?;
+    let mut json = vec![0u8; (h_end - h_start) as usize];
+    let n = src.read_at(&mut json, h_start)?;
+    json.truncate(n);
+    let header = Header::parse(&json, h_start)?;
+    let key = expect_key(src, h_end, "nodes")?;
+    progress.start(Phase::Parsing, src.len() - key.value_start);
+    let fields = header.nodes.field_count;
+    let id_at = header.nodes.id_at;
+    let mut field = 0usize;
+    let mut count = 0u64;
+    let mut max_odd = 0u64;
+    let mut max_any = 0u64;
+    let mut sink = scan::FnSink(|v: u64| {
+        if field == id_at {
+            if v & 1 == 1 && v > max_odd {
+                max_odd = v;
+            }
+            max_any = max_any.max(v);
+        }
+        field += 1;
+        if field == fields {
+            field = 0;
+            count += 1;
+        }
+        Ok(())
+    });
+    scan::parse_numbers(src, key.value_start, "the `nodes` array", &mut sink, |b| {
+        progress.advance(b)
+    })?;
+    if field != 0 {
+        return Err(SnapshotError::Meta(format!(
+            "the nodes array does not hold whole records of {fields} numbers"
+        )));
+    }
+    if count != header.node_count {
+        return Err(SnapshotError::CountMismatch {
+            what: "node_count",
+            expected: header.node_count,
+            actual: count,
+        });
+    }
+    Ok(IdScan {
+        max_js_id: max_odd,
+        max_id: max_any,
+        node_count: count,
+    })
+}
+
+/// What an id-only scan learns of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdScan {
+    /// Largest odd id (JS heap objects), 0 if none.
+    pub max_js_id: u64,
+    /// Largest id of any kind.
+    pub max_id: u64,
+    /// Nodes in the snapshot.
+    pub node_count: u64,
+}

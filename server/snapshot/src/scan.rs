@@ -1,0 +1,698 @@
+//! Byte-level scanning: the top-level structure, the number arrays and the string array.
+//!
+//! The number arrays are most of a snapshot (edges ~60% of the bytes, nodes ~35%), so they
+//! are parsed by a hand-written digit scanner straight into typed columns, one block at a
+//! time: no JSON value tree, no intermediate `Vec<u64>` of the whole array. The top-level
+//! keys are found with `memchr` for `"`, which the number arrays never contain; that lets a
+//! second thread find the `edges` array and start on it while the first parses `nodes`.
+
+use crate::error::{Result, SnapshotError};
+use crate::source::{for_each_block, ByteSource, BLOCK};
+
+/// Receives the numbers of one array, in order.
+pub(crate) trait Sink {
+    /// Take the next number.
+    fn push(&mut self, value: u64) -> Result<()>;
+}
+
+/// Any sink that only counts or folds, as a closure.
+pub(crate) struct FnSink<F: FnMut(u64) -> Result<()>>(pub F);
+
+impl<F: FnMut(u64) -> Result<()>> Sink for FnSink<F> {
+    #[inline(always)]
+    fn push(&mut self, value: u64) -> Result<()> {
+        (self.0)(value)
+    }
+}
+
+fn io_err(e: std::io::Error) -> SnapshotError {
+    SnapshotError::Io {
+        path: "<snapshot>".into(),
+        source: e,
+    }
+}
+
+impl From<std::io::Error> for SnapshotError {
+    fn from(e: std::io::Error) -> Self {
+        io_err(e)
+    }
+}
+
+#[inline(always)]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// Reads the first bytes and returns the `[start, end)` range of the `snapshot` object's
+/// JSON text plus the offset just after it.
+pub(crate) fn find_header(src: &dyn ByteSource) -> Result<(u64, u64)> {
+    const LIMIT: u64 = 64 << 20;
+    let len = src.len();
+    if len == 0 {
+        return Err(SnapshotError::Truncated {
+            offset: 0,
+            section: "the header (the file is empty)",
+        });
+    }
+    let mut buf = vec![0u8; (len.min(1 << 20)) as usize];
+    loop {
+        let n = src.read_at(&mut buf, 0)?;
+        buf.truncate(n);
+        match header_bounds(&buf)? {
+            Some(range) => return Ok(range),
+            None if (buf.len() as u64) < len && (buf.len() as u64) < LIMIT => {
+                let grow = (buf.len() as u64 * 4).min(len).min(LIMIT);
+                buf.resize(grow as usize, 0);
+            }
+            None if (buf.len() as u64) >= len => {
+                return Err(SnapshotError::Truncated {
+                    offset: len,
+                    section: "the `snapshot` header",
+                })
+            }
+            None => {
+                return Err(SnapshotError::Meta(
+                    "the header is larger than 64 MiB".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Finds `{"snapshot": {...}` in `buf`; `None` when `buf` ends first.
+fn header_bounds(buf: &[u8]) -> Result<Option<(u64, u64)>> {
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < buf.len() && is_ws(buf[*i]) {
+            *i += 1;
+        }
+    };
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        i = 3;
+    }
+    skip_ws(&mut i);
+    let Some(&b) = buf.get(i) else {
+        return Ok(None);
+    };
+    if b != b'{' {
+        return Err(SnapshotError::syntax(
+            i as u64,
+            format!("expected `{{`, found {}", show(b)),
+        ));
+    }
+    i += 1;
+    skip_ws(&mut i);
+    const KEY: &[u8] = b"\"snapshot\"";
+    if buf.len() < i + KEY.len() {
+        return Ok(None);
+    }
+    if &buf[i..i + KEY.len()] != KEY {
+        return Err(SnapshotError::syntax(
+            i as u64,
+            "expected the `snapshot` key first",
+        ));
+    }
+    i += KEY.len();
+    skip_ws(&mut i);
+    match buf.get(i) {
+        None => return Ok(None),
+        Some(b':') => i += 1,
+        Some(&b) => {
+            return Err(SnapshotError::syntax(
+                i as u64,
+                format!("expected `:`, found {}", show(b)),
+            ))
+        }
+    }
+    skip_ws(&mut i);
+    match buf.get(i) {
+        None => return Ok(None),
+        Some(b'{') => {}
+        Some(&b) => {
+            return Err(SnapshotError::syntax(
+                i as u64,
+                format!("expected `{{`, found {}", show(b)),
+            ))
+        }
+    }
+    let start = i;
+    let mut depth = 0u32;
+    let mut in_str = false;
+    let mut escaped = false;
+    while i < buf.len() {
+        let b = buf[i];
+        if in_str {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+        } else {
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok(Some((start as u64, i as u64 + 1)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    Ok(None)
+}
+
+pub(crate) fn show(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("`{}`", b as char)
+    } else {
+        format!("byte 0x{b:02x}")
+    }
+}
+
+/// A top-level key and where its array value starts.
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    pub name: String,
+    /// Offset just after the value's `[`.
+    pub value_start: u64,
+}
+
+/// From `pos` (just after a previous value), reads `, "key" : [` and returns the key,
+/// or `None` at the closing `}` of the top-level object.
+pub(crate) fn read_key(src: &dyn ByteSource, pos: u64) -> Result<Option<Key>> {
+    let mut buf = [0u8; 256];
+    let n = src.read_at(&mut buf, pos)?;
+    let buf = &buf[..n];
+    let mut i = 0;
+    let eof = |section| SnapshotError::Truncated {
+        offset: src.len(),
+        section,
+    };
+    while i < buf.len() && is_ws(buf[i]) {
+        i += 1;
+    }
+    match buf.get(i) {
+        None => return Err(eof("the top-level object (no closing `}`)")),
+        Some(b'}') => return Ok(None),
+        Some(b',') => i += 1,
+        Some(&b) => {
+            return Err(SnapshotError::syntax(
+                pos + i as u64,
+                format!("expected `,` or `}}`, found {}", show(b)),
+            ))
+        }
+    }
+    while i < buf.len() && is_ws(buf[i]) {
+        i += 1;
+    }
+    match buf.get(i) {
+        None => return Err(eof("a top-level key")),
+        Some(b'"') => i += 1,
+        Some(&b) => {
+            return Err(SnapshotError::syntax(
+                pos + i as u64,
+                format!("expected a key, found {}", show(b)),
+            ))
+        }
+    }
+    let name_start = i;
+    while i < buf.len() && buf[i] != b'"' {
+        if buf[i] == b'\\' || buf[i] < 0x20 {
+            return Err(SnapshotError::syntax(
+                pos + i as u64,
+                "unexpected character in a top-level key",
+            ));
+        }
+        i += 1;
+    }
+    if i >= buf.len() {
+        return Err(if n < 256 {
+            eof("a top-level key")
+        } else {
+            SnapshotError::syntax(
+                pos + name_start as u64,
+                "top-level key longer than 200 bytes",
+            )
+        });
+    }
+    let name = String::from_utf8_lossy(&buf[name_start..i]).into_owned();
+    i += 1;
+    while i < buf.len() && is_ws(buf[i]) {
+        i += 1;
+    }
+    match buf.get(i) {
+        None => return Err(eof("a top-level key")),
+        Some(b':') => i += 1,
+        Some(&b) => {
+            return Err(SnapshotError::syntax(
+                pos + i as u64,
+                format!("expected `:` after \"{name}\", found {}", show(b)),
+            ))
+        }
+    }
+    while i < buf.len() && is_ws(buf[i]) {
+        i += 1;
+    }
+    match buf.get(i) {
+        None => Err(eof("a top-level key")),
+        Some(b'[') => Ok(Some(Key {
+            name,
+            value_start: pos + i as u64 + 1,
+        })),
+        Some(&b) => Err(SnapshotError::syntax(
+            pos + i as u64,
+            format!("expected `[` as the value of \"{name}\", found {}", show(b)),
+        )),
+    }
+}
+
+/// Skips an array of numbers (possibly nested, as `trace_tree` is) by looking for the next
+/// `"`, which only a following key can hold. Returns the offset just after the array's `]`.
+pub(crate) fn skip_number_array(
+    src: &dyn ByteSource,
+    value_start: u64,
+    section: &'static str,
+) -> Result<u64> {
+    let mut quote = None;
+    for_each_block(src, value_start, src.len(), |block, base| {
+        if let Some(i) = memchr::memchr(b'"', block) {
+            quote = Some(base + i as u64);
+            return Ok::<bool, SnapshotError>(true);
+        }
+        Ok::<bool, SnapshotError>(false)
+    })?;
+    let Some(quote) = quote else {
+        return Err(SnapshotError::Truncated {
+            offset: src.len(),
+            section,
+        });
+    };
+    // Between the array's `]` and the next key's `"` there is only `,` and white space.
+    let back = quote.saturating_sub(value_start).min(4096);
+    let mut tail = vec![0u8; back as usize];
+    let n = src.read_at(&mut tail, quote - back)?;
+    tail.truncate(n);
+    let mut i = tail.len();
+    let mut seen_comma = false;
+    while i > 0 {
+        i -= 1;
+        match tail[i] {
+            b if is_ws(b) => {}
+            b',' if !seen_comma => seen_comma = true,
+            b']' if seen_comma => return Ok(quote - back + i as u64 + 1),
+            b => {
+                return Err(SnapshotError::syntax(
+                    quote - back + i as u64,
+                    format!("unexpected {} in {section}", show(b)),
+                ))
+            }
+        }
+    }
+    Err(SnapshotError::syntax(
+        quote,
+        format!("unexpected `\"` in {section}"),
+    ))
+}
+
+/// Parses an array of non-negative integers starting just after its `[`, pushing each into
+/// `sink`; returns the offset just after the closing `]`.
+pub(crate) fn parse_numbers<S: Sink>(
+    src: &dyn ByteSource,
+    value_start: u64,
+    section: &'static str,
+    sink: &mut S,
+    mut progress: impl FnMut(u64) -> Result<()>,
+) -> Result<u64> {
+    let mut st = NumberState::default();
+    let mut end = None;
+    for_each_block(src, value_start, src.len(), |block, base| {
+        let r = st.feed(block, base, sink)?;
+        progress(block.len() as u64)?;
+        if let Some(close) = r {
+            end = Some(close + 1);
+            return Ok::<bool, SnapshotError>(true);
+        }
+        Ok(false)
+    })?;
+    end.ok_or(SnapshotError::Truncated {
+        offset: src.len(),
+        section,
+    })
+}
+
+/// Scanner state carried across block boundaries.
+#[derive(Default)]
+struct NumberState {
+    acc: u64,
+    digits: u32,
+    /// A number ended and no comma has followed it yet.
+    need_comma: bool,
+    /// A comma was the last token (so `]` now would be a trailing comma).
+    after_comma: bool,
+}
+
+impl NumberState {
+    /// Consumes `block`; returns the absolute offset of the closing `]` if it is inside.
+    #[inline(never)]
+    fn feed<S: Sink>(&mut self, block: &[u8], base: u64, sink: &mut S) -> Result<Option<u64>> {
+        let mut acc = self.acc;
+        let mut digits = self.digits;
+        let mut need_comma = self.need_comma;
+        let mut after_comma = self.after_comma;
+        let mut i = 0;
+        let n = block.len();
+        while i < n {
+            // Fast path: a whole number followed by a separator inside the block.
+            let b = block[i];
+            let d = b.wrapping_sub(b'0');
+            if d < 10 {
+                if digits == 0 && need_comma {
+                    return Err(SnapshotError::syntax(
+                        base + i as u64,
+                        "expected `,` between numbers",
+                    ));
+                }
+                acc = acc.wrapping_mul(10).wrapping_add(d as u64);
+                digits += 1;
+                i += 1;
+                continue;
+            }
+            if digits != 0 {
+                if digits > 19 {
+                    return Err(SnapshotError::syntax(
+                        base + i as u64 - digits as u64,
+                        "number too large (more than 19 digits)",
+                    ));
+                }
+                sink.push(acc)?;
+                acc = 0;
+                digits = 0;
+                need_comma = true;
+                after_comma = false;
+            }
+            match b {
+                b',' => {
+                    if !need_comma {
+                        return Err(SnapshotError::syntax(base + i as u64, "unexpected `,`"));
+                    }
+                    need_comma = false;
+                    after_comma = true;
+                }
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                b']' => {
+                    if after_comma {
+                        return Err(SnapshotError::syntax(
+                            base + i as u64,
+                            "`]` after a trailing `,`",
+                        ));
+                    }
+                    self.acc = 0;
+                    self.digits = 0;
+                    return Ok(Some(base + i as u64));
+                }
+                b'-' => {
+                    return Err(SnapshotError::syntax(
+                        base + i as u64,
+                        "negative number where a count, id or index belongs",
+                    ))
+                }
+                b'.' | b'e' | b'E' => {
+                    return Err(SnapshotError::syntax(
+                        base + i as u64,
+                        "fractional number where an integer belongs",
+                    ))
+                }
+                b => {
+                    return Err(SnapshotError::syntax(
+                        base + i as u64,
+                        format!("unexpected {} in a number array", show(b)),
+                    ))
+                }
+            }
+            i += 1;
+        }
+        self.acc = acc;
+        self.digits = digits;
+        self.need_comma = need_comma;
+        self.after_comma = after_comma;
+        Ok(None)
+    }
+}
+
+/// The decoded `strings` array: one buffer and the start of each string.
+#[derive(Debug, Default)]
+pub struct Strings {
+    data: String,
+    /// `starts[i]..starts[i + 1]` is string `i`.
+    starts: Vec<usize>,
+}
+
+impl Strings {
+    /// Number of strings.
+    pub fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// String `i`, or `""` when out of range (indices are validated at load time).
+    pub fn get(&self, i: usize) -> &str {
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&a), Some(&b)) => self.data.get(a..b).unwrap_or(""),
+            _ => "",
+        }
+    }
+    /// Appends a string; returns its index.
+    pub(crate) fn push(&mut self, s: &str) -> u32 {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.data.push_str(s);
+        self.starts.push(self.data.len());
+        (self.starts.len() - 2) as u32
+    }
+
+    /// Approximate heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() + self.starts.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// Decodes the `strings` array whose `[` ends just before `value_start`, then checks
+/// that only `}` and white space follow.
+pub(crate) fn parse_strings(src: &dyn ByteSource, value_start: u64) -> Result<Strings> {
+    let len = src.len();
+    let total = usize::try_from(len - value_start)
+        .map_err(|_| SnapshotError::Meta("the strings section does not fit in memory".into()))?;
+    let mut raw = Vec::new();
+    raw.try_reserve_exact(total).map_err(|_| {
+        SnapshotError::Meta(format!("cannot allocate {total} bytes for the strings"))
+    })?;
+    raw.resize(total, 0);
+    let mut got = 0;
+    while got < total {
+        let n = src.read_at(
+            &mut raw[got..(got + BLOCK).min(total)],
+            value_start + got as u64,
+        )?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    raw.truncate(got);
+    let mut out = StringDecoder {
+        raw: &raw,
+        base: value_start,
+        data: Vec::with_capacity(raw.len()),
+        starts: vec![0],
+    };
+    out.run()?;
+    let StringDecoder { data, starts, .. } = out;
+    // Every run copied into `data` was validated (or replaced) as UTF-8.
+    let data = String::from_utf8(data)
+        .map_err(|e| SnapshotError::syntax(value_start, format!("internal: {e}")))?;
+    Ok(Strings { data, starts })
+}
+
+struct StringDecoder<'a> {
+    raw: &'a [u8],
+    base: u64,
+    data: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl StringDecoder<'_> {
+    fn eof(&self) -> SnapshotError {
+        SnapshotError::Truncated {
+            offset: self.base + self.raw.len() as u64,
+            section: "the `strings` array",
+        }
+    }
+
+    fn skip_ws(&self, mut i: usize) -> usize {
+        while i < self.raw.len() && is_ws(self.raw[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let raw = self.raw;
+        let mut i = self.skip_ws(0);
+        if raw.get(i) == Some(&b']') {
+            return self.finish(i + 1);
+        }
+        loop {
+            match raw.get(i) {
+                None => return Err(self.eof()),
+                Some(b'"') => i = self.string(i + 1)?,
+                Some(&b) => {
+                    return Err(SnapshotError::syntax(
+                        self.base + i as u64,
+                        format!("expected a string, found {}", show(b)),
+                    ))
+                }
+            }
+            self.starts.push(self.data.len());
+            i = self.skip_ws(i);
+            match raw.get(i) {
+                None => return Err(self.eof()),
+                Some(b',') => i = self.skip_ws(i + 1),
+                Some(b']') => return self.finish(i + 1),
+                Some(&b) => {
+                    return Err(SnapshotError::syntax(
+                        self.base + i as u64,
+                        format!("expected `,` or `]`, found {}", show(b)),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn finish(&self, i: usize) -> Result<()> {
+        let i = self.skip_ws(i);
+        match self.raw.get(i) {
+            None => Err(SnapshotError::Truncated {
+                offset: self.base + self.raw.len() as u64,
+                section: "the end of the snapshot (no closing `}`)",
+            }),
+            Some(b'}') => {
+                let j = self.skip_ws(i + 1);
+                if j < self.raw.len() && self.raw[j] != 0 {
+                    return Err(SnapshotError::syntax(
+                        self.base + j as u64,
+                        "bytes after the end of the snapshot",
+                    ));
+                }
+                Ok(())
+            }
+            Some(&b) => Err(SnapshotError::syntax(
+                self.base + i as u64,
+                format!("expected `}}` after the strings, found {}", show(b)),
+            )),
+        }
+    }
+
+    /// Decodes one string body starting after its opening quote; returns the offset after
+    /// the closing quote.
+    fn string(&mut self, mut i: usize) -> Result<usize> {
+        let raw = self.raw;
+        loop {
+            let Some(k) = memchr::memchr2(b'"', b'\\', &raw[i..]) else {
+                return Err(self.eof());
+            };
+            self.copy_run(&raw[i..i + k]);
+            i += k;
+            if raw[i] == b'"' {
+                return Ok(i + 1);
+            }
+            // An escape.
+            let Some(&e) = raw.get(i + 1) else {
+                return Err(self.eof());
+            };
+            let simple = match e {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                b'b' => Some(0x08),
+                b'f' => Some(0x0c),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                self.data.push(c);
+                i += 2;
+                continue;
+            }
+            if e != b'u' {
+                return Err(SnapshotError::syntax(
+                    self.base + i as u64,
+                    format!("invalid escape `\\{}`", e as char),
+                ));
+            }
+            let unit = self.hex4(i + 2)?;
+            i += 6;
+            let ch = if (0xD800..0xDC00).contains(&unit) {
+                // A high surrogate: a pair only if a low one follows.
+                match (raw.get(i), raw.get(i + 1)) {
+                    (Some(b'\\'), Some(b'u')) => {
+                        let low = self.hex4(i + 2)?;
+                        if (0xDC00..0xE000).contains(&low) {
+                            i += 6;
+                            char::from_u32(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+                        } else {
+                            None
+                        }
+                    }
+                    _ => None,
+                }
+            } else {
+                char::from_u32(unit)
+            };
+            let ch = ch.unwrap_or(char::REPLACEMENT_CHARACTER);
+            let mut tmp = [0u8; 4];
+            self.data
+                .extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+        }
+    }
+
+    fn hex4(&self, at: usize) -> Result<u32> {
+        let digits = self.raw.get(at..at + 4).ok_or_else(|| self.eof())?;
+        let mut v = 0u32;
+        for (k, &h) in digits.iter().enumerate() {
+            let d = match h {
+                b'0'..=b'9' => h - b'0',
+                b'a'..=b'f' => h - b'a' + 10,
+                b'A'..=b'F' => h - b'A' + 10,
+                _ => {
+                    return Err(SnapshotError::syntax(
+                        self.base + (at + k) as u64,
+                        "invalid `\\u` escape",
+                    ))
+                }
+            };
+            v = v * 16 + d as u32;
+        }
+        Ok(v)
+    }
+
+    /// Copies raw bytes, keeping valid UTF-8 and replacing invalid sequences.
+    fn copy_run(&mut self, run: &[u8]) {
+        if run.is_ascii() {
+            self.data.extend_from_slice(run);
+        } else {
+            self.data
+                .extend_from_slice(String::from_utf8_lossy(run).as_bytes());
+        }
+    }
+}

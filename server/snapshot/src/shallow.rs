@@ -1,0 +1,76 @@
+//! Self sizes as DevTools attributes them (`calculateShallowSizes`).
+//!
+//! V8 reports an object's internals — its properties and elements backing stores, hidden
+//! system objects, external string data — as separate nodes. DevTools moves each such
+//! node's size onto the one object that owns it, when exactly one does, so an `Array`'s
+//! self size includes its elements and the Summary view is not dominated by `(array)`
+//! and `(system)` rows. We do the same so every figure matches what users see in DevTools.
+//! Sizes only move between nodes, so totals are unchanged.
+
+use crate::graph::{HeapGraph, NodeIndex};
+use crate::types::{EdgeType, NodeType};
+
+const UNVISITED: u32 = u32::MAX;
+const MULTIPLE: u32 = u32::MAX - 1;
+
+/// Whether the root has a child that is a user root (a non-synthetic node, or a
+/// browser's `(Document DOM trees)`); DevTools only attributes sizes then.
+pub(crate) fn has_user_roots(graph: &HeapGraph) -> bool {
+    graph.node_count() > 0
+        && graph.edges(NodeIndex::ROOT).any(|e| {
+            graph.node_type(e.to) != NodeType::Synthetic
+                || graph.node_name(e.to) == "(Document DOM trees)"
+        })
+}
+
+/// Moves owned internals' sizes onto their owners, in place.
+pub(crate) fn attribute(graph: &mut HeapGraph) {
+    if !has_user_roots(graph) {
+        return;
+    }
+    let n = graph.node_count();
+    let mut owner = vec![UNVISITED; n];
+    let mut work: Vec<u32> = Vec::with_capacity(n);
+    for (i, slot) in owner.iter_mut().enumerate() {
+        let t = NodeType::from_code(graph.node_type[i]);
+        let internal = t == NodeType::Hidden
+            || t == NodeType::Array
+            || (t == NodeType::Native
+                && graph.strings.get(graph.node_name[i] as usize) == "system / ExternalStringData");
+        if !internal {
+            *slot = i as u32;
+            work.push(i as u32);
+        }
+    }
+    let weak = EdgeType::Weak as u8;
+    while let Some(src) = work.pop() {
+        let src_owner = owner[src as usize];
+        for e in graph.edge_range(NodeIndex(src)) {
+            if graph.edge_type[e] == weak {
+                continue;
+            }
+            let t = graph.edge_to[e];
+            let current = owner[t as usize];
+            if current == UNVISITED {
+                owner[t as usize] = src_owner;
+                work.push(t);
+            } else if current != t && current != src_owner && current != MULTIPLE {
+                owner[t as usize] = MULTIPLE;
+                work.push(t);
+            }
+        }
+    }
+    for i in 0..n {
+        let o = owner[i];
+        if o == UNVISITED || o == MULTIPLE || o as usize == i {
+            continue;
+        }
+        if o == NodeIndex::ROOT.0
+            || NodeType::from_code(graph.node_type[o as usize]) == NodeType::Synthetic
+        {
+            continue;
+        }
+        let size = std::mem::take(&mut graph.node_self_size[i]);
+        graph.node_self_size[o as usize] += size;
+    }
+}

@@ -1,0 +1,465 @@
+//! Per-class aggregates, as DevTools' Summary view computes them.
+//!
+//! A node's class (DevTools' `calculateObjectNames`): its name for objects and native
+//! objects (`<div id=x>` shortened to `<div>`), `Function` for closures, `RegExp`,
+//! `(compiled code)`, `(system)` for hidden nodes, and `(type)` for the rest. Plain
+//! `Object`s are named by their shape instead when enough objects share it
+//! (`{id, name, email}`), which is what makes a Summary of a real service readable.
+//! Objects with a constructor location are split by location, so two classes of the same
+//! name in different files are different rows.
+//!
+//! Nodes whose attributed self size is 0 (internals moved onto their owner) are not
+//! counted. A class's retained size counts each instance that no other counted instance
+//! of the same class dominates, so nested instances are not counted twice.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use crate::graph::{HeapGraph, NodeIndex};
+use crate::types::{EdgeType, NodeType};
+use crate::{Snapshot, UNREACHABLE};
+
+/// One row of the Summary view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassSummary {
+    /// The class name.
+    pub name: String,
+    /// The constructor's position `(script id, line, column)` when the class is keyed by it.
+    pub location: Option<(u32, u32, u32)>,
+    /// Instances.
+    pub count: u64,
+    /// Sum of instances' self sizes.
+    pub self_size: u64,
+    /// Bytes retained by the instances together.
+    pub retained_size: u64,
+    /// The smallest distance from the GC roots of any instance ([`UNREACHABLE`] if one is).
+    pub distance: u32,
+}
+
+// Interface inference limits, as DevTools sets them.
+const MIN_INTERFACE_PROPERTY_COUNT: usize = 1;
+const MAX_INTERFACE_NAME_LENGTH: usize = 120;
+const MIN_OBJECT_COUNT_PER_INTERFACE: f64 = 2.0;
+const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
+
+/// Class names of every node, interned.
+pub struct ClassNames {
+    names: Vec<String>,
+    class_of: Vec<u32>,
+}
+
+impl ClassNames {
+    /// Computes the class of every node, including shape names for plain objects.
+    pub fn compute(graph: &HeapGraph) -> ClassNames {
+        let mut interner = Interner::default();
+        let mut class_of = Vec::with_capacity(graph.node_count());
+        for n in graph.nodes() {
+            let id = match graph.node_type(n) {
+                NodeType::Hidden => interner.id("(system)"),
+                NodeType::Object | NodeType::Native => {
+                    interner.id(&short_tag_name(graph.node_name(n)))
+                }
+                NodeType::Code => interner.id("(compiled code)"),
+                NodeType::Closure => interner.id("Function"),
+                NodeType::RegExp => interner.id("RegExp"),
+                t => interner.id(&format!("({})", t.as_str())),
+            };
+            class_of.push(id);
+        }
+        let mut names = ClassNames {
+            names: interner.names,
+            class_of,
+        };
+        let mut interner = Interner {
+            ids: names
+                .names
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), i as u32))
+                .collect(),
+            names: std::mem::take(&mut names.names),
+        };
+        apply_interfaces(
+            graph,
+            &infer_interfaces(graph),
+            &mut interner,
+            &mut names.class_of,
+        );
+        names.names = interner.names;
+        names
+    }
+
+    /// The class of node `n`.
+    pub fn of(&self, n: NodeIndex) -> &str {
+        &self.names[self.class_of[n.ix()] as usize]
+    }
+}
+
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.to_owned());
+        self.ids.insert(s.to_owned(), id);
+        id
+    }
+}
+
+/// `<div id="a">` → `<div>`, `Detached <div id="a">` → `Detached <div>`.
+fn short_tag_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let cut = if name.starts_with('<') {
+        name.find(' ')
+    } else if name.starts_with("Detached <") {
+        name.get(10..)
+            .and_then(|rest| rest.find(' '))
+            .map(|i| i + 10)
+    } else {
+        None
+    };
+    match cut {
+        Some(i) => format!("{}>", &name[..i]).into(),
+        None => name.into(),
+    }
+}
+
+fn is_plain_object(graph: &HeapGraph, n: NodeIndex) -> bool {
+    graph.node_type(n) == NodeType::Object && graph.node_name(n) == "Object"
+}
+
+/// JS string comparison: by UTF-16 code units.
+fn cmp16(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.cmp(b);
+    }
+    a.encode_utf16().cmp(b.encode_utf16())
+}
+
+/// Property names with `,'"{}` are quoted so a shape name stays unambiguous.
+fn format_property_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.contains([',', '\'', '"', '{', '}']) {
+        serde_json::to_string(name)
+            .map(Into::into)
+            .unwrap_or_else(|_| name.into())
+    } else {
+        name.into()
+    }
+}
+
+struct Interface<'g> {
+    name: String,
+    properties: Vec<&'g str>,
+}
+
+/// The shapes common enough among plain objects to name them (DevTools'
+/// `inferInterfaceDefinitions`), most common first.
+fn infer_interfaces(graph: &HeapGraph) -> Vec<Interface<'_>> {
+    let mut candidates: HashMap<String, (usize, u64, Vec<&str>)> = HashMap::new();
+    let mut total = 0u64;
+    let mut order = 0usize;
+    for n in graph.nodes() {
+        if !is_plain_object(graph, n) {
+            continue;
+        }
+        total += 1;
+        let mut name = String::from("{");
+        let mut len16 = 1usize;
+        let mut properties = Vec::new();
+        for e in graph.edges(n) {
+            let crate::EdgeName::Name(prop) = e.name else {
+                continue;
+            };
+            if e.edge_type != EdgeType::Property || prop == "__proto__" {
+                continue;
+            }
+            let formatted = format_property_name(prop);
+            let f16 = formatted.encode_utf16().count();
+            if len16 > MIN_INTERFACE_PROPERTY_COUNT && len16 + f16 > MAX_INTERFACE_NAME_LENGTH {
+                break;
+            }
+            if len16 != 1 {
+                name.push_str(", ");
+                len16 += 2;
+            }
+            name.push_str(&formatted);
+            len16 += f16;
+            properties.push(prop);
+        }
+        if properties.is_empty() {
+            continue;
+        }
+        name.push('}');
+        let entry = candidates.entry(name).or_insert_with(|| {
+            order += 1;
+            (order, 0, properties)
+        });
+        entry.1 += 1;
+    }
+    let mut sorted: Vec<(String, (usize, u64, Vec<&str>))> = candidates.into_iter().collect();
+    // Most common first; ties keep first-seen order, as JS's stable sort over a Map does.
+    sorted.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.1 .0.cmp(&b.1 .0)));
+    let min =
+        MIN_OBJECT_COUNT_PER_INTERFACE.max(total as f64 / MIN_OBJECT_PROPORTION_PER_INTERFACE);
+    sorted
+        .into_iter()
+        .take_while(|(_, (_, count, _))| *count as f64 >= min)
+        .map(|(name, (_, _, properties))| Interface { name, properties })
+        .collect()
+}
+
+#[derive(Clone, Copy)]
+struct Match {
+    class: u32,
+    property_count: usize,
+    index: usize,
+}
+
+fn better(a: Match, b: Option<Match>) -> Match {
+    match b {
+        None => a,
+        Some(b) if a.property_count > b.property_count => a,
+        Some(b) if b.property_count > a.property_count => b,
+        Some(b) => {
+            if a.index <= b.index {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+struct TrieNode<'g> {
+    next: HashMap<&'g str, usize>,
+    matched: Option<Match>,
+    greatest_next: Option<&'g str>,
+}
+
+/// Names each plain object by the interface with the most properties, all of which it
+/// has (earliest interface on ties) — DevTools' `applyInterfaceDefinitions`.
+fn apply_interfaces(
+    graph: &HeapGraph,
+    defs: &[Interface<'_>],
+    interner: &mut Interner,
+    class_of: &mut [u32],
+) {
+    if defs.is_empty() {
+        return;
+    }
+    let mut trie: Vec<TrieNode<'_>> = vec![TrieNode {
+        next: HashMap::new(),
+        matched: None,
+        greatest_next: None,
+    }];
+    for (index, def) in defs.iter().enumerate() {
+        let mut props = def.properties.clone();
+        props.sort_by(|a, b| cmp16(a, b));
+        let mut cur = 0;
+        for p in &props {
+            cur = match trie[cur].next.get(p) {
+                Some(&next) => next,
+                None => {
+                    let next = trie.len();
+                    trie.push(TrieNode {
+                        next: HashMap::new(),
+                        matched: None,
+                        greatest_next: None,
+                    });
+                    trie[cur].next.insert(p, next);
+                    if trie[cur]
+                        .greatest_next
+                        .is_none_or(|g| cmp16(g, p) == Ordering::Less)
+                    {
+                        trie[cur].greatest_next = Some(p);
+                    }
+                    next
+                }
+            };
+        }
+        if trie[cur].matched.is_none() {
+            trie[cur].matched = Some(Match {
+                class: interner.id(&def.name),
+                property_count: props.len(),
+                index,
+            });
+        }
+    }
+    let mut props: Vec<&str> = Vec::new();
+    let mut states: Vec<usize> = Vec::new();
+    for n in graph.nodes() {
+        if !is_plain_object(graph, n) {
+            continue;
+        }
+        props.clear();
+        props.extend(graph.edges(n).filter_map(|e| match (e.edge_type, e.name) {
+            (EdgeType::Property, crate::EdgeName::Name(p)) => Some(p),
+            _ => None,
+        }));
+        props.sort_by(|a, b| cmp16(a, b));
+        let initial = Match {
+            class: class_of[n.ix()],
+            property_count: 0,
+            index: usize::MAX,
+        };
+        let mut best = better(initial, trie[0].matched);
+        states.clear();
+        states.push(0);
+        for p in &props {
+            let existing = states.len();
+            let mut keep = Vec::with_capacity(existing);
+            let mut added = Vec::new();
+            for &s in &states[..existing] {
+                let node = &trie[s];
+                let done = node
+                    .greatest_next
+                    .is_none_or(|g| cmp16(p, g) != Ordering::Less);
+                if !done {
+                    keep.push(s);
+                }
+                if let Some(&next) = node.next.get(p) {
+                    added.push(next);
+                    best = better(best, trie[next].matched);
+                }
+            }
+            states.clear();
+            states.extend(keep);
+            for a in added {
+                if !states.contains(&a) {
+                    states.push(a);
+                }
+            }
+        }
+        class_of[n.ix()] = best.class;
+    }
+}
+
+/// Aggregates every node by class, sorted by retained size, largest first.
+pub fn summarize(snap: &Snapshot) -> Vec<ClassSummary> {
+    summarize_filtered(snap, |_| true)
+}
+
+/// Aggregates the nodes `keep` accepts (e.g. objects allocated between two snapshots).
+pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> Vec<ClassSummary> {
+    let g = &snap.graph;
+    let classes = ClassNames::compute(g);
+    // Row per class key: (class, location for located objects).
+    let mut rows: Vec<ClassSummary> = Vec::new();
+    let mut row_of_key: HashMap<(u32, Option<(u32, u32, u32)>), u32> = HashMap::new();
+    let mut row_of = vec![u32::MAX; g.node_count()];
+    for n in g.nodes() {
+        if g.self_size(n) == 0 || !keep(n) {
+            continue;
+        }
+        let class = classes.class_of[n.ix()];
+        let location = (g.node_type(n) == NodeType::Object)
+            .then(|| g.location(n).map(|l| (l.script_id, l.line, l.column)))
+            .flatten();
+        let row = *row_of_key.entry((class, location)).or_insert_with(|| {
+            rows.push(ClassSummary {
+                name: classes.names[class as usize].clone(),
+                location,
+                count: 0,
+                self_size: 0,
+                retained_size: 0,
+                distance: UNREACHABLE,
+            });
+            rows.len() as u32 - 1
+        });
+        row_of[n.ix()] = row;
+        let r = &mut rows[row as usize];
+        r.count += 1;
+        r.self_size += g.self_size(n);
+        r.distance = r.distance.min(snap.distance(n));
+    }
+    // Walk the dominator tree keeping, per row, how many counted ancestors are open.
+    let tree = snap.dominator_children();
+    let mut open = vec![0u32; rows.len()];
+    let mut stack: Vec<(u32, bool)> = vec![(0, false)];
+    while let Some((node, leaving)) = stack.pop() {
+        let row = row_of[node as usize];
+        if leaving {
+            open[row as usize] -= 1;
+            continue;
+        }
+        if row != u32::MAX {
+            if open[row as usize] == 0 {
+                rows[row as usize].retained_size += snap.retained_size(NodeIndex(node));
+            }
+            open[row as usize] += 1;
+            stack.push((node, true));
+        }
+        for &child in tree.children(NodeIndex(node)) {
+            stack.push((child, false));
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.retained_size
+            .cmp(&a.retained_size)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    rows
+}
+
+/// Children lists of the dominator tree (CSR).
+#[derive(Debug)]
+pub struct DominatorChildren {
+    first: Vec<u32>,
+    children: Vec<u32>,
+}
+
+impl DominatorChildren {
+    pub(crate) fn build(idom: &[u32]) -> Self {
+        let n = idom.len();
+        let mut first = vec![0u32; n + 1];
+        for (node, &d) in idom.iter().enumerate() {
+            if node != d as usize {
+                first[d as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            first[i + 1] += first[i];
+        }
+        let mut cursor: Vec<u32> = first[..n].to_vec();
+        let mut children = vec![0u32; first[n] as usize];
+        for (node, &d) in idom.iter().enumerate() {
+            if node != d as usize {
+                children[cursor[d as usize] as usize] = node as u32;
+                cursor[d as usize] += 1;
+            }
+        }
+        DominatorChildren { first, children }
+    }
+
+    /// The nodes `n` immediately dominates.
+    pub fn children(&self, n: NodeIndex) -> &[u32] {
+        match (self.first.get(n.ix()), self.first.get(n.ix() + 1)) {
+            (Some(&a), Some(&b)) => &self.children[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_names_are_shortened() {
+        assert_eq!(short_tag_name("<div id=\"a\">"), "<div>");
+        assert_eq!(short_tag_name("Detached <div class=x>"), "Detached <div>");
+        assert_eq!(short_tag_name("Foo Bar"), "Foo Bar");
+    }
+
+    #[test]
+    fn property_names_are_quoted_when_ambiguous() {
+        assert_eq!(format_property_name("a,b"), "\"a,b\"");
+        assert_eq!(format_property_name("plain"), "plain");
+    }
+}

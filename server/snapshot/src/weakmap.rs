@@ -1,0 +1,127 @@
+//! WeakMap entries as V8 writes them, and how they retain.
+//!
+//! For each WeakMap entry V8 writes two `internal` edges to the value with one name:
+//! `"<n> / part of key (<key> @<id>) -> value (<value> @<id>) pair in WeakMap (table @<id>)"`,
+//! one from the key and one from the backing table. The value lives exactly as long as
+//! the key (an ephemeron), so — as DevTools does — the table's edge does not retain; the
+//! key's does. The text after `"<n> / "` pairs the two edges (distances use that).
+
+use std::collections::HashMap;
+
+use crate::graph::HeapGraph;
+use crate::types::EdgeType;
+
+/// The WeakMap edge names found in one snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct WeakMapEdges {
+    /// String index → (pair id, table node id).
+    by_string: HashMap<u32, (u32, u64)>,
+}
+
+impl WeakMapEdges {
+    /// Scans the names of all internal edges.
+    pub(crate) fn find(graph: &HeapGraph) -> WeakMapEdges {
+        let mut seen: HashMap<u32, Option<(u32, u64)>> = HashMap::new();
+        let mut pair_ids: HashMap<&str, u32> = HashMap::new();
+        let internal = EdgeType::Internal as u8;
+        for (e, &t) in graph.edge_type.iter().enumerate() {
+            if t != internal {
+                continue;
+            }
+            let s = graph.edge_name[e];
+            seen.entry(s).or_insert_with(|| {
+                let text = graph.strings.get(s as usize);
+                parse(text).map(|(pair, table)| {
+                    let next = pair_ids.len() as u32;
+                    (*pair_ids.entry(pair).or_insert(next), table)
+                })
+            });
+        }
+        WeakMapEdges {
+            by_string: seen
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect(),
+        }
+    }
+
+    /// For an internal edge named by string `name`: its pair id and table id.
+    #[inline]
+    pub(crate) fn get(&self, name: u32) -> Option<(u32, u64)> {
+        if self.by_string.is_empty() {
+            return None;
+        }
+        self.by_string.get(&name).copied()
+    }
+}
+
+/// Splits a WeakMap edge name into the pair text and the table's node id.
+pub(crate) fn parse(name: &str) -> Option<(&str, u64)> {
+    if name.contains('\n') {
+        return None;
+    }
+    let digits = name.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let pair = name[digits..].strip_prefix(" / ")?;
+    let rest = pair.strip_prefix("part of key (")?;
+    let (_, after_key) = split_at_id(rest, ") -> value (")?;
+    let (_, after_value) = split_at_id(after_key, ") pair in WeakMap (table @")?;
+    let table = after_value.strip_suffix(')')?;
+    if table.is_empty() || !table.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((pair, table.parse().ok()?))
+}
+
+/// Finds the first `" @<digits>"` followed by `sep` (the non-greedy `.*? @\d+` + sep).
+fn split_at_id<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut from = 0;
+    while let Some(at) = s[from..].find(" @") {
+        let start = from + at;
+        let digits = s[start + 2..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if digits > 0 && s[start + 2 + digits..].starts_with(sep) {
+            return Some((&s[..start], &s[start + 2 + digits + sep.len()..]));
+        }
+        from = start + 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn parses_v8_names() {
+        let n = "3 / part of key (Object @12345) -> value (Array @777) pair in WeakMap (table @99)";
+        let (pair, table) = parse(n).expect("parses");
+        assert_eq!(table, 99);
+        assert!(pair.starts_with("part of key"));
+        let other =
+            "14 / part of key (Object @12345) -> value (Array @777) pair in WeakMap (table @99)";
+        assert_eq!(
+            parse(other).map(|p| p.0),
+            Some(pair),
+            "both edges of a pair share the text"
+        );
+        assert_eq!(
+            parse("part of key (a @1) -> value (b @2) pair in WeakMap (table @3)"),
+            None
+        );
+        assert_eq!(
+            parse("1 / part of key (a\n @1) -> value (b @2) pair in WeakMap (table @3)"),
+            None
+        );
+        assert_eq!(
+            parse("1 / part of key (x @y @1) -> value (b @2) pair in WeakMap (table @3)")
+                .map(|p| p.1),
+            Some(3)
+        );
+        assert_eq!(parse("1 / elements"), None);
+    }
+}

@@ -1,0 +1,198 @@
+//! The dominator tree and retained sizes against a slow, obviously correct reference on
+//! random graphs with weak and shortcut edges, unreachable islands and cycles; and a
+//! million-long linked list to prove nothing recurses.
+
+mod common;
+
+use common::{Gen, Layout, Rng};
+use heapsight_snapshot::{NodeIndex, Progress, Snapshot};
+
+/// Reference dominators: node d dominates n iff n is unreachable from the root once d is
+/// removed (or d == n, or d is the root). Nodes unreachable from the root hang off it, and
+/// are dominated as if the root had an edge to each of them.
+fn reference(g: &Gen) -> (Vec<u32>, Vec<u64>) {
+    let n = g.nodes.len();
+    let retains = |from: usize, ty: u32| {
+        ty != common::et("weak") && (ty != common::et("shortcut") || from == 0)
+    };
+    let reach = |removed: Option<usize>, extra_roots: &[usize]| -> Vec<bool> {
+        let mut seen = vec![false; n];
+        let mut stack = vec![0usize];
+        stack.extend_from_slice(extra_roots);
+        for &s in &stack {
+            seen[s] = true;
+        }
+        if let Some(r) = removed {
+            if r != 0 {
+                seen[r] = false;
+                stack.retain(|&s| s != r);
+            }
+        }
+        while let Some(x) = stack.pop() {
+            for (ty, _, to) in &g.nodes[x].edges {
+                let to = *to as usize;
+                if retains(x, *ty) && Some(to) != removed && !seen[to] {
+                    seen[to] = true;
+                    stack.push(to);
+                }
+            }
+        }
+        seen
+    };
+    let reachable = reach(None, &[]);
+    // Mirror the virtual root edges the implementation adds: from each unreached node in
+    // ordinal order, reaching everything it reaches that is still unreached.
+    let mut virtual_roots = Vec::new();
+    let mut covered = reachable.clone();
+    for u in 0..n {
+        if !covered[u] {
+            virtual_roots.push(u);
+            let more = reach(None, &virtual_roots);
+            covered = more;
+        }
+    }
+    let mut dominated_by: Vec<Vec<bool>> = Vec::with_capacity(n);
+    for d in 0..n {
+        let without = reach(Some(d), &virtual_roots);
+        dominated_by.push((0..n).map(|x| x == d || d == 0 || !without[x]).collect());
+    }
+    // idom(x): the dominator of x (other than x) dominated by all of x's other dominators.
+    let mut idom = vec![0u32; n];
+    for x in 1..n {
+        let doms: Vec<usize> = (0..n).filter(|&d| d != x && dominated_by[d][x]).collect();
+        let best = doms
+            .iter()
+            .copied()
+            .find(|&c| doms.iter().all(|&d| dominated_by[d][c]));
+        idom[x] = best.unwrap_or(0) as u32;
+    }
+    let retained = (0..n)
+        .map(|d| {
+            (0..n)
+                .filter(|&x| dominated_by[d][x])
+                .map(|x| g.nodes[x].self_size)
+                .sum()
+        })
+        .collect();
+    (idom, retained)
+}
+
+fn random_graph(rng: &mut Rng, n: u32) -> Gen {
+    let mut g = Gen::new();
+    for i in 1..n {
+        let ty = if rng.below(10) == 0 {
+            "closure"
+        } else {
+            "object"
+        };
+        g.node(ty, &format!("N{}", i % 5), 1 + rng.below(100));
+    }
+    let kinds = [
+        "property", "property", "element", "internal", "context", "weak", "shortcut", "hidden",
+    ];
+    let m = n * 2 + rng.below(n as u64 * 2) as u32;
+    for _ in 0..m {
+        let from = rng.below(n as u64) as u32;
+        let to = 1 + rng.below(n as u64 - 1) as u32;
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        let name = if kind == "element" || kind == "hidden" {
+            "3".to_string()
+        } else {
+            format!("p{}", rng.below(4))
+        };
+        g.edge(from, kind, &name, to);
+    }
+    g
+}
+
+#[test]
+fn matches_reference_on_random_graphs() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for case in 0..300 {
+        let n = 2 + rng.below(40) as u32;
+        let g = random_graph(&mut rng, n);
+        let json = g.to_json(Layout::Node20);
+        let snap = Snapshot::from_bytes(json.as_bytes(), &Progress::new()).expect("parses");
+        let (idom, retained) = reference(&g);
+        for x in 0..n {
+            let got = snap.idom(NodeIndex(x)).0;
+            assert_eq!(got, idom[x as usize], "case {case}: idom of {x} in {g:?}");
+            assert_eq!(
+                snap.retained_size(NodeIndex(x)),
+                retained[x as usize],
+                "case {case}: retained size of {x}"
+            );
+        }
+        let total: u64 = g.nodes.iter().map(|n| n.self_size).sum();
+        assert_eq!(
+            snap.retained_size(NodeIndex::ROOT),
+            total,
+            "case {case}: the root retains everything"
+        );
+    }
+}
+
+#[test]
+fn weak_edges_do_not_retain_and_shortcuts_only_from_root() {
+    let mut g = Gen::new();
+    let a = g.node("object", "A", 10);
+    let b = g.node("object", "B", 20);
+    let c = g.node("object", "C", 40);
+    g.edge(0, "shortcut", "global", a);
+    g.edge(a, "property", "b", b);
+    g.edge(a, "weak", "c", c);
+    g.edge(b, "shortcut", "c", c);
+    g.edge(0, "element", "1", c);
+    let snap = Snapshot::from_bytes(g.to_json(Layout::Node24).as_bytes(), &Progress::new())
+        .expect("parses");
+    assert_eq!(
+        snap.retained_size(NodeIndex(a)),
+        30,
+        "A keeps B, not C (weak)"
+    );
+    assert_eq!(
+        snap.idom(NodeIndex(c)),
+        NodeIndex::ROOT,
+        "B's shortcut does not retain C"
+    );
+    assert_eq!(
+        snap.retainers(NodeIndex(c)),
+        &[0],
+        "only the root's element edge retains C"
+    );
+}
+
+#[test]
+fn million_long_linked_list_does_not_overflow_the_stack() {
+    const LEN: u32 = 1_000_000;
+    let mut g = Gen::new();
+    let mut prev = 0;
+    for i in 0..LEN {
+        let n = g.node("object", "Link", 16);
+        g.edge(
+            prev,
+            if i == 0 { "element" } else { "property" },
+            if i == 0 { "1" } else { "next" },
+            n,
+        );
+        prev = n;
+    }
+    let json = g.to_json(Layout::Node20);
+    // Run on a thread with a small stack: recursion anywhere would overflow it.
+    let handle = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            Snapshot::from_bytes(json.as_bytes(), &Progress::new()).map(|s| {
+                (
+                    s.retained_size(NodeIndex(1)),
+                    s.distance(NodeIndex(LEN)),
+                    s.idom(NodeIndex(LEN)),
+                )
+            })
+        })
+        .expect("thread starts");
+    let (retained, distance, idom) = handle.join().expect("no stack overflow").expect("parses");
+    assert_eq!(retained, 16 * LEN as u64);
+    assert_eq!(idom, NodeIndex(LEN - 1));
+    assert_eq!(distance, LEN, "the first link is a user root at distance 1");
+}
