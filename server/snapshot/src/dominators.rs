@@ -20,6 +20,41 @@ use crate::Result;
 
 const NONE: u32 = u32::MAX;
 
+/// The dominator tree before sizes: immediate dominators and the search order.
+pub(crate) struct Tree {
+    /// Node-space immediate dominators.
+    idom: Vec<u32>,
+    /// Nodes the search numbered, in preorder (each after its dominator).
+    preorder: Vec<u32>,
+}
+
+impl Tree {
+    /// Sums self sizes up the tree, children before their dominator.
+    pub(crate) fn retained_sizes(self, self_sizes: &[u64]) -> Dominators {
+        let mut retained = self_sizes.to_vec();
+        for &node in self.preorder.iter().skip(1).rev() {
+            let dom = self.idom[node as usize] as usize;
+            retained[dom] += retained[node as usize];
+        }
+        // Leftovers (not in the preorder) hang off the root and dominate nothing.
+        if self.preorder.len() < self_sizes.len() {
+            let mut numbered = vec![false; self_sizes.len()];
+            for &node in &self.preorder {
+                numbered[node as usize] = true;
+            }
+            for (node, seen) in numbered.iter().enumerate() {
+                if !seen {
+                    retained[0] += self_sizes[node];
+                }
+            }
+        }
+        Dominators {
+            idom: self.idom,
+            retained,
+        }
+    }
+}
+
 /// Immediate dominators and retained sizes of every node.
 #[derive(Debug, Default)]
 pub struct Dominators {
@@ -58,16 +93,19 @@ impl Dominators {
     }
 }
 
-/// Computes the dominator tree and retained sizes.
-pub fn compute(
+/// Computes the dominator tree.
+pub(crate) fn compute(
     graph: &HeapGraph,
     essential: &Essential,
     retainers: &Retainers,
     progress: &Progress,
-) -> Result<Dominators> {
+) -> Result<Tree> {
     let n = graph.node_count();
     if n == 0 {
-        return Ok(Dominators::default());
+        return Ok(Tree {
+            idom: Vec::new(),
+            preorder: Vec::new(),
+        });
     }
     // Preorder numbering by iterative DFS over retaining edges.
     let mut dfn = vec![NONE; n];
@@ -165,25 +203,20 @@ pub fn compute(
     }
     drop(semi);
 
-    // Retained sizes: children come after their dominator in preorder.
-    let mut retained: Vec<u64> = graph.node_self_size.clone();
-    for w in (1..n).rev() {
-        let node = vertex[w] as usize;
-        let dom = vertex[idom_pre[w] as usize] as usize;
-        retained[dom] += retained[node];
-    }
-    // To node space; `dfn` is rewritten into the idom column.
+    // To node space; `dfn` is rewritten into the idom column (leftovers: the root).
     let mut idom = dfn;
-    for (node, slot) in idom.iter_mut().enumerate() {
+    for slot in idom.iter_mut() {
         if *slot == NONE {
             *slot = 0;
-            retained[0] += retained[node];
         }
     }
     for w in 0..n {
         idom[vertex[w] as usize] = vertex[idom_pre[w] as usize];
     }
-    Ok(Dominators { idom, retained })
+    Ok(Tree {
+        idom,
+        preorder: vertex,
+    })
 }
 
 /// Returns the vertex with the smallest semi-dominator on the forest path from `v` up to

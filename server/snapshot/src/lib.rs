@@ -106,18 +106,39 @@ impl Snapshot {
     /// embedder objects are named `Detached …` as in DevTools (the `dom_state` module).
     pub fn from_graph(mut graph: HeapGraph, progress: &Progress) -> Result<Snapshot> {
         progress.start(Phase::Retainers, 0);
+        progress.step("detachedness");
         dom_state::propagate(&mut graph);
+        progress.step("weakmap edges");
         let weakmaps = weakmap::WeakMapEdges::find(&graph);
+        progress.step("retaining edges");
         let essential = Essential::compute(&graph, &weakmaps);
-        shallow::attribute(&mut graph);
-        let retainers = Retainers::build(&graph, &essential);
-        progress.check()?;
-        progress.start(Phase::Distances, 0);
-        let distances = distances::compute(&graph, &weakmaps);
+        // Independent passes over the graph, one per core.
+        progress.step("retainers | distances, self sizes");
+        let (retainers, (distances, owners)) = std::thread::scope(|s| {
+            let side = s.spawn(|| {
+                (
+                    distances::compute(&graph, &weakmaps),
+                    shallow::owners(&graph),
+                )
+            });
+            let retainers = Retainers::build(&graph, &essential);
+            let side = side
+                .join()
+                .unwrap_or_else(|_| (vec![UNREACHABLE; graph.node_count()], None));
+            (retainers, side)
+        });
         drop(weakmaps);
+        if let Some(owners) = owners {
+            shallow::apply(&mut graph, &owners);
+        }
         progress.check()?;
         progress.start(Phase::Dominators, 0);
-        let dominators = dominators::compute(&graph, &essential, &retainers, progress)?;
+        progress.step("dominators");
+        let tree = dominators::compute(&graph, &essential, &retainers, progress)?;
+        progress.start(Phase::RetainedSizes, 0);
+        progress.step("retained sizes");
+        let dominators = tree.retained_sizes(&graph.node_self_size);
+        progress.end_step();
         progress.start(Phase::Done, 0);
         Ok(Snapshot {
             graph,

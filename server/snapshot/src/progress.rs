@@ -5,6 +5,8 @@
 //! knows how progress is shown.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The stage of loading a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +59,13 @@ pub struct Progress {
     done: AtomicU64,
     total: AtomicU64,
     cancelled: AtomicBool,
+    timings: Mutex<Timings>,
+}
+
+#[derive(Debug, Default)]
+struct Timings {
+    current: Option<(&'static str, Instant)>,
+    done: Vec<(&'static str, Duration)>,
 }
 
 impl Progress {
@@ -87,6 +96,34 @@ impl Progress {
         self.done.store(0, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    /// Starts timing a step (ending the previous one); see [`Progress::timings`].
+    pub fn step(&self, name: &'static str) {
+        let now = Instant::now();
+        if let Ok(mut t) = self.timings.lock() {
+            if let Some((prev, since)) = t.current.take() {
+                t.done.push((prev, now - since));
+            }
+            t.current = Some((name, now));
+        }
+    }
+
+    /// Ends the running step.
+    pub fn end_step(&self) {
+        if let Ok(mut t) = self.timings.lock() {
+            if let Some((prev, since)) = t.current.take() {
+                t.done.push((prev, since.elapsed()));
+            }
+        }
+    }
+
+    /// Every finished step with its wall time, in order.
+    pub fn timings(&self) -> Vec<(&'static str, Duration)> {
+        self.timings
+            .lock()
+            .map(|t| t.done.clone())
+            .unwrap_or_default()
     }
     pub(crate) fn advance(&self, by: u64) -> crate::Result<()> {
         self.done.fetch_add(by, Ordering::Relaxed);

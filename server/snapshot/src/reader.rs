@@ -284,6 +284,7 @@ impl Sink for LocationSink {
 /// Reads a whole snapshot from `src`.
 pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph> {
     progress.start(Phase::Header, src.len());
+    progress.step("parse");
     let (h_start, h_end) = scan::find_header(src)?;
     let mut json = vec![0u8; (h_end - h_start) as usize];
     let n = src.read_at(&mut json, h_start)?;
@@ -382,7 +383,10 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
     progress.start(Phase::Validating, 0);
-    assemble(header, nodes, edges, rest)
+    progress.step("validate");
+    let graph = assemble(header, nodes, edges, rest);
+    progress.end_step();
+    graph
 }
 
 struct Rest {

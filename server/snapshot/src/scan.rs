@@ -361,87 +361,243 @@ impl NumberState {
     /// Consumes `block`; returns the absolute offset of the closing `]` if it is inside.
     #[inline(never)]
     fn feed<S: Sink>(&mut self, block: &[u8], base: u64, sink: &mut S) -> Result<Option<u64>> {
-        let mut acc = self.acc;
-        let mut digits = self.digits;
+        let n = block.len();
+        let mut i = 0;
         let mut need_comma = self.need_comma;
         let mut after_comma = self.after_comma;
-        let mut i = 0;
-        let n = block.len();
-        while i < n {
-            // Fast path: a whole number followed by a separator inside the block.
-            let b = block[i];
-            let d = b.wrapping_sub(b'0');
-            if d < 10 {
-                if digits == 0 && need_comma {
-                    return Err(SnapshotError::syntax(
-                        base + i as u64,
-                        "expected `,` between numbers",
-                    ));
-                }
-                acc = acc.wrapping_mul(10).wrapping_add(d as u64);
-                digits += 1;
-                i += 1;
-                continue;
+        // A number cut by the previous block's end continues here.
+        if self.digits != 0 {
+            let (acc, len) = scalar_digits(block, 0, self.acc);
+            i = len;
+            self.digits += len as u32;
+            if i == n {
+                self.acc = acc;
+                return Ok(None);
             }
-            if digits != 0 {
-                if digits > 19 {
-                    return Err(SnapshotError::syntax(
-                        base + i as u64 - digits as u64,
-                        "number too large (more than 19 digits)",
-                    ));
-                }
-                sink.push(acc)?;
-                acc = 0;
-                digits = 0;
-                need_comma = true;
-                after_comma = false;
+            if self.digits > 19 {
+                return Err(SnapshotError::syntax(
+                    base + i as u64,
+                    "number too large (more than 19 digits)",
+                ));
             }
-            match b {
-                b',' => {
-                    if !need_comma {
-                        return Err(SnapshotError::syntax(base + i as u64, "unexpected `,`"));
+            sink.push(acc)?;
+            self.acc = 0;
+            self.digits = 0;
+            need_comma = true;
+            after_comma = false;
+        }
+        loop {
+            // Separators up to the next number.
+            let b = loop {
+                let Some(&b) = block.get(i) else {
+                    self.need_comma = need_comma;
+                    self.after_comma = after_comma;
+                    return Ok(None);
+                };
+                match b {
+                    b',' => {
+                        if !need_comma {
+                            return Err(SnapshotError::syntax(base + i as u64, "unexpected `,`"));
+                        }
+                        need_comma = false;
+                        after_comma = true;
                     }
-                    need_comma = false;
-                    after_comma = true;
-                }
-                b' ' | b'\n' | b'\r' | b'\t' => {}
-                b']' => {
-                    if after_comma {
+                    b' ' | b'\n' | b'\r' | b'\t' => {}
+                    b'0'..=b'9' => break b,
+                    b']' => {
+                        if after_comma {
+                            return Err(SnapshotError::syntax(
+                                base + i as u64,
+                                "`]` after a trailing `,`",
+                            ));
+                        }
+                        return Ok(Some(base + i as u64));
+                    }
+                    b'-' => {
                         return Err(SnapshotError::syntax(
                             base + i as u64,
-                            "`]` after a trailing `,`",
+                            "negative number where a count, id or index belongs",
+                        ))
+                    }
+                    b'.' | b'e' | b'E' => {
+                        return Err(SnapshotError::syntax(
+                            base + i as u64,
+                            "fractional number where an integer belongs",
+                        ))
+                    }
+                    b => {
+                        return Err(SnapshotError::syntax(
+                            base + i as u64,
+                            format!("unexpected {} in a number array", show(b)),
+                        ))
+                    }
+                }
+                i += 1;
+            };
+            let _ = b;
+            if need_comma {
+                return Err(SnapshotError::syntax(
+                    base + i as u64,
+                    "expected `,` between numbers",
+                ));
+            }
+            let start = i;
+            let value = match swar_digits(block, i) {
+                Some((v, len)) => {
+                    i += len;
+                    v
+                }
+                None => {
+                    let (v, len) = scalar_digits(block, i, 0);
+                    i += len;
+                    if i == n {
+                        // The number may go on in the next block.
+                        self.acc = v;
+                        self.digits = (i - start) as u32;
+                        self.need_comma = false;
+                        self.after_comma = false;
+                        return Ok(None);
+                    }
+                    if i - start > 19 {
+                        return Err(SnapshotError::syntax(
+                            base + start as u64,
+                            "number too large (more than 19 digits)",
                         ));
                     }
-                    self.acc = 0;
-                    self.digits = 0;
-                    return Ok(Some(base + i as u64));
+                    v
                 }
-                b'-' => {
-                    return Err(SnapshotError::syntax(
-                        base + i as u64,
-                        "negative number where a count, id or index belongs",
-                    ))
-                }
-                b'.' | b'e' | b'E' => {
-                    return Err(SnapshotError::syntax(
-                        base + i as u64,
-                        "fractional number where an integer belongs",
-                    ))
-                }
-                b => {
-                    return Err(SnapshotError::syntax(
-                        base + i as u64,
-                        format!("unexpected {} in a number array", show(b)),
-                    ))
+            };
+            sink.push(value)?;
+            need_comma = true;
+            after_comma = false;
+        }
+    }
+}
+
+/// Accumulates the digits at `block[i..]` onto `acc`; returns the value and how many.
+#[inline(always)]
+fn scalar_digits(block: &[u8], mut i: usize, mut acc: u64) -> (u64, usize) {
+    let start = i;
+    while let Some(&b) = block.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        acc = acc.wrapping_mul(10).wrapping_add(d as u64);
+        i += 1;
+    }
+    (acc, i - start)
+}
+
+/// Parses a number of 1 to 7 digits followed by a non-digit, eight bytes at a time;
+/// `None` when fewer than eight bytes remain or the number is longer.
+#[inline(always)]
+fn swar_digits(block: &[u8], i: usize) -> Option<(u64, usize)> {
+    let bytes: [u8; 8] = block.get(i..i + 8)?.try_into().ok()?;
+    let word = u64::from_le_bytes(bytes);
+    // A byte is a digit iff its high nibble is 3 both before and after adding 6.
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    let a = (word & HIGH) ^ THREES;
+    let b = (word.wrapping_add(0x0606_0606_0606_0606) & HIGH) ^ THREES;
+    let non_digit = a | b;
+    if non_digit == 0 {
+        return None;
+    }
+    let len = (non_digit.trailing_zeros() / 8) as usize;
+    // Move the digits to the top bytes (lower bytes become leading zeros), then combine
+    // pairs, quads and octets of digits with three multiplications.
+    let digits = (word & 0x0F0F_0F0F_0F0F_0F0F) << (8 * (8 - len as u32) % 64);
+    let digits = if len == 0 { 0 } else { digits };
+    let v = (digits & 0x0F00_0F00_0F00_0F00) >> 8;
+    let v = v + (digits & 0x000F_000F_000F_000F) * 10;
+    let w = (v & 0x00FF_0000_00FF_0000) >> 16;
+    let w = w + (v & 0x0000_00FF_0000_00FF) * 100;
+    let x = (w & 0x0000_FFFF_0000_0000) >> 32;
+    let x = x + (w & 0x0000_0000_0000_FFFF) * 10_000;
+    Some((x, len))
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    struct Collect(Vec<u64>);
+    impl Sink for Collect {
+        fn push(&mut self, v: u64) -> Result<()> {
+            self.0.push(v);
+            Ok(())
+        }
+    }
+
+    /// Parses `text` split into blocks of every size from 1 to its length.
+    fn check(text: &str, expected: &[u64]) {
+        for block in 1..=text.len() {
+            let mut st = NumberState::default();
+            let mut out = Collect(Vec::new());
+            let mut end = None;
+            for (k, chunk) in text.as_bytes().chunks(block).enumerate() {
+                if let Some(e) = st
+                    .feed(chunk, (k * block) as u64, &mut out)
+                    .expect("parses")
+                {
+                    end = Some(e);
+                    break;
                 }
             }
-            i += 1;
+            assert_eq!(out.0, expected, "block size {block}");
+            assert_eq!(end, Some(text.len() as u64 - 1), "block size {block}");
         }
-        self.acc = acc;
-        self.digits = digits;
-        self.need_comma = need_comma;
-        self.after_comma = after_comma;
-        Ok(None)
+    }
+
+    #[test]
+    fn numbers_of_every_length_across_block_boundaries() {
+        check(
+            "0,1,22,333,4444,55555,666666,7777777,88888888,999999999,12345678901234567890]"
+                .replace("12345678901234567890", "1234567890123456789")
+                .as_str(),
+            &[
+                0,
+                1,
+                22,
+                333,
+                4444,
+                55555,
+                666666,
+                7777777,
+                88888888,
+                999999999,
+                1234567890123456789,
+            ],
+        );
+        check(" 7 ,\n 8,\r\n9\t]", &[7, 8, 9]);
+        check("]", &[]);
+        check("9999999999999999999]", &[9_999_999_999_999_999_999]);
+    }
+
+    #[test]
+    fn swar_agrees_with_scalar() {
+        for len in 1..8usize {
+            for v in [1u64, 9, 10, 99, 1234567, 7654321, 1000000, 3141592] {
+                let s = v.to_string();
+                if s.len() != len {
+                    continue;
+                }
+                let text = format!("{s},00000000");
+                let got = swar_digits(text.as_bytes(), 0);
+                assert_eq!(got, Some((v, len)), "{text}");
+            }
+        }
+        assert_eq!(
+            swar_digits(b"12345678,", 0),
+            None,
+            "eight digits take the scalar path"
+        );
+        assert_eq!(
+            swar_digits(b"1,", 0),
+            None,
+            "fewer than eight bytes take the scalar path"
+        );
     }
 }
 

@@ -23,10 +23,11 @@ pub(crate) fn has_user_roots(graph: &HeapGraph) -> bool {
         })
 }
 
-/// Moves owned internals' sizes onto their owners, in place.
-pub(crate) fn attribute(graph: &mut HeapGraph) {
+/// Each node's single owner (or a marker for none / several); `None` when DevTools
+/// would not attribute sizes at all. Reads the graph only, so it can run beside other work.
+pub(crate) fn owners(graph: &HeapGraph) -> Option<Vec<u32>> {
     if !has_user_roots(graph) {
-        return;
+        return None;
     }
     let n = graph.node_count();
     let mut owner = vec![UNVISITED; n];
@@ -60,8 +61,12 @@ pub(crate) fn attribute(graph: &mut HeapGraph) {
             }
         }
     }
-    for i in 0..n {
-        let o = owner[i];
+    Some(owner)
+}
+
+/// Moves each owned node's self size onto its owner.
+pub(crate) fn apply(graph: &mut HeapGraph, owner: &[u32]) {
+    for (i, &o) in owner.iter().enumerate() {
         if o == UNVISITED || o == MULTIPLE || o as usize == i {
             continue;
         }

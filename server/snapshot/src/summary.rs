@@ -153,6 +153,11 @@ fn format_property_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A candidate shape: first-seen order, how many objects have it, its properties.
+type Candidate<'g> = (usize, u64, Vec<&'g str>);
+/// A Summary row's key: class id and, for located objects, the constructor position.
+type ClassKey = (u32, Option<(u32, u32, u32)>);
+
 struct Interface<'g> {
     name: String,
     properties: Vec<&'g str>,
@@ -161,7 +166,7 @@ struct Interface<'g> {
 /// The shapes common enough among plain objects to name them (DevTools'
 /// `inferInterfaceDefinitions`), most common first.
 fn infer_interfaces(graph: &HeapGraph) -> Vec<Interface<'_>> {
-    let mut candidates: HashMap<String, (usize, u64, Vec<&str>)> = HashMap::new();
+    let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
     let mut total = 0u64;
     let mut order = 0usize;
     for n in graph.nodes() {
@@ -202,7 +207,7 @@ fn infer_interfaces(graph: &HeapGraph) -> Vec<Interface<'_>> {
         });
         entry.1 += 1;
     }
-    let mut sorted: Vec<(String, (usize, u64, Vec<&str>))> = candidates.into_iter().collect();
+    let mut sorted: Vec<(String, Candidate<'_>)> = candidates.into_iter().collect();
     // Most common first; ties keep first-seen order, as JS's stable sort over a Map does.
     sorted.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.1 .0.cmp(&b.1 .0)));
     let min =
@@ -351,16 +356,31 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
     let classes = ClassNames::compute(g);
     // Row per class key: (class, location for located objects).
     let mut rows: Vec<ClassSummary> = Vec::new();
-    let mut row_of_key: HashMap<(u32, Option<(u32, u32, u32)>), u32> = HashMap::new();
+    let mut row_of_key: HashMap<ClassKey, u32> = HashMap::new();
     let mut row_of = vec![u32::MAX; g.node_count()];
+    // Locations are sorted by node: walk them alongside the nodes.
+    let locations = g.locations();
+    let mut next_location = 0;
     for n in g.nodes() {
+        while next_location < locations.len() && locations[next_location].node < n {
+            next_location += 1;
+        }
         if g.self_size(n) == 0 || !keep(n) {
             continue;
         }
         let class = classes.class_of[n.ix()];
-        let location = (g.node_type(n) == NodeType::Object)
-            .then(|| g.location(n).map(|l| (l.script_id, l.line, l.column)))
-            .flatten();
+        let location = match locations.get(next_location) {
+            Some(l) if l.node == n && g.node_type(n) == NodeType::Object => {
+                // DevTools keeps the last location recorded for a node.
+                let last = locations[next_location..]
+                    .iter()
+                    .take_while(|m| m.node == n)
+                    .last()
+                    .unwrap_or(l);
+                Some((last.script_id, last.line, last.column))
+            }
+            _ => None,
+        };
         let row = *row_of_key.entry((class, location)).or_insert_with(|| {
             rows.push(ClassSummary {
                 name: classes.names[class as usize].clone(),
@@ -376,7 +396,15 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
         let r = &mut rows[row as usize];
         r.count += 1;
         r.self_size += g.self_size(n);
-        r.distance = r.distance.min(snap.distance(n));
+        // As in DevTools, one unreachable instance makes the class's distance unknown.
+        let d = snap.distance(n);
+        r.distance = if r.count == 1 || d == UNREACHABLE {
+            d
+        } else if r.distance == UNREACHABLE {
+            r.distance
+        } else {
+            r.distance.min(d)
+        };
     }
     // Walk the dominator tree keeping, per row, how many counted ancestors are open.
     let tree = snap.dominator_children();

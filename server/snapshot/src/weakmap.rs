@@ -14,44 +14,51 @@ use crate::types::EdgeType;
 /// The WeakMap edge names found in one snapshot.
 #[derive(Debug, Default)]
 pub(crate) struct WeakMapEdges {
-    /// String index → (pair id, table node id).
-    by_string: HashMap<u32, (u32, u64)>,
+    /// String index → index into `entries`, or `NONE`; empty when there are no entries.
+    by_string: Vec<u32>,
+    /// (pair id, table node id).
+    entries: Vec<(u32, u64)>,
 }
+
+const NONE: u32 = u32::MAX;
+const UNSEEN: u32 = u32::MAX - 1;
 
 impl WeakMapEdges {
     /// Scans the names of all internal edges.
     pub(crate) fn find(graph: &HeapGraph) -> WeakMapEdges {
-        let mut seen: HashMap<u32, Option<(u32, u64)>> = HashMap::new();
+        let mut by_string = vec![UNSEEN; graph.strings.len()];
+        let mut entries = Vec::new();
         let mut pair_ids: HashMap<&str, u32> = HashMap::new();
         let internal = EdgeType::Internal as u8;
         for (e, &t) in graph.edge_type.iter().enumerate() {
             if t != internal {
                 continue;
             }
-            let s = graph.edge_name[e];
-            seen.entry(s).or_insert_with(|| {
-                let text = graph.strings.get(s as usize);
-                parse(text).map(|(pair, table)| {
+            let s = graph.edge_name[e] as usize;
+            if by_string[s] != UNSEEN {
+                continue;
+            }
+            by_string[s] = match parse(graph.strings.get(s)) {
+                Some((pair, table)) => {
                     let next = pair_ids.len() as u32;
-                    (*pair_ids.entry(pair).or_insert(next), table)
-                })
-            });
+                    let pair = *pair_ids.entry(pair).or_insert(next);
+                    entries.push((pair, table));
+                    entries.len() as u32 - 1
+                }
+                None => NONE,
+            };
         }
-        WeakMapEdges {
-            by_string: seen
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k, v)))
-                .collect(),
+        if entries.is_empty() {
+            by_string = Vec::new();
         }
+        WeakMapEdges { by_string, entries }
     }
 
     /// For an internal edge named by string `name`: its pair id and table id.
     #[inline]
     pub(crate) fn get(&self, name: u32) -> Option<(u32, u64)> {
-        if self.by_string.is_empty() {
-            return None;
-        }
-        self.by_string.get(&name).copied()
+        let &entry = self.by_string.get(name as usize)?;
+        self.entries.get(entry as usize).copied()
     }
 }
 

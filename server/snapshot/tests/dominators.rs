@@ -7,31 +7,59 @@ mod common;
 use common::{Gen, Layout, Rng};
 use heapsight_snapshot::{NodeIndex, Progress, Snapshot};
 
-/// Reference dominators: node d dominates n iff n is unreachable from the root once d is
-/// removed (or d == n, or d is the root). Nodes unreachable from the root hang off it, and
-/// are dominated as if the root had an edge to each of them.
+/// Reference dominators, from DevTools' rules stated declaratively (not its algorithm):
+/// - an edge retains unless weak, a self edge, or (from a non-root node) a shortcut or an
+///   edge from outside the page-owned set (reachable from the root's shortcut targets
+///   without weak edges) into it;
+/// - G' = retaining edges plus root → each orphan (a node unreachable from the root that
+///   has no retaining edge at all);
+/// - in G', d dominates n iff n is unreachable once d is removed;
+/// - nodes G' does not reach (leftovers) have the root as dominator and dominate nothing.
 fn reference(g: &Gen) -> (Vec<u32>, Vec<u64>) {
     let n = g.nodes.len();
-    let retains = |from: usize, ty: u32| {
-        ty != common::et("weak") && (ty != common::et("shortcut") || from == 0)
+    let (weak, shortcut) = (common::et("weak"), common::et("shortcut"));
+    let mut page = vec![false; n];
+    let mut stack: Vec<usize> = g.nodes[0]
+        .edges
+        .iter()
+        .filter(|e| e.0 == shortcut)
+        .map(|e| e.2 as usize)
+        .collect();
+    for &s in &stack {
+        page[s] = true;
+    }
+    while let Some(x) = stack.pop() {
+        for (ty, _, to) in &g.nodes[x].edges {
+            if *ty != weak && !page[*to as usize] {
+                page[*to as usize] = true;
+                stack.push(*to as usize);
+            }
+        }
+    }
+    let retains = |from: usize, ty: u32, to: usize| {
+        ty != weak && from != to && (from == 0 || (ty != shortcut && (page[from] || !page[to])))
     };
+    let has_retainer: Vec<bool> = (0..n)
+        .map(|t| {
+            (0..n).any(|f| {
+                g.nodes[f]
+                    .edges
+                    .iter()
+                    .any(|(ty, _, to)| *to as usize == t && retains(f, *ty, t))
+            })
+        })
+        .collect();
     let reach = |removed: Option<usize>, extra_roots: &[usize]| -> Vec<bool> {
         let mut seen = vec![false; n];
         let mut stack = vec![0usize];
-        stack.extend_from_slice(extra_roots);
+        stack.extend(extra_roots.iter().copied().filter(|&r| Some(r) != removed));
         for &s in &stack {
             seen[s] = true;
-        }
-        if let Some(r) = removed {
-            if r != 0 {
-                seen[r] = false;
-                stack.retain(|&s| s != r);
-            }
         }
         while let Some(x) = stack.pop() {
             for (ty, _, to) in &g.nodes[x].edges {
                 let to = *to as usize;
-                if retains(x, *ty) && Some(to) != removed && !seen[to] {
+                if retains(x, *ty, to) && Some(to) != removed && !seen[to] {
                     seen[to] = true;
                     stack.push(to);
                 }
@@ -39,26 +67,25 @@ fn reference(g: &Gen) -> (Vec<u32>, Vec<u64>) {
         }
         seen
     };
-    let reachable = reach(None, &[]);
-    // Mirror the virtual root edges the implementation adds: from each unreached node in
-    // ordinal order, reaching everything it reaches that is still unreached.
-    let mut virtual_roots = Vec::new();
-    let mut covered = reachable.clone();
-    for u in 0..n {
-        if !covered[u] {
-            virtual_roots.push(u);
-            let more = reach(None, &virtual_roots);
-            covered = more;
-        }
-    }
+    let from_root = reach(None, &[]);
+    let orphans: Vec<usize> = (1..n)
+        .filter(|&u| !from_root[u] && !has_retainer[u])
+        .collect();
+    let in_g = reach(None, &orphans);
     let mut dominated_by: Vec<Vec<bool>> = Vec::with_capacity(n);
     for d in 0..n {
-        let without = reach(Some(d), &virtual_roots);
-        dominated_by.push((0..n).map(|x| x == d || d == 0 || !without[x]).collect());
+        let without = reach(Some(d), &orphans);
+        dominated_by.push(
+            (0..n)
+                .map(|x| x == d || (in_g[x] && (d == 0 || !without[x])))
+                .collect(),
+        );
     }
-    // idom(x): the dominator of x (other than x) dominated by all of x's other dominators.
     let mut idom = vec![0u32; n];
     for x in 1..n {
+        if !in_g[x] {
+            continue;
+        }
         let doms: Vec<usize> = (0..n).filter(|&d| d != x && dominated_by[d][x]).collect();
         let best = doms
             .iter()
@@ -66,12 +93,17 @@ fn reference(g: &Gen) -> (Vec<u32>, Vec<u64>) {
             .find(|&c| doms.iter().all(|&d| dominated_by[d][c]));
         idom[x] = best.unwrap_or(0) as u32;
     }
+    let total: u64 = g.nodes.iter().map(|n| n.self_size).sum();
     let retained = (0..n)
         .map(|d| {
-            (0..n)
-                .filter(|&x| dominated_by[d][x])
-                .map(|x| g.nodes[x].self_size)
-                .sum()
+            if d == 0 {
+                total
+            } else {
+                (0..n)
+                    .filter(|&x| dominated_by[d][x])
+                    .map(|x| g.nodes[x].self_size)
+                    .sum()
+            }
         })
         .collect();
     (idom, retained)

@@ -96,16 +96,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t_parse = t0.elapsed();
     let snap = Snapshot::from_graph(graph, &progress)?;
     let t_analyze = t0.elapsed() - t_parse;
+    progress.step("summary");
     let classes = summarize(&snap);
-    let t_summary = t0.elapsed() - t_parse - t_analyze;
+    progress.end_step();
     drop(display);
     if args.timings {
+        let steps: Vec<String> = progress
+            .timings()
+            .iter()
+            .map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64()))
+            .collect();
         eprintln!(
-            "timings: parse {:.3}s, retainers+distances+dominators {:.3}s, summary {:.3}s, total {:.3}s; graph memory {}",
+            "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}",
+            steps.join(", "),
+            t0.elapsed().as_secs_f64(),
             t_parse.as_secs_f64(),
             t_analyze.as_secs_f64(),
-            t_summary.as_secs_f64(),
-            t0.elapsed().as_secs_f64(),
             bytes(snap.heap_bytes() as u64),
         );
     }
@@ -175,11 +181,11 @@ fn print_text(mut r: Report, top: usize, sort: SortBy) {
         println!("  extra native bytes {}", bytes(extra));
     }
     match sort {
-        SortBy::Count => r.classes.sort_by(|a, b| b.count.cmp(&a.count)),
-        SortBy::SelfSize => r.classes.sort_by(|a, b| b.self_size.cmp(&a.self_size)),
+        SortBy::Count => r.classes.sort_by_key(|c| std::cmp::Reverse(c.count)),
+        SortBy::SelfSize => r.classes.sort_by_key(|c| std::cmp::Reverse(c.self_size)),
         SortBy::Retained => r
             .classes
-            .sort_by(|a, b| b.retained_size.cmp(&a.retained_size)),
+            .sort_by_key(|c| std::cmp::Reverse(c.retained_size)),
     }
     println!();
     println!(
