@@ -25,12 +25,21 @@ struct Cli {
 enum Command {
     /// Print counts, total size and the top constructors of one .heapsnapshot file.
     Stats(cmd::stats::Args),
+    /// Find leaks in three snapshots of one process: baseline, target, final.
+    Analyze(cmd::analyze::Args),
+    /// Take snapshots A, B and C of a live Node.js process, with a manifest of its scripts.
+    Capture(Box<cmd::capture::Args>),
+    /// Capture the bundled leaky example service and show what heapsight finds.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Stats(args) => cmd::stats::run(args),
+        Command::Capture(args) => cmd::capture::run(*args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args),
     };
     match result {
         Ok(code) => code,

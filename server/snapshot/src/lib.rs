@@ -14,6 +14,7 @@
 //! Errors are typed ([`SnapshotError`]) and say where in the file the problem is; no input
 //! makes the reader panic or allocate more than the file's own size justifies.
 
+mod baseline;
 mod distances;
 mod dom_state;
 mod dominators;
@@ -34,6 +35,10 @@ mod weakmap;
 use std::fs::File;
 use std::path::Path;
 
+pub use baseline::{
+    identity_hash, scan_baseline, BaselineScan, ClassCount, IdentitySample, JsIdSet,
+    IDENTITY_SAMPLE,
+};
 pub use distances::{SYSTEM_DISTANCE, UNREACHABLE};
 pub use dominators::Dominators;
 pub use error::{Result, SnapshotError};
@@ -45,7 +50,9 @@ pub use reader::{read_graph, scan_max_js_id, IdScan};
 pub use retainers::Retainers;
 pub use scan::Strings;
 pub use source::{ByteSource, FileSource};
-pub use summary::{summarize, summarize_filtered, ClassNames, ClassSummary, DominatorChildren};
+pub use summary::{
+    raw_class_name, summarize, summarize_filtered, ClassNames, ClassSummary, DominatorChildren,
+};
 pub use types::{EdgeType, NodeType};
 
 /// Opens `path` as a byte source, with the path in any error.
@@ -56,6 +63,12 @@ pub fn open_source(path: &Path) -> Result<FileSource> {
     };
     let file = File::open(path).map_err(io)?;
     FileSource::new(file).map_err(io)
+}
+
+/// Scans the baseline snapshot at `path` (see [`scan_baseline`]).
+pub fn scan_file_baseline(path: &Path, progress: &Progress) -> Result<BaselineScan> {
+    let src = open_source(path)?;
+    scan_baseline(&src, progress).map_err(|e| with_path(e, path))
 }
 
 /// The largest JS object id in the snapshot at `path`.
@@ -174,6 +187,18 @@ impl Snapshot {
     pub fn retained_size(&self, n: NodeIndex) -> u64 {
         self.dominators.retained_size(n)
     }
+    /// The nodes `n` immediately dominates (a scan over all nodes: for a few queries;
+    /// use [`Snapshot::dominator_children`] for many).
+    pub fn dominator_children_of(&self, n: NodeIndex) -> Vec<u32> {
+        self.dominators
+            .idom
+            .iter()
+            .enumerate()
+            .filter(|&(i, &d)| d == n.0 && i != n.ix())
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
     /// Children lists of the dominator tree.
     pub fn dominator_children(&self) -> DominatorChildren {
         DominatorChildren::build(&self.dominators.idom)

@@ -285,12 +285,7 @@ impl Sink for LocationSink {
 pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph> {
     progress.start(Phase::Header, src.len());
     progress.step("parse");
-    let (h_start, h_end) = scan::find_header(src)?;
-    let mut json = vec![0u8; (h_end - h_start) as usize];
-    let n = src.read_at(&mut json, h_start)?;
-    json.truncate(n);
-    let header = Header::parse(&json, h_start)?;
-    drop(json);
+    let (header, h_end) = read_header(src)?;
     if header.node_count > u32::MAX as u64 - 1 || header.edge_count > u32::MAX as u64 - 1 {
         return Err(SnapshotError::Meta(format!(
             "{} nodes and {} edges: more than this reader supports (2^32 each)",
@@ -394,7 +389,16 @@ struct Rest {
     strings: Strings,
 }
 
-fn expect_key(src: &dyn ByteSource, pos: u64, name: &str) -> Result<Key> {
+/// Reads and resolves the `snapshot` header; returns it and the offset just after it.
+pub(crate) fn read_header(src: &dyn ByteSource) -> Result<(Header, u64)> {
+    let (h_start, h_end) = scan::find_header(src)?;
+    let mut json = vec![0u8; (h_end - h_start) as usize];
+    let n = src.read_at(&mut json, h_start)?;
+    json.truncate(n);
+    Ok((Header::parse(&json, h_start)?, h_end))
+}
+
+pub(crate) fn expect_key(src: &dyn ByteSource, pos: u64, name: &str) -> Result<Key> {
     match scan::read_key(src, pos)? {
         Some(k) if k.name == name => Ok(k),
         Some(k) => Err(SnapshotError::syntax(
@@ -561,11 +565,7 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
 /// `nodes` array: what the 3-snapshot diff needs of the baseline and target.
 pub fn scan_max_js_id(src: &dyn ByteSource, progress: &Progress) -> Result<IdScan> {
     progress.start(Phase::Header, src.len());
-    let (h_start, h_end) = scan::find_header(src)?;
-    let mut json = vec![0u8; (h_end - h_start) as usize];
-    let n = src.read_at(&mut json, h_start)?;
-    json.truncate(n);
-    let header = Header::parse(&json, h_start)?;
+    let (header, h_end) = read_header(src)?;
     let key = expect_key(src, h_end, "nodes")?;
     progress.start(Phase::Parsing, src.len() - key.value_start);
     let fields = header.nodes.field_count;

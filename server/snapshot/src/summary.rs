@@ -113,6 +113,19 @@ impl Interner {
     }
 }
 
+/// The class name from the node's type and name alone (no shape names, no locations):
+/// what a baseline scan without edges can compute, used for the comparison view.
+pub fn raw_class_name(ty: NodeType, name: &str) -> std::borrow::Cow<'_, str> {
+    match ty {
+        NodeType::Object | NodeType::Native => short_tag_name(name),
+        NodeType::Hidden => "(system)".into(),
+        NodeType::Code => "(compiled code)".into(),
+        NodeType::Closure => "Function".into(),
+        NodeType::RegExp => "RegExp".into(),
+        other => format!("({})", other.as_str()).into(),
+    }
+}
+
 /// `<div id="a">` → `<div>`, `Detached <div id="a">` → `Detached <div>`.
 fn short_tag_name(name: &str) -> std::borrow::Cow<'_, str> {
     let cut = if name.starts_with('<') {

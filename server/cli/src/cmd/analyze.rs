@@ -1,0 +1,379 @@
+//! `heapsight analyze A B C` (or a folder): the leak findings, as text, JSON or SARIF.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use heapsight_leaks::{analyze_files, format_bytes, Finding, LeakKind, Options, Report};
+use heapsight_snapshot::Progress;
+use serde_json::{json, Value};
+
+use crate::cmd::format::count;
+use crate::progress::ProgressDisplay;
+
+/// Arguments of `heapsight analyze`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Baseline, target and final snapshots; or one folder holding a capture
+    /// (`A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot`) or three snapshots (by name).
+    #[arg(required = true, num_args = 1..=3)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Report findings retaining at least this much (e.g. 500kB, 1MB, 2.5MiB).
+    #[arg(long, default_value = "1MB", value_parser = parse_size)]
+    threshold: u64,
+    /// Exit with code 1 when a finding retains more than this (e.g. 10MB).
+    #[arg(long, value_parser = parse_size)]
+    fail_above: Option<u64>,
+    /// Paths in the output are relative to this folder when inside it.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Only these kinds (comma-separated: listener,collection,timer,closure,promise,other).
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    kinds: Vec<LeakKind>,
+    /// Rows of the comparison table in text output.
+    #[arg(long, default_value_t = 10)]
+    comparison: usize,
+    /// Print how long each phase took, on stderr.
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// Parses `1MB`, `500kB`, `2.5MiB`, `1048576`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 10MB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    Ok((value * mult).round() as u64)
+}
+
+fn parse_kind(s: &str) -> Result<LeakKind, String> {
+    LeakKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            format!("unknown kind `{s}` (listener, collection, timer, closure, promise, other)")
+        })
+}
+
+/// Resolves the three snapshot paths from the arguments.
+pub fn triple_paths(paths: &[PathBuf]) -> anyhow::Result<[PathBuf; 3]> {
+    match paths {
+        [a, b, c] => Ok([a.clone(), b.clone(), c.clone()]),
+        [dir] if dir.is_dir() => {
+            let named: Vec<PathBuf> = ["A", "B", "C"]
+                .iter()
+                .map(|n| dir.join(format!("{n}.heapsnapshot")))
+                .collect();
+            if named.iter().all(|p| p.is_file()) {
+                return Ok([named[0].clone(), named[1].clone(), named[2].clone()]);
+            }
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot list {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "heapsnapshot"))
+                .collect();
+            found.sort();
+            match found.len() {
+                3 => Ok([found[0].clone(), found[1].clone(), found[2].clone()]),
+                n => bail!(
+                    "{} holds {n} .heapsnapshot files; give the folder of one capture (A, B, C) or the three files",
+                    dir.display()
+                ),
+            }
+        }
+        [one] => bail!(
+            "{} is not a folder; give three snapshots: baseline, target, final",
+            one.display()
+        ),
+        _ => bail!("give three snapshots (baseline, target, final) or one folder"),
+    }
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let [a, b, c] = triple_paths(&args.paths)?;
+    let progress = Arc::new(Progress::new());
+    let display = ProgressDisplay::start(progress.clone(), "analyze".into());
+    let options = Options {
+        threshold: args.threshold,
+        kinds: args.kinds.clone(),
+    };
+    let t0 = std::time::Instant::now();
+    let report = analyze_files(&a, &b, &c, &options, &progress)?;
+    drop(display);
+    if args.timings {
+        let steps: Vec<String> = progress
+            .timings()
+            .iter()
+            .map(|(n, d)| format!("{n} {:.3}s", d.as_secs_f64()))
+            .collect();
+        eprintln!(
+            "timings: {}; total {:.3}s",
+            steps.join(", "),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
+    match args.format {
+        Format::Text => print_text(&report, &root, args.comparison),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&report, &root))?
+        ),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_sarif(&report, &root))?
+        ),
+    }
+    let failed = args
+        .fail_above
+        .is_some_and(|limit| report.findings.iter().any(|f| f.retained_bytes > limit));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The file a finding points at, relative to `root` when inside it.
+pub fn finding_file(f: &Finding, root: &Path) -> Option<String> {
+    let url = f.anchor.as_ref()?.url.as_ref()?;
+    let path = url
+        .strip_prefix("file://")
+        .map(percent_decode)
+        .unwrap_or_else(|| url.clone());
+    let p = Path::new(&path);
+    Some(match p.strip_prefix(root) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => path,
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn position(f: &Finding) -> (u32, u32) {
+    f.anchor
+        .as_ref()
+        .map_or((1, 1), |a| (a.line + 1, a.column + 1))
+}
+
+fn print_text(report: &Report, root: &Path, comparison_rows: usize) {
+    let color = std::io::stdout().is_terminal();
+    let (bold, dim, yellow, reset) = if color {
+        ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    let s = &report.snapshots;
+    println!(
+        "{dim}{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot{reset}",
+        count(s.leaked_objects),
+        format_bytes(s.leaked_bytes)
+    );
+    if report.findings.is_empty() {
+        println!("no leaks above the threshold");
+    }
+    for f in &report.findings {
+        let (line, col) = position(f);
+        let file = finding_file(f, root).unwrap_or_else(|| "<unknown script>".into());
+        println!(
+            "{bold}{file}:{line}:{col}{reset}: {yellow}{}{reset}: {}",
+            f.kind.as_str(),
+            f.message
+        );
+        for hop in &f.retainer_path {
+            let name = hop
+                .name
+                .as_ref()
+                .map(|n| format!(" {n:?}"))
+                .unwrap_or_default();
+            let edge = match (&hop.edge, hop.edge_type) {
+                (Some(e), Some(t)) => format!(" --{t} {e}-->"),
+                _ => String::new(),
+            };
+            let d = hop.distance.map(|d| format!(" d={d}")).unwrap_or_default();
+            println!(
+                "    {dim}{}{name} @{}{d} ({}){reset}{edge}",
+                hop.class,
+                hop.id,
+                format_bytes(hop.retained_bytes)
+            );
+        }
+        if !f.captured.is_empty() {
+            println!("    {dim}captures: {}{reset}", f.captured.join(", "));
+        }
+    }
+    if comparison_rows > 0 && !report.comparison.is_empty() {
+        println!();
+        println!("{bold}comparison (final against baseline, JS objects){reset}");
+        println!(
+            "  {:<40} {:>10} {:>10} {:>10} {:>12}",
+            "class", "new", "deleted", "delta", "size delta"
+        );
+        for d in report.comparison.iter().take(comparison_rows) {
+            let mut name = d.name.replace('\n', " ");
+            if name.chars().count() > 40 {
+                name = name.chars().take(39).collect::<String>() + "…";
+            }
+            let sign = if d.size_delta < 0 { "-" } else { "+" };
+            println!(
+                "  {:<40} {:>10} {:>10} {:>+10} {:>12}",
+                name,
+                count(d.new),
+                count(d.deleted),
+                d.count_delta,
+                format!("{sign}{}", format_bytes(d.size_delta.unsigned_abs()))
+            );
+        }
+    }
+}
+
+/// The stable JSON contract (version 1).
+pub fn to_json(report: &Report, root: &Path) -> Value {
+    let findings: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let (line, col) = position(f);
+            json!({
+                "kind": f.kind.as_str(),
+                "message": f.message,
+                "file": finding_file(f, root),
+                "line": line,
+                "column": col,
+                "end_line": line,
+                "end_column": col,
+                "retained_bytes": f.retained_bytes,
+                "retained_is_lower_bound": f.retained_is_lower_bound,
+                "count": f.count,
+                "holder": f.holder,
+                "event": f.event,
+                "growth": f.growth,
+                "retainer_path": f.retainer_path,
+                "anchor": f.anchor,
+                "users": f.users,
+                "captured": f.captured,
+                "objects": f.objects,
+            })
+        })
+        .collect();
+    json!({
+        "version": 1,
+        "snapshots": report.snapshots,
+        "findings": findings,
+        "comparison": report.comparison,
+    })
+}
+
+/// SARIF 2.1.0, as GitHub code scanning reads it.
+pub fn to_sarif(report: &Report, root: &Path) -> Value {
+    let rules: Vec<Value> = LeakKind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "id": format!("heapsight/{}", k.as_str()),
+                "name": format!("{}-leak", k.as_str()),
+                "shortDescription": {"text": format!("Memory leak: {}", k.as_str())},
+                "helpUri": format!("https://github.com/heapsight/heapsight#leak-kind-{}", k.as_str()),
+                "defaultConfiguration": {"level": "warning"},
+            })
+        })
+        .collect();
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let (line, col) = position(f);
+            let mut result = json!({
+                "ruleId": format!("heapsight/{}", f.kind.as_str()),
+                "level": if f.retained_bytes >= 10_000_000 { "error" } else { "warning" },
+                "message": {"text": f.message},
+                "properties": {"retainedBytes": f.retained_bytes, "count": f.count},
+            });
+            if let Some(file) = finding_file(f, root) {
+                result["locations"] = json!([{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
+                        "region": {"startLine": line, "startColumn": col},
+                    }
+                }]);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "heapsight",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/heapsight/heapsight",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("1.5 kB"), Ok(1500));
+        assert_eq!(parse_size("2MiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,320 @@
+//! `heapsight capture`: takes A, B and C from a live Node.js process (started by us,
+//! attached to, or signalled in production mode) into a capture folder, showing each
+//! phase and a progress bar on stderr. The capture folder's path is the one line printed
+//! on stdout, for scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use heapsight_capture::{
+    human_duration, parse_duration, Capture, Options, Output, OutputSource, Phase, Reporter,
+    SnapshotProgress, Source,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cmd::format::bytes;
+
+/// Arguments of `heapsight capture`.
+#[derive(clap::Args)]
+#[command(
+    group = clap::ArgGroup::new("target").required(true).args(["command", "inspect", "port", "pid"]),
+    after_help = "Examples:\n  \
+      heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n  \
+      heapsight capture --port 9229 --warmup 10s --duration 60s\n  \
+      heapsight capture --pid 4242 --signal SIGUSR2 --duration 5m\n\n\
+      The capture folder (default .heapsight/captures/<UTC time>/, named by .heapsight/latest)\n\
+      gets A.heapsnapshot, B.heapsnapshot, C.heapsnapshot and manifest.json."
+)]
+pub struct Args {
+    /// Start this command with the inspector on 127.0.0.1 and a free port (after `--`);
+    /// it is stopped when the capture ends.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+    /// Attach to the inspector at this WebSocket URL (ws://127.0.0.1:9229/<id>).
+    #[arg(long, value_name = "WS_URL")]
+    inspect: Option<String>,
+    /// Attach to the inspector listening on this port (found via /json/list).
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+    /// Host of --port.
+    #[arg(long, default_value = "127.0.0.1", requires = "port")]
+    host: String,
+    /// Allow a non-loopback inspector address. The inspector runs any code it is sent:
+    /// prefer an SSH tunnel.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Production mode: signal this process (started with --heapsnapshot-signal) at each
+    /// phase and collect the snapshots it writes.
+    #[arg(long, value_name = "PID")]
+    pid: Option<i32>,
+    /// The signal of --pid mode.
+    #[arg(long, default_value = "SIGUSR2", requires = "pid")]
+    signal: String,
+    /// Where the --pid process writes snapshots (default: its --diagnostic-dir, else its
+    /// working directory).
+    #[arg(long, value_name = "DIR", requires = "pid")]
+    dir: Option<PathBuf>,
+
+    /// Warm-up: wait for a line of the target's stdout matching this regex. A capture group
+    /// (named `port`, or the first) becomes `{port}` in --load and --warmup-cmd.
+    #[arg(long, value_name = "REGEX")]
+    ready_line: Option<String>,
+    /// Longest wait for --ready-line.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    ready_timeout: Duration,
+    /// Warm-up: run this shell command to completion.
+    #[arg(long, value_name = "CMD")]
+    warmup_cmd: Option<String>,
+    /// Warm-up: wait this long (default 2s when no other warm-up is given).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    warmup: Option<Duration>,
+    /// Workload between A and B: a shell command, with {pid} and {port} replaced.
+    #[arg(long, value_name = "CMD")]
+    load: Option<String>,
+    /// Workload: how long to wait between A and B; with --load, the longest the command
+    /// may run (it is then stopped).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Wait between B and C so the workload's timers and caches can expire.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    idle: Duration,
+    /// Forced garbage collections before each snapshot.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    gc_rounds: u32,
+
+    /// The capture folder (default: .heapsight/captures/<UTC time>/ under the current
+    /// directory, and .heapsight/latest updated).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Record script hashes but not their sources in the manifest.
+    #[arg(long)]
+    no_sources: bool,
+    /// Do not echo the output of the target and of the warm-up and load commands.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Longest wait to start the target and connect to its inspector.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// Longest silence of the inspector (or of a growing snapshot file) before giving up.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let reporter = Arc::new(CliReporter::new(!args.quiet));
+    let done = run_capture(&opts, reporter)?;
+    println!("{}", done.dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns the arguments into capture options.
+fn options(args: &Args) -> anyhow::Result<Options> {
+    let source = if !args.command.is_empty() {
+        Source::Spawn {
+            command: args.command.clone(),
+            cwd: None,
+            env: Vec::new(),
+        }
+    } else if let Some(url) = &args.inspect {
+        Source::Url(url.clone())
+    } else if let Some(port) = args.port {
+        Source::Port {
+            host: args.host.clone(),
+            port,
+        }
+    } else if let Some(pid) = args.pid {
+        let dir = match &args.dir {
+            Some(d) => d.clone(),
+            None => heapsight_capture::snapshot_dir_of(pid).ok_or_else(|| {
+                anyhow!("cannot tell where process {pid} writes its snapshots: pass --dir")
+            })?,
+        };
+        Source::Signal {
+            pid,
+            signal: args.signal.clone(),
+            dir,
+        }
+    } else {
+        return Err(anyhow!(
+            "say which process to capture: `-- node app.js`, --inspect, --port or --pid"
+        ));
+    };
+    let output = match &args.out {
+        Some(dir) => Output::Dir(dir.clone()),
+        None => {
+            Output::Project(std::env::current_dir().context("cannot read the current directory")?)
+        }
+    };
+    let mut opts = Options::new(source, output);
+    opts.allow_remote = args.allow_remote;
+    opts.ready_line = args.ready_line.clone();
+    opts.ready_timeout = args.ready_timeout;
+    opts.warmup_command = args.warmup_cmd.clone();
+    opts.warmup = match args.warmup {
+        Some(d) => d,
+        None if args.ready_line.is_none() && args.warmup_cmd.is_none() => Duration::from_secs(2),
+        None => Duration::ZERO,
+    };
+    opts.load = args.load.clone();
+    opts.duration = args.duration;
+    opts.idle = args.idle;
+    opts.gc_rounds = args.gc_rounds;
+    opts.record_sources = !args.no_sources;
+    opts.connect_timeout = args.connect_timeout;
+    opts.stall_timeout = args.timeout;
+    Ok(opts)
+}
+
+/// Runs a capture on a fresh runtime; Ctrl-C cancels it (the library's cleanup runs as the
+/// capture is dropped: files removed, a started target killed). Shared with `demo`.
+pub fn run_capture(opts: &Options, reporter: Arc<CliReporter>) -> anyhow::Result<Capture> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let started = Instant::now();
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = heapsight_capture::capture(opts, reporter.clone()) => r.map_err(anyhow::Error::from),
+            _ = tokio::signal::ctrl_c() => Err(anyhow!(
+                "interrupted: the partial capture was removed and a target we started was stopped"
+            )),
+        }
+    });
+    reporter.clear_bar();
+    let done = result.context("capture failed")?;
+    let sizes: Vec<String> = done
+        .manifest
+        .files
+        .iter()
+        .map(|f| format!("{} {}", f.label, bytes(f.bytes)))
+        .collect();
+    let scripts = done.manifest.scripts.len();
+    eprintln!(
+        "capture complete in {}: {} ({}; manifest with {scripts} script{})",
+        human_duration(started.elapsed()),
+        shown(&done.dir),
+        sizes.join(", "),
+        if scripts == 1 { "" } else { "s" }
+    );
+    Ok(done)
+}
+
+/// A path relative to the current directory when it is below it.
+pub fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Prints phases as lines and snapshots as a progress bar, all on stderr.
+pub struct CliReporter {
+    echo: bool,
+    bar: Mutex<Option<(ProgressBar, bool)>>,
+}
+
+impl CliReporter {
+    /// `echo`: show the output of the processes we start.
+    pub fn new(echo: bool) -> Self {
+        CliReporter {
+            echo,
+            bar: Mutex::new(None),
+        }
+    }
+
+    fn clear_bar(&self) {
+        if let Some((bar, _)) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Prints a line without tearing the progress bar.
+    fn line(&self, text: &str) {
+        match self
+            .bar
+            .lock()
+            .ok()
+            .as_deref()
+            .and_then(|b| b.as_ref().map(|(bar, _)| bar.clone()))
+        {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl Reporter for CliReporter {
+    fn phase_started(&self, phase: Phase, what: &str) {
+        self.line(&format!("> {phase}: {what}"));
+    }
+
+    fn phase_finished(&self, _phase: Phase, took: Duration, summary: &str) {
+        self.clear_bar();
+        if summary.is_empty() {
+            self.line(&format!("  done in {}", human_duration(took)));
+        } else {
+            self.line(&format!("  done in {}: {summary}", human_duration(took)));
+        }
+    }
+
+    fn snapshot_progress(&self, _phase: Phase, progress: SnapshotProgress) {
+        let Ok(mut slot) = self.bar.lock() else {
+            return;
+        };
+        let writing = matches!(progress, SnapshotProgress::Writing { .. });
+        let (bar, bar_writing) = slot.get_or_insert_with(|| {
+            (
+                ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr()),
+                !writing,
+            )
+        });
+        if *bar_writing != writing {
+            *bar_writing = writing;
+            bar.set_style(if writing {
+                style("  {spinner} writing {decimal_bytes:>10} {elapsed}")
+            } else {
+                style("  {spinner} walking the heap [{bar:30}] {human_pos}/{human_len} objects {elapsed}")
+            });
+            bar.enable_steady_tick(Duration::from_millis(120));
+        }
+        match progress {
+            SnapshotProgress::Walking { done, total } => {
+                bar.set_length(total.max(1));
+                bar.set_position(done.min(total));
+            }
+            SnapshotProgress::Writing { bytes } => {
+                bar.set_length(bytes.max(1));
+                bar.set_position(bytes);
+            }
+        }
+    }
+
+    fn output_line(&self, source: OutputSource, line: &str) {
+        if self.echo {
+            let who = match source {
+                OutputSource::Target => "target",
+                OutputSource::WarmUp => "warm-up",
+                OutputSource::Load => "load",
+            };
+            self.line(&format!("  {who:>7} | {line}"));
+        }
+    }
+
+    fn note(&self, message: &str) {
+        self.line(&format!("  note: {message}"));
+    }
+}

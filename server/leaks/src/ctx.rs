@@ -1,0 +1,172 @@
+//! The analysis context: the final snapshot, the leaked-set predicate and the indices every
+//! leak kind needs (dominator intervals, script URLs, class names).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use heapsight_snapshot::{ClassNames, EdgeName, NodeIndex, NodeType, Snapshot};
+
+use crate::finding::CodeAnchor;
+
+/// Shared read-only state of one analysis.
+pub struct Ctx<'s> {
+    /// The final snapshot.
+    pub snap: &'s Snapshot,
+    /// Largest JS object id of the baseline.
+    pub max_a: u64,
+    /// Largest JS object id of the target.
+    pub max_b: u64,
+    /// Preorder interval of each node in the dominator tree: `x` is dominated by `h` iff
+    /// `tin[h] <= tin[x] < tout[h]`.
+    tin: Vec<u32>,
+    tout: Vec<u32>,
+    /// Class names (with shape names for plain objects).
+    pub classes: ClassNames,
+    scripts: RefCell<HashMap<u32, Option<String>>>,
+}
+
+impl<'s> Ctx<'s> {
+    /// Builds the indices.
+    pub fn new(snap: &'s Snapshot, max_a: u64, max_b: u64) -> Self {
+        let (tin, tout) = intervals(snap);
+        Ctx {
+            snap,
+            max_a,
+            max_b,
+            tin,
+            tout,
+            classes: ClassNames::compute(&snap.graph),
+            scripts: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `n` was allocated between the baseline and the target (and so, being in the
+    /// final snapshot, survived the idle period).
+    #[inline]
+    pub fn leaked(&self, n: NodeIndex) -> bool {
+        let id = self.snap.graph.node_id(n);
+        id & 1 == 1 && id > self.max_a && id <= self.max_b
+    }
+
+    /// When `n` was allocated: 0 before the baseline, 1 during the workload, 2 after.
+    pub fn era(&self, n: NodeIndex) -> u8 {
+        let id = self.snap.graph.node_id(n);
+        if id <= self.max_a {
+            0
+        } else if id <= self.max_b {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// Whether `h` dominates `x`.
+    #[inline]
+    pub fn dominates(&self, h: NodeIndex, x: NodeIndex) -> bool {
+        let (a, b) = (self.tin[h.ix()], self.tin[x.ix()]);
+        a <= b && b < self.tout[h.ix()]
+    }
+
+    /// Size of the dominator subtree of `h` (nodes).
+    pub fn subtree_size(&self, h: NodeIndex) -> u32 {
+        self.tout[h.ix()] - self.tin[h.ix()]
+    }
+
+    /// The class name of `n`.
+    pub fn class(&self, n: NodeIndex) -> &str {
+        self.classes.of(n)
+    }
+
+    /// The target of `n`'s first edge named `name` (any non-index type).
+    pub fn child(&self, n: NodeIndex, name: &str) -> Option<NodeIndex> {
+        self.snap.graph.child_by_name(n, name)
+    }
+
+    /// For a bound function (`native_bind`), the function it wraps; for `once` wrappers,
+    /// the user's listener; otherwise `n`.
+    pub fn unwrap_function(&self, mut n: NodeIndex) -> NodeIndex {
+        let g = &self.snap.graph;
+        for _ in 0..4 {
+            if g.node_type(n) != NodeType::Closure {
+                return n;
+            }
+            let next = self.child(n, "bound_function").and_then(|target| {
+                // `once`: bound onceWrapper whose `this` (bound_this) holds `listener`.
+                if g.node_name(target) == "onceWrapper" {
+                    self.child(n, "bound_this")
+                        .and_then(|state| self.child(state, "listener"))
+                } else {
+                    Some(target)
+                }
+            });
+            match next {
+                Some(t) if t != n => n = t,
+                _ => return n,
+            }
+        }
+        n
+    }
+
+    /// Where the function `n` was defined, with its script's URL.
+    pub fn anchor(&self, n: NodeIndex) -> Option<CodeAnchor> {
+        let g = &self.snap.graph;
+        let loc = g.location(n)?;
+        let name = g.node_name(n);
+        Some(CodeAnchor {
+            script_id: loc.script_id,
+            url: self.script_url(loc.script_id, n),
+            line: loc.line,
+            column: loc.column,
+            function: (!name.is_empty() && g.node_type(n) == NodeType::Closure)
+                .then(|| name.to_string()),
+        })
+    }
+
+    /// The URL of script `id`, found through a closure of that script:
+    /// closure → `shared` → `script_or_debug_info` (Node ≤ 20) or `script` (22+) → Script.
+    pub fn script_url(&self, id: u32, via: NodeIndex) -> Option<String> {
+        if let Some(known) = self.scripts.borrow().get(&id) {
+            if known.is_some() {
+                return known.clone();
+            }
+        }
+        let g = &self.snap.graph;
+        let url = self.child(via, "shared").and_then(|shared| {
+            g.edges(shared)
+                .find(|e| matches!(e.name, EdgeName::Name("script_or_debug_info" | "script")))
+                .map(|e| e.to)
+                .and_then(|script| {
+                    let name = g.node_name(script);
+                    (!name.is_empty()).then(|| name.to_string()).or_else(|| {
+                        self.child(script, "name")
+                            .map(|s| g.node_name(s).to_string())
+                    })
+                })
+        });
+        self.scripts.borrow_mut().insert(id, url.clone());
+        url
+    }
+}
+
+/// Pre/post numbering of the dominator tree, iteratively.
+fn intervals(snap: &Snapshot) -> (Vec<u32>, Vec<u32>) {
+    let n = snap.graph.node_count();
+    let tree = snap.dominator_children();
+    let mut tin = vec![0u32; n];
+    let mut tout = vec![0u32; n];
+    let mut clock = 0u32;
+    let mut stack: Vec<(u32, bool)> = vec![(0, false)];
+    while let Some((node, leaving)) = stack.pop() {
+        if leaving {
+            tout[node as usize] = clock;
+            continue;
+        }
+        tin[node as usize] = clock;
+        clock += 1;
+        stack.push((node, true));
+        for &c in tree.children(NodeIndex(node)) {
+            stack.push((c, false));
+        }
+    }
+    (tin, tout)
+}

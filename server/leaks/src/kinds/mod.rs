@@ -1,0 +1,203 @@
+//! Leak kinds: each module recognizes one retainer shape around a group's holder.
+//!
+//! `classify` tries them from the most specific shape to the least: timers (Node's timer
+//! lists), listeners (`_events` of an EventEmitter), promises, collections and callback
+//! queues, then `other`. Shared helpers — finding the JS container of a structure, its
+//! items, the name it is bound to — live here.
+
+pub mod closure;
+pub mod collection;
+pub mod listener;
+pub mod other;
+pub mod promise;
+pub mod timer;
+
+use std::collections::HashMap;
+
+use heapsight_snapshot::{EdgeName, EdgeType, NodeIndex, NodeType};
+
+use crate::ctx::Ctx;
+use crate::finding::{Binding, CodeAnchor, Growth, LeakKind};
+use crate::group::Group;
+
+/// What a kind recognized about a group.
+#[derive(Debug, Clone)]
+pub struct Classified {
+    /// The kind.
+    pub kind: LeakKind,
+    /// The long-lived JS object the user knows (the emitter, the Map, the array).
+    pub owner: NodeIndex,
+    /// The event name, for listeners.
+    pub event: Option<String>,
+    /// Leaked items (listeners, entries, timers, callbacks).
+    pub count: u64,
+    /// What the items are called.
+    pub noun: &'static str,
+    /// The owner's items by allocation time.
+    pub growth: Growth,
+    /// The code that made the items.
+    pub anchor: Option<CodeAnchor>,
+    /// One leaked item, to end the retainer path with.
+    pub sample: Option<NodeIndex>,
+    /// For timers: `setInterval` or `setTimeout`.
+    pub detail: Option<&'static str>,
+}
+
+/// The path from the roots to the holder, as (node, edge into the next node).
+pub type Path = [(NodeIndex, Option<usize>)];
+
+/// Classifies a group; always succeeds (`other` last).
+pub fn classify(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Classified {
+    timer::recognize(ctx, group, path)
+        .or_else(|| listener::recognize(ctx, group, path))
+        .or_else(|| promise::recognize(ctx, group, path))
+        .or_else(|| closure::recognize(ctx, group, path))
+        .or_else(|| collection::recognize(ctx, group, path))
+        .unwrap_or_else(|| other::recognize(ctx, group, path))
+}
+
+/// Whether `n` is a V8 backing store rather than a JS value (elements, property arrays,
+/// hash tables).
+pub fn is_store(ctx: &Ctx<'_>, n: NodeIndex) -> bool {
+    let g = &ctx.snap.graph;
+    matches!(g.node_type(n), NodeType::Array | NodeType::Hidden)
+}
+
+/// The JS object a structure belongs to: the holder, or the nearest JS object above it on
+/// the path when the holder is a backing store.
+pub fn owner_of(ctx: &Ctx<'_>, holder: NodeIndex, path: &Path) -> NodeIndex {
+    if !is_store(ctx, holder) {
+        return holder;
+    }
+    path.iter()
+        .rev()
+        .map(|&(n, _)| n)
+        .find(|&n| !is_store(ctx, n) && n != NodeIndex::ROOT)
+        .unwrap_or(holder)
+}
+
+/// One stored value of a container: how it is stored and what.
+#[derive(Debug, Clone, Copy)]
+pub struct Item {
+    /// The slot: an element index, a table index, or `None` for named properties.
+    pub index: Option<u32>,
+    /// The value.
+    pub node: NodeIndex,
+}
+
+/// Values stored in `owner`: its elements, its hash-table entries, its dictionary
+/// properties — following its backing stores one or two levels down.
+pub fn items(ctx: &Ctx<'_>, owner: NodeIndex) -> Vec<Item> {
+    let g = &ctx.snap.graph;
+    let mut out = Vec::new();
+    let mut stores = vec![(owner, 0u8)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some((n, depth)) = stores.pop() {
+        if !seen.insert(n.0) {
+            continue;
+        }
+        for e in g.edges(n) {
+            if e.edge_type == EdgeType::Weak || e.to == n {
+                continue;
+            }
+            let name = match e.name {
+                EdgeName::Name(s) => s,
+                EdgeName::Index(_) => "",
+            };
+            if matches!(name, "map" | "__proto__" | "constructor" | "prototype") {
+                continue;
+            }
+            if is_store(ctx, e.to)
+                && depth < 2
+                && matches!(e.edge_type, EdgeType::Internal | EdgeType::Hidden)
+            {
+                stores.push((e.to, depth + 1));
+                continue;
+            }
+            let index = match (e.edge_type, e.name) {
+                (EdgeType::Element | EdgeType::Hidden, EdgeName::Index(i)) => Some(i),
+                (EdgeType::Internal, EdgeName::Name(s)) => match s.parse::<u32>() {
+                    Ok(i) => Some(i),
+                    Err(_) => continue,
+                },
+                (EdgeType::Property, _) if depth > 0 || owner_is_dictionary(ctx, owner) => None,
+                (EdgeType::Property, _) => None,
+                _ => continue,
+            };
+            out.push(Item { index, node: e.to });
+        }
+    }
+    out
+}
+
+fn owner_is_dictionary(ctx: &Ctx<'_>, owner: NodeIndex) -> bool {
+    ctx.snap.graph.out_degree(owner) > 32
+}
+
+/// Counts items by allocation era.
+pub fn growth(ctx: &Ctx<'_>, items: &[NodeIndex]) -> Growth {
+    let mut by_era = [0u64; 3];
+    for &n in items {
+        by_era[ctx.era(n) as usize] += 1;
+    }
+    Growth {
+        baseline: by_era[0],
+        target: by_era[0] + by_era[1],
+        r#final: by_era[0] + by_era[1] + by_era[2],
+    }
+}
+
+/// The most common code position among functions.
+pub fn common_anchor(
+    ctx: &Ctx<'_>,
+    functions: impl Iterator<Item = NodeIndex>,
+) -> Option<CodeAnchor> {
+    let mut counts: HashMap<(u32, u32, u32), (u64, NodeIndex)> = HashMap::new();
+    for f in functions {
+        let f = ctx.unwrap_function(f);
+        if let Some(loc) = ctx.snap.graph.location(f) {
+            let slot = counts
+                .entry((loc.script_id, loc.line, loc.column))
+                .or_insert((0, f));
+            slot.0 += 1;
+        }
+    }
+    let (_, (_, best)) = counts
+        .into_iter()
+        .max_by_key(|(k, (c, _))| (*c, std::cmp::Reverse(*k)))?;
+    ctx.anchor(best)
+}
+
+/// The name `target` is reachable by on `path`: the variable or property on the edge
+/// into it, looking one level up through backing stores and array slots.
+pub fn binding(ctx: &Ctx<'_>, path: &Path, target: NodeIndex) -> Option<Binding> {
+    let g = &ctx.snap.graph;
+    let at = path.iter().position(|&(n, _)| n == target)?;
+    let mut i = at;
+    while i > 0 {
+        let (from, edge) = path[i - 1];
+        let edge = g.edge(edge?);
+        match (edge.edge_type, edge.name) {
+            (EdgeType::Context, EdgeName::Name(name)) => {
+                return Some(Binding {
+                    kind: "variable",
+                    name: name.to_string(),
+                    owner: None,
+                })
+            }
+            (EdgeType::Property | EdgeType::Shortcut, EdgeName::Name(name)) => {
+                let owner = ctx.class(from);
+                let global =
+                    owner == "global" || owner == "Window" || g.node_name(from) == "global";
+                return Some(Binding {
+                    kind: if global { "global" } else { "property" },
+                    name: name.to_string(),
+                    owner: (!global).then(|| owner.to_string()),
+                });
+            }
+            _ if is_store(ctx, from) => i -= 1,
+            _ => return None,
+        }
+    }
+    None
+}

@@ -1,0 +1,238 @@
+//! heapsight's leak finder: from three snapshots of one process (A after warm-up, B after
+//! the workload, C after idle and a forced GC) to a handful of classified, measured findings.
+//!
+//! The leaked set is C's JS objects allocated between A and B (`maxA < id <= maxB`): they
+//! were made by the workload and survived the idle period. They are grouped by holder (see
+//! [`group`]), each group is recognized by the shape around its holder (one module per kind
+//! under `kinds/`), measured as one set, and tied to code through function positions.
+//!
+//! This crate knows the heap, not the source: a finding carries the script URL and V8's
+//! position of the code that made the leaked objects; the `source` layer maps that onto the
+//! registering call.
+
+mod comparison;
+mod ctx;
+mod finding;
+mod group;
+mod kinds;
+mod message;
+mod paths;
+mod triple;
+
+use std::path::{Path, PathBuf};
+
+use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
+
+pub use comparison::ClassDelta;
+pub use finding::{Binding, CodeAnchor, Finding, Growth, Holder, LeakKind, PathHop};
+pub use message::format_bytes;
+pub use triple::{SnapshotsInfo, TripleProblem};
+
+/// What to report.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Findings retaining fewer bytes are not reported.
+    pub threshold: u64,
+    /// Kinds to report (all when empty).
+    pub kinds: Vec<LeakKind>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threshold: 1_000_000,
+            kinds: Vec::new(),
+        }
+    }
+}
+
+/// Why an analysis could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum LeakError {
+    /// A snapshot could not be read.
+    #[error("{}: {source}", path.display())]
+    Snapshot {
+        /// Which file.
+        path: PathBuf,
+        /// The reader's error.
+        #[source]
+        source: SnapshotError,
+    },
+    /// The three snapshots do not form a usable triple.
+    #[error("{0}")]
+    Triple(TripleProblem),
+}
+
+/// The result of one analysis.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// What was compared.
+    pub snapshots: SnapshotsInfo,
+    /// Findings by retained size, largest first.
+    pub findings: Vec<Finding>,
+    /// Per-class changes between A and C (JS objects), largest size change first.
+    pub comparison: Vec<ClassDelta>,
+}
+
+/// Analyzes the triple at `a`, `b`, `c`.
+pub fn analyze_files(
+    a: &Path,
+    b: &Path,
+    c: &Path,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Report, LeakError> {
+    fn read(path: &Path) -> impl Fn(SnapshotError) -> LeakError + '_ {
+        move |source| LeakError::Snapshot {
+            path: path.to_owned(),
+            source,
+        }
+    }
+    // The baseline and target scans run beside the final snapshot's parse.
+    let (scans, graph) = std::thread::scope(|s| {
+        let scans = s.spawn(|| {
+            let side = Progress::new();
+            let base = heapsight_snapshot::scan_file_baseline(a, &side).map_err(read(a))?;
+            let target = heapsight_snapshot::scan_file_max_js_id(b, &side).map_err(read(b))?;
+            Ok::<_, LeakError>((base, target))
+        });
+        let graph = heapsight_snapshot::open_source(c)
+            .and_then(|src| heapsight_snapshot::read_graph(&src, progress))
+            .map_err(read(c));
+        let scans = scans.join().unwrap_or_else(|_| {
+            Err(LeakError::Snapshot {
+                path: a.to_owned(),
+                source: SnapshotError::Meta("the baseline scan panicked".into()),
+            })
+        });
+        (scans, graph)
+    });
+    let (base, target) = scans?;
+    let graph = graph?;
+    progress.step("comparison");
+    let comparison = comparison::compare(&graph, &base);
+    let info = triple::check(a, b, c, &base, &target, &graph).map_err(LeakError::Triple)?;
+    let snap = Snapshot::from_graph(graph, progress).map_err(read(c))?;
+    progress.step("leaks");
+    let findings = find(&snap, base.max_js_id, target.max_js_id, options);
+    progress.end_step();
+    Ok(Report {
+        snapshots: info,
+        findings,
+        comparison,
+    })
+}
+
+/// Finds the leaks in an analyzed final snapshot, given the baseline's and target's
+/// largest JS object ids.
+pub fn find(snap: &Snapshot, max_a: u64, max_b: u64, options: &Options) -> Vec<Finding> {
+    let ctx = ctx::Ctx::new(snap, max_a, max_b);
+    let mut findings = Vec::new();
+    for group in group::groups(&ctx, options.threshold) {
+        let path = paths::path_to(&ctx, group.holder);
+        let classified = kinds::classify(&ctx, &group, &path);
+        if !options.kinds.is_empty() && !options.kinds.contains(&classified.kind) {
+            continue;
+        }
+        findings.push(build(&ctx, &group, &path, classified));
+    }
+    findings.sort_by_key(|f| std::cmp::Reverse(f.retained_bytes));
+    findings
+}
+
+fn build(
+    ctx: &ctx::Ctx<'_>,
+    group: &group::Group,
+    path: &kinds::Path,
+    c: kinds::Classified,
+) -> Finding {
+    let g = &ctx.snap.graph;
+    let owner_path = if path.iter().any(|&(n, _)| n == c.owner) {
+        path.to_vec()
+    } else {
+        paths::path_to(ctx, c.owner)
+    };
+    let binding = kinds::binding(ctx, &owner_path, c.owner);
+    let mut full = if group.holder == NodeIndex::ROOT {
+        owner_path.clone()
+    } else {
+        path.to_vec()
+    };
+    let joint = full.last().map(|&(n, _)| n).unwrap_or(group.holder);
+    if let Some(sample) = c.sample {
+        // Extend the path from the holder down to one leaked item.
+        let down = paths::path_to(ctx, sample);
+        if let Some(at) = down.iter().position(|&(n, _)| n == joint) {
+            full.truncate(full.len().saturating_sub(1));
+            full.extend_from_slice(&down[at..]);
+        }
+    }
+    let functions: Vec<NodeIndex> = match c.kind {
+        LeakKind::Listener | LeakKind::Closure => c.sample.into_iter().collect(),
+        LeakKind::Timer => c
+            .sample
+            .and_then(|t| ctx.child(t, "_onTimeout"))
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let users = match &binding {
+        Some(b) if b.kind == "variable" => scope_users(ctx, &owner_path, c.owner),
+        _ => Vec::new(),
+    };
+    let holder = Holder {
+        class: ctx.class(c.owner).to_string(),
+        id: g.node_id(c.owner),
+        binding,
+        library: None,
+        distance: {
+            let d = ctx.snap.distance(c.owner);
+            (d != heapsight_snapshot::UNREACHABLE).then_some(d)
+        },
+    };
+    // Until the source layer places a collection on its growing call, point at the
+    // first function in whose scope the collection is declared.
+    let anchor = c.anchor.or_else(|| users.first().cloned());
+    let mut finding = Finding {
+        kind: c.kind,
+        message: String::new(),
+        holder,
+        event: c.event,
+        count: c.count,
+        noun: c.noun,
+        growth: c.growth,
+        retained_bytes: group.retained,
+        retained_is_lower_bound: group.lower_bound,
+        retainer_path: paths::hops(ctx, &full),
+        anchor,
+        users,
+        captured: kinds::closure::captured(ctx, &functions),
+        objects: group.objects,
+    };
+    finding.message = message::message(&finding, c.detail);
+    finding
+}
+
+/// Functions whose scope holds the variable that names `owner`: the context on the path
+/// just above it, and the closures that point to that context.
+fn scope_users(ctx: &ctx::Ctx<'_>, path: &kinds::Path, owner: NodeIndex) -> Vec<CodeAnchor> {
+    let g = &ctx.snap.graph;
+    let Some(at) = path.iter().position(|&(n, _)| n == owner) else {
+        return Vec::new();
+    };
+    let Some(&(context, _)) = at.checked_sub(1).and_then(|i| path.get(i)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<CodeAnchor> = ctx
+        .snap
+        .retainers(context)
+        .iter()
+        .map(|&r| NodeIndex(r))
+        .filter(|&r| g.node_type(r) == heapsight_snapshot::NodeType::Closure)
+        .filter_map(|r| ctx.anchor(r))
+        .collect();
+    out.sort_by_key(|a| (a.script_id, a.line, a.column));
+    out.dedup();
+    out.truncate(8);
+    out
+}

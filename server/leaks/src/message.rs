@@ -1,0 +1,91 @@
+//! Messages in the product's voice.
+
+use crate::finding::{Finding, LeakKind};
+
+/// Bytes in decimal units: `40.2 MB`.
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A count with thousands separators.
+pub fn format_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn noun(n: u64, plural: &str) -> String {
+    let singular = plural
+        .strip_suffix("ies")
+        .map(|s| format!("{s}y"))
+        .or_else(|| plural.strip_suffix('s').map(str::to_string));
+    if n == 1 {
+        singular.unwrap_or_else(|| plural.to_string())
+    } else {
+        plural.to_string()
+    }
+}
+
+/// The one-line message of a finding.
+pub fn message(f: &Finding, detail: Option<&str>) -> String {
+    let size = if f.retained_is_lower_bound {
+        format!("at least {}", format_bytes(f.retained_bytes))
+    } else {
+        format_bytes(f.retained_bytes)
+    };
+    let count = format_count(f.count);
+    let name = f
+        .holder
+        .binding
+        .as_ref()
+        .map(|b| format!("`{}`", b.describe()))
+        .unwrap_or_else(|| format!("a {}", f.holder.class));
+    match f.kind {
+        LeakKind::Listener => format!(
+            "listener on long-lived emitter {name} ('{}') retains {size}: {count} {} added during the load are still alive after idle",
+            f.event.as_deref().unwrap_or("?"),
+            noun(f.count, "listeners"),
+        ),
+        LeakKind::Timer => format!(
+            "{count} {} started during the load {} never cleared and retain {size}",
+            noun(f.count, if detail == Some("setTimeout") { "timeouts" } else { "intervals" }),
+            if f.count == 1 { "was" } else { "were" },
+        ),
+        LeakKind::Collection => format!(
+            "{name} ({}) grew by {count} {} during the load and retains {size} after idle",
+            f.holder.class,
+            noun(f.count, f.noun),
+        ),
+        LeakKind::Closure => format!(
+            "{name} ({}) holds {count} {} added during the load, retaining {size} after idle",
+            f.holder.class,
+            noun(f.count, "callbacks"),
+        ),
+        LeakKind::Promise => format!(
+            "a promise that never settles holds {count} {} added during the load, retaining {size}",
+            noun(f.count, "reactions"),
+        ),
+        LeakKind::Other => format!(
+            "{name} ({}) retains {size}: {count} {} allocated during the load are still alive after idle",
+            f.holder.class,
+            noun(f.count, "objects"),
+        ),
+    }
+}

@@ -1,0 +1,97 @@
+//! Retainer paths shown to users: from a GC root down to an object, the way DevTools'
+//! Retainers pane reads — each step the retainer closest to the roots, skipping V8's
+//! internal noise (feedback cells, descriptor arrays, property cells, compiled code).
+
+use heapsight_snapshot::{EdgeName, EdgeType, NodeIndex, NodeType, UNREACHABLE};
+
+use crate::ctx::Ctx;
+use crate::finding::PathHop;
+
+const MAX_HOPS: usize = 48;
+
+/// The path from the roots to `target`, root first.
+pub fn path_to(ctx: &Ctx<'_>, target: NodeIndex) -> Vec<(NodeIndex, Option<usize>)> {
+    let snap = ctx.snap;
+    let g = &snap.graph;
+    // Walk up: each step to the retainer with the smallest distance.
+    let mut chain: Vec<(NodeIndex, Option<usize>)> = vec![(target, None)];
+    let mut cur = target;
+    let mut seen = std::collections::HashSet::new();
+    seen.insert(cur.0);
+    while chain.len() < MAX_HOPS {
+        let d = snap.distance(cur);
+        if cur == NodeIndex::ROOT || d <= 1 {
+            break;
+        }
+        let best = snap
+            .retainers(cur)
+            .iter()
+            .copied()
+            .map(NodeIndex)
+            .filter(|&r| !seen.contains(&r.0) && !is_noise(ctx, r))
+            .min_by_key(|&r| (snap.distance(r), r.0));
+        let Some(r) = best else { break };
+        if snap.distance(r) == UNREACHABLE {
+            break;
+        }
+        let edge = g
+            .edge_range(r)
+            .filter(|&e| snap.retains(e) && g.edge(e).to == cur)
+            .min_by_key(|&e| edge_preference(g.edge(e).edge_type));
+        seen.insert(r.0);
+        chain.push((r, edge));
+        cur = r;
+    }
+    chain.reverse();
+    chain
+}
+
+fn edge_preference(t: EdgeType) -> u8 {
+    match t {
+        EdgeType::Property | EdgeType::Context => 0,
+        EdgeType::Element => 1,
+        EdgeType::Internal => 2,
+        _ => 3,
+    }
+}
+
+fn is_noise(ctx: &Ctx<'_>, n: NodeIndex) -> bool {
+    let g = &ctx.snap.graph;
+    let name = g.node_name(n);
+    g.node_type(n) == NodeType::Code
+        || name == "(map descriptors)"
+        || name == "system / PropertyCell"
+        || name.contains("FeedbackCell")
+}
+
+/// The path as report hops.
+pub fn hops(ctx: &Ctx<'_>, path: &[(NodeIndex, Option<usize>)]) -> Vec<PathHop> {
+    let snap = ctx.snap;
+    let g = &snap.graph;
+    path.iter()
+        .map(|&(n, edge)| {
+            // Each element holds the edge leaving it toward the next.
+            let edge = edge.map(|e| g.edge(e));
+            let class = ctx.class(n).to_string();
+            let name = g.node_name(n);
+            let name = (!name.is_empty()
+                && name != class
+                && name.len() <= 80
+                && g.node_type(n) != NodeType::Hidden)
+                .then(|| name.to_string());
+            let d = snap.distance(n);
+            PathHop {
+                class,
+                name,
+                id: g.node_id(n),
+                edge: edge.map(|e| match e.name {
+                    EdgeName::Name(s) => s.to_string(),
+                    EdgeName::Index(i) => format!("[{i}]"),
+                }),
+                edge_type: edge.map(|e| e.edge_type.as_str()),
+                distance: (d != UNREACHABLE).then_some(d),
+                retained_bytes: snap.retained_size(n),
+            }
+        })
+        .collect()
+}

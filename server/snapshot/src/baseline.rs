@@ -1,0 +1,248 @@
+//! What the 3-snapshot diff needs of the baseline snapshot, without building its graph.
+//!
+//! One pass over the `nodes` array (and the `strings` at the end) gives the largest JS
+//! object id, the set of JS object ids (so a final snapshot from another process is caught:
+//! in one process, every object of C older than A's largest id was in A), and per-class
+//! counts and self sizes for the comparison view. The `edges` array, most of the file, is
+//! only skipped over with `memchr`.
+
+use std::collections::HashMap;
+
+use crate::error::{Result, SnapshotError};
+use crate::meta::Header;
+use crate::progress::{Phase, Progress};
+use crate::reader::{expect_key, read_header};
+use crate::scan::{self, FnSink};
+use crate::source::ByteSource;
+use crate::summary::raw_class_name;
+use crate::types::NodeType;
+
+/// The set of odd (JS object) ids of a snapshot, as a bitmap indexed by `id / 2`.
+#[derive(Debug, Default, Clone)]
+pub struct JsIdSet {
+    bits: Vec<u64>,
+}
+
+/// Ids past this are not put in the set (the bitmap would pass 512 MiB); the set then
+/// answers only for smaller ids.
+const MAX_SET_ID: u64 = 1 << 33;
+
+impl JsIdSet {
+    fn insert(&mut self, id: u64) {
+        if id & 1 == 0 || id >= MAX_SET_ID {
+            return;
+        }
+        let bit = (id / 2) as usize;
+        let word = bit / 64;
+        if word >= self.bits.len() {
+            self.bits.resize((word + 1).next_power_of_two(), 0);
+        }
+        self.bits[word] |= 1 << (bit % 64);
+    }
+
+    /// Whether the snapshot held JS object `id`; `None` when the set cannot tell.
+    pub fn contains(&self, id: u64) -> Option<bool> {
+        if id & 1 == 0 || id >= MAX_SET_ID {
+            return None;
+        }
+        let bit = (id / 2) as usize;
+        Some(
+            self.bits
+                .get(bit / 64)
+                .is_some_and(|w| w >> (bit % 64) & 1 == 1),
+        )
+    }
+}
+
+/// A sample of the baseline's JS objects (one id in [`IDENTITY_SAMPLE`]) with a hash of
+/// their type and name: in one process an id always names the same object, so the final
+/// snapshot's objects with these ids must match. Two runs of one program share their
+/// start-up ids, so the id set alone cannot tell them apart; identities can.
+#[derive(Debug, Default, Clone)]
+pub struct IdentitySample {
+    /// Sorted by id: (id, hash of type and name).
+    entries: Vec<(u64, u64)>,
+}
+
+/// One JS object id in this many is sampled.
+pub const IDENTITY_SAMPLE: u64 = 16;
+
+impl IdentitySample {
+    /// Whether `id` is one the sample covers.
+    pub fn covers(id: u64) -> bool {
+        id & 1 == 1 && (id / 2) % IDENTITY_SAMPLE == 0
+    }
+    /// The identity hash of `id` in the baseline, if it was there.
+    pub fn get(&self, id: u64) -> Option<u64> {
+        self.entries
+            .binary_search_by_key(&id, |e| e.0)
+            .ok()
+            .map(|i| self.entries[i].1)
+    }
+}
+
+/// A stable hash of a node's type and name.
+pub fn identity_hash(ty: NodeType, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ ty as u64;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Per-class totals of one snapshot, by raw class name (see [`raw_class_name`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassCount {
+    /// The class name.
+    pub name: String,
+    /// Objects.
+    pub count: u64,
+    /// Sum of their V8 self sizes.
+    pub self_size: u64,
+}
+
+/// Everything learnt from the baseline.
+#[derive(Debug, Clone)]
+pub struct BaselineScan {
+    /// The largest odd id.
+    pub max_js_id: u64,
+    /// Nodes in the snapshot.
+    pub node_count: u64,
+    /// Every JS object id.
+    pub js_ids: JsIdSet,
+    /// Per-class totals of JS objects, by count descending.
+    pub classes: Vec<ClassCount>,
+    /// Sampled object identities.
+    pub identities: IdentitySample,
+}
+
+/// Scans a baseline snapshot: ids, id set, class totals.
+pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<BaselineScan> {
+    progress.start(Phase::Header, src.len());
+    let (header, h_end) = read_header(src)?;
+    let key = expect_key(src, h_end, "nodes")?;
+    progress.start(Phase::Parsing, src.len() - key.value_start);
+    let Header { nodes: layout, .. } = &header;
+    let fields = layout.field_count;
+    let type_codes: Vec<u8> = layout
+        .types
+        .iter()
+        .map(|t| NodeType::from_name(t) as u8)
+        .collect();
+    let mut field = 0usize;
+    let mut count = 0u64;
+    let mut max_odd = 0u64;
+    let mut ids = JsIdSet::default();
+    let (mut ty, mut name, mut id, mut size) = (0u8, 0u32, 0u64, 0u64);
+    // (type, name string) → (count, self size)
+    let mut by_class: HashMap<(u8, u32), (u64, u64)> = HashMap::new();
+    let mut bad = None;
+    let mut sampled: Vec<(u64, u8, u32)> = Vec::new();
+    let mut sink = FnSink(|v: u64| {
+        if field == layout.type_at {
+            ty = type_codes
+                .get(v as usize)
+                .copied()
+                .unwrap_or(NodeType::Other as u8);
+        } else if field == layout.name_at {
+            name = u32::try_from(v).unwrap_or(u32::MAX);
+        } else if field == layout.id_at {
+            id = v;
+        } else if field == layout.self_size_at {
+            size = v;
+        }
+        field += 1;
+        if field == fields {
+            // Fields may come in any order; the record is complete here.
+            if id & 1 == 1 {
+                max_odd = max_odd.max(id);
+                ids.insert(id);
+                let slot = by_class.entry((ty, name)).or_default();
+                slot.0 += 1;
+                slot.1 += size;
+                if IdentitySample::covers(id) {
+                    sampled.push((id, ty, name));
+                }
+            }
+            if name == u32::MAX && bad.is_none() {
+                bad = Some(count);
+            }
+            field = 0;
+            count += 1;
+        }
+        Ok(())
+    });
+    let nodes_end =
+        scan::parse_numbers(src, key.value_start, "the `nodes` array", &mut sink, |b| {
+            progress.advance(b)
+        })?;
+    if field != 0 {
+        return Err(SnapshotError::Meta(format!(
+            "the nodes array does not hold whole records of {fields} numbers"
+        )));
+    }
+    if count != header.node_count {
+        return Err(SnapshotError::CountMismatch {
+            what: "node_count",
+            expected: header.node_count,
+            actual: count,
+        });
+    }
+    // Skip to the strings.
+    let mut pos = nodes_end;
+    let strings = loop {
+        progress.check()?;
+        let Some(k) = scan::read_key(src, pos)? else {
+            return Err(SnapshotError::Meta(
+                "the snapshot has no `strings` array".into(),
+            ));
+        };
+        if k.name == "strings" {
+            break scan::parse_strings(src, k.value_start)?;
+        }
+        pos = scan::skip_number_array(src, k.value_start, "an array before `strings`")?;
+    };
+    let mut entries: Vec<(u64, u64)> = sampled
+        .into_iter()
+        .map(|(id, ty, name)| {
+            (
+                id,
+                identity_hash(NodeType::from_code(ty), strings.get(name as usize)),
+            )
+        })
+        .collect();
+    entries.sort_unstable();
+    let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
+    for ((ty, name), (n, size)) in by_class {
+        if name as usize >= strings.len() {
+            return Err(SnapshotError::BadValue {
+                record: "node",
+                index: bad.unwrap_or(0),
+                field: "name",
+                value: name as u64,
+                why: format!("past the {} strings", strings.len()),
+            });
+        }
+        let class = raw_class_name(NodeType::from_code(ty), strings.get(name as usize));
+        let slot = merged.entry(class.into_owned()).or_default();
+        slot.0 += n;
+        slot.1 += size;
+    }
+    let mut classes: Vec<ClassCount> = merged
+        .into_iter()
+        .map(|(name, (count, self_size))| ClassCount {
+            name,
+            count,
+            self_size,
+        })
+        .collect();
+    classes.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    Ok(BaselineScan {
+        max_js_id: max_odd,
+        node_count: count,
+        js_ids: ids,
+        classes,
+        identities: IdentitySample { entries },
+    })
+}
