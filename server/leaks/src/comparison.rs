@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use heapsight_snapshot::{raw_class_name, BaselineScan, HeapGraph};
+use heapsight_snapshot::{raw_class_name, BaselineScan, HeapGraph, NodeType};
 use serde::Serialize;
 
 /// One class's change between the baseline and the final snapshot.
@@ -25,25 +25,59 @@ pub struct ClassDelta {
 
 /// Compares the final snapshot's raw graph with the baseline scan.
 pub fn compare(graph: &HeapGraph, base: &BaselineScan) -> Vec<ClassDelta> {
-    // class → (count, size, new)
-    let mut finals: HashMap<String, (u64, u64, u64)> = HashMap::new();
-    let mut cache: HashMap<(heapsight_snapshot::NodeType, &str), String> = HashMap::new();
+    // Rows by class; a node finds its row through its name's string index (objects) or
+    // its type (everything else), so strings are hashed once per distinct name.
+    let mut rows: Vec<(String, u64, u64, u64)> = Vec::new();
+    let mut row_of_class: HashMap<String, u32> = HashMap::new();
+    let mut by_name: HashMap<u32, u32> = HashMap::new();
+    let mut by_type: HashMap<NodeType, u32> = HashMap::new();
+    let mut row_for =
+        |class: std::borrow::Cow<'_, str>, rows: &mut Vec<(String, u64, u64, u64)>| -> u32 {
+            if let Some(&r) = row_of_class.get(class.as_ref()) {
+                return r;
+            }
+            rows.push((class.to_string(), 0, 0, 0));
+            let r = rows.len() as u32 - 1;
+            row_of_class.insert(class.into_owned(), r);
+            r
+        };
     for n in graph.nodes() {
         let id = graph.node_id(n);
         if id & 1 == 0 {
             continue;
         }
-        let key = (graph.node_type(n), graph.node_name(n));
-        let class = cache
-            .entry(key)
-            .or_insert_with(|| raw_class_name(key.0, key.1).into_owned());
-        let slot = finals.entry(class.clone()).or_default();
-        slot.0 += 1;
-        slot.1 += graph.self_size(n);
+        let ty = graph.node_type(n);
+        let row = if matches!(ty, NodeType::Object | NodeType::Native) {
+            let s = graph.node_name_index(n);
+            match by_name.get(&s) {
+                Some(&r) => r,
+                None => {
+                    let r = row_for(raw_class_name(ty, graph.node_name(n)), &mut rows);
+                    by_name.insert(s, r);
+                    r
+                }
+            }
+        } else {
+            match by_type.get(&ty) {
+                Some(&r) => r,
+                None => {
+                    let r = row_for(raw_class_name(ty, ""), &mut rows);
+                    by_type.insert(ty, r);
+                    r
+                }
+            }
+        };
+        let slot = &mut rows[row as usize];
+        slot.1 += 1;
+        slot.2 += graph.self_size(n);
         if id > base.max_js_id {
-            slot.2 += 1;
+            slot.3 += 1;
         }
     }
+    let finals: HashMap<String, (u64, u64, u64)> = rows
+        .into_iter()
+        .map(|(c, a, b, d)| (c, (a, b, d)))
+        .collect();
     let baseline: HashMap<&str, (u64, u64)> = base
         .classes
         .iter()

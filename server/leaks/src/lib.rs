@@ -113,8 +113,7 @@ pub fn analyze_files(
     let comparison = comparison::compare(&graph, &base);
     let info = triple::check(a, b, c, &base, &target, &graph).map_err(LeakError::Triple)?;
     let snap = Snapshot::from_graph(graph, progress).map_err(read(c))?;
-    progress.step("leaks");
-    let findings = find(&snap, base.max_js_id, target.max_js_id, options);
+    let findings = find_with_progress(&snap, base.max_js_id, target.max_js_id, options, progress);
     progress.end_step();
     Ok(Report {
         snapshots: info,
@@ -126,9 +125,23 @@ pub fn analyze_files(
 /// Finds the leaks in an analyzed final snapshot, given the baseline's and target's
 /// largest JS object ids.
 pub fn find(snap: &Snapshot, max_a: u64, max_b: u64, options: &Options) -> Vec<Finding> {
+    find_with_progress(snap, max_a, max_b, options, &Progress::new())
+}
+
+fn find_with_progress(
+    snap: &Snapshot,
+    max_a: u64,
+    max_b: u64,
+    options: &Options,
+    progress: &Progress,
+) -> Vec<Finding> {
+    progress.step("leak index");
     let ctx = ctx::Ctx::new(snap, max_a, max_b);
+    progress.step("grouping");
+    let groups = group::groups(&ctx, options.threshold);
+    progress.step("classifying");
     let mut findings = Vec::new();
-    for group in group::groups(&ctx, options.threshold) {
+    for group in groups {
         let path = paths::path_to(&ctx, group.holder);
         let classified = kinds::classify(&ctx, &group, &path);
         if !options.kinds.is_empty() && !options.kinds.contains(&classified.kind) {

@@ -124,6 +124,10 @@ impl HeapGraph {
     pub fn node_name(&self, n: NodeIndex) -> &str {
         self.strings.get(self.node_name[n.ix()] as usize)
     }
+    /// The string index of the node's name (equal names share an index).
+    pub fn node_name_index(&self, n: NodeIndex) -> u32 {
+        self.node_name[n.ix()]
+    }
     /// Node id: odd for JS objects (stable within a process), even for embedder objects.
     pub fn node_id(&self, n: NodeIndex) -> u64 {
         self.node_id[n.ix()]

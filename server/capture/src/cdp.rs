@@ -1,0 +1,247 @@
+//! A small Chrome DevTools Protocol client over one WebSocket, made for a sequential
+//! conversation: send a command, read messages until its answer, and hand the events that
+//! arrive meanwhile either to the caller (heap snapshot chunks, streamed as they come) or
+//! to a buffer of the event kinds asked for (script announcements).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::error::{CaptureError, Result};
+use crate::inspector::WsEndpoint;
+
+/// One protocol event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// `Domain.event`.
+    pub method: String,
+    /// Its parameters (`null` if none).
+    pub params: Value,
+}
+
+/// What [`Cdp::next_for`] read.
+#[derive(Debug)]
+pub enum Step {
+    /// An event that arrived before the answer.
+    Event(Event),
+    /// The answer's `result`.
+    Done(Value),
+}
+
+/// A connected protocol session.
+pub struct Cdp {
+    ws: WebSocketStream<TcpStream>,
+    next_id: u64,
+    keep: HashSet<String>,
+    kept: Vec<Event>,
+    timeout: Duration,
+    url: String,
+}
+
+impl std::fmt::Debug for Cdp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cdp")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Messages larger than this are refused; a script source or a snapshot chunk is far
+/// smaller (V8 sends snapshots in chunks of about 100 KB).
+const MAX_MESSAGE: usize = 1 << 30;
+
+impl Cdp {
+    /// Opens the WebSocket at `ep`. `timeout` bounds the connection and, later, the wait
+    /// for each message.
+    pub async fn connect(ep: &WsEndpoint, timeout: Duration) -> Result<Cdp> {
+        let addr = ep.authority();
+        let url = ep.url();
+        let connect = async {
+            let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
+                .await
+                .map_err(|source| CaptureError::Unreachable {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            // Chunks are many and small; do not let Nagle hold our small commands back.
+            let _ = tcp.set_nodelay(true);
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(MAX_MESSAGE))
+                .max_frame_size(Some(MAX_MESSAGE));
+            let (ws, _response) =
+                tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config))
+                    .await
+                    .map_err(|e| {
+                        CaptureError::Protocol(format!(
+                            "WebSocket handshake with {url} failed: {e} (is another debugger \
+                             attached, or is the target id stale?)"
+                        ))
+                    })?;
+            Ok::<_, CaptureError>(ws)
+        };
+        let ws =
+            tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| CaptureError::Timeout {
+                    what: format!("the inspector at {addr} to accept a WebSocket"),
+                    after: timeout,
+                })??;
+        Ok(Cdp {
+            ws,
+            next_id: 1,
+            keep: HashSet::new(),
+            kept: Vec::new(),
+            timeout,
+            url,
+        })
+    }
+
+    /// The WebSocket URL this session is connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sets how long to wait for any one message before giving up.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Buffers events named `method` that arrive while waiting for answers.
+    pub fn keep_events(&mut self, method: &str) {
+        self.keep.insert(method.to_owned());
+    }
+
+    /// Takes the buffered events.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.kept)
+    }
+
+    /// Sends a command and returns its id without waiting for the answer.
+    pub async fn send(&mut self, method: &str, params: Value) -> Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let text = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(|e| disconnected(method, &e))?;
+        Ok(id)
+    }
+
+    /// Sends a command and waits for its answer, keeping or dropping the events that come
+    /// first.
+    pub async fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        let id = self.send(method, params).await?;
+        loop {
+            match self.next_for(id, method).await? {
+                Step::Done(v) => return Ok(v),
+                Step::Event(e) => self.absorb(e).await?,
+            }
+        }
+    }
+
+    /// Reads the next event, or the answer to command `id` (sent as `method`).
+    pub async fn next_for(&mut self, id: u64, method: &str) -> Result<Step> {
+        loop {
+            let msg = tokio::time::timeout(self.timeout, self.ws.next())
+                .await
+                .map_err(|_| CaptureError::Timeout {
+                    what: format!("the inspector to answer {method}"),
+                    after: self.timeout,
+                })?;
+            let text = match msg {
+                None => {
+                    return Err(CaptureError::Disconnected {
+                        during: method.to_owned(),
+                    })
+                }
+                Some(Err(e)) => return Err(disconnected(method, &e)),
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                    Ok(t) => t.into(),
+                    Err(_) => {
+                        return Err(CaptureError::Protocol(
+                            "a binary message that is not UTF-8".into(),
+                        ))
+                    }
+                },
+                Some(Ok(Message::Close(_))) => {
+                    return Err(CaptureError::Disconnected {
+                        during: method.to_owned(),
+                    })
+                }
+                // Pings are answered by the WebSocket layer itself.
+                Some(Ok(_)) => continue,
+            };
+            let mut value: Value = serde_json::from_str(text.as_str())
+                .map_err(|e| CaptureError::Protocol(format!("a message that is not JSON ({e})")))?;
+            if let Some(event) = value.get("method").and_then(Value::as_str) {
+                let event = event.to_owned();
+                let params = value
+                    .get_mut("params")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                return Ok(Step::Event(Event {
+                    method: event,
+                    params,
+                }));
+            }
+            if value.get("id").and_then(Value::as_u64) != Some(id) {
+                // The late answer of a command sent without waiting (see `absorb`).
+                continue;
+            }
+            if let Some(err) = value.get("error") {
+                return Err(CaptureError::Command {
+                    method: method.to_owned(),
+                    code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                    message: err
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message")
+                        .to_owned(),
+                });
+            }
+            return Ok(Step::Done(
+                value
+                    .get_mut("result")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null),
+            ));
+        }
+    }
+
+    /// Deals with an event nobody is waiting for: buffers it if asked, and resumes the
+    /// target if a `debugger;` statement paused it (we only ever read scripts).
+    pub async fn absorb(&mut self, event: Event) -> Result<()> {
+        if event.method == "Debugger.paused" {
+            self.send("Debugger.resume", json!({})).await?;
+        }
+        if self.keep.contains(&event.method) {
+            self.kept.push(event);
+        }
+        Ok(())
+    }
+
+    /// Closes the WebSocket politely; errors are irrelevant at this point.
+    pub async fn close(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;
+    }
+}
+
+fn disconnected(method: &str, e: &tokio_tungstenite::tungstenite::Error) -> CaptureError {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::ConnectionClosed | E::AlreadyClosed | E::Io(_) | E::Protocol(_) => {
+            CaptureError::Disconnected {
+                during: method.to_owned(),
+            }
+        }
+        other => CaptureError::Protocol(format!("{other} (during {method})")),
+    }
+}

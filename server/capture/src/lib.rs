@@ -1,0 +1,55 @@
+//! heapsight's capture layer: takes the three heap snapshots of the 3-snapshot technique
+//! (A after warm-up, B after the workload, C after an idle period and forced garbage
+//! collection) from a live Node.js process, and records the scripts that ran.
+//!
+//! Three ways to reach the process:
+//! - start it ([`Source::Spawn`]) with `--inspect=127.0.0.1:0`, read the inspector URL
+//!   from its stderr, attach, and stop it at the end;
+//! - attach to a running inspector ([`Source::Url`], [`Source::Port`]); only loopback
+//!   addresses unless [`Options::allow_remote`], since the inspector runs any code sent to
+//!   it;
+//! - production mode ([`Source::Signal`]): signal a process started with
+//!   `--heapsnapshot-signal=SIGUSR2` and collect the files it writes.
+//!
+//! Over the inspector the client speaks the Chrome DevTools Protocol: a few
+//! `HeapProfiler.collectGarbage` rounds, then `HeapProfiler.takeHeapSnapshot` with its
+//! chunks streamed to disk as they arrive. Only after C does it enable the debugger
+//! (`Debugger.enable` allocates, and must not change the heaps measured) to record every
+//! user script's id, URL, SHA-256 and source into `manifest.json` ([`Manifest`]).
+//!
+//! A capture folder holds `A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot` and
+//! `manifest.json`; every file is written under a `.partial` name and renamed when
+//! complete, the manifest last, so a folder with a manifest is a complete capture. By
+//! default the folder is `.heapsight/captures/<UTC timestamp>/` and the text file
+//! `.heapsight/latest` names it (see [`read_latest`]). On failure or cancellation the
+//! capture's files are removed and a target we started is stopped.
+//!
+//! The library prints nothing: progress goes to a [`Reporter`]. It needs a tokio runtime
+//! with I/O and timers enabled, and a Unix system (process groups and signals).
+
+mod cdp;
+mod error;
+mod heap;
+mod inspector;
+mod manifest;
+mod options;
+mod output;
+mod process;
+mod report;
+mod session;
+mod signal;
+mod time;
+
+pub use cdp::{Cdp, Event, Step};
+pub use error::{CaptureError, Result};
+pub use inspector::{check_loopback, discover, is_loopback, list_targets, TargetInfo, WsEndpoint};
+pub use manifest::{
+    url_to_path, Manifest, Mode, PhaseRecord, Script, SnapshotFile, MANIFEST_FILE, MANIFEST_VERSION,
+};
+pub use options::{Options, Output, Source};
+pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};
+pub use process::shell_quote;
+pub use report::{human_bytes, OutputSource, Phase, Reporter, Silent, SnapshotProgress};
+pub use session::{capture, Capture, INSPECT_FLAG};
+pub use signal::{parse_signal, snapshot_dir_of};
+pub use time::{human as human_duration, parse_duration};

@@ -1,0 +1,213 @@
+//! `manifest.json`: what was captured, from which process, how, and the exact code that
+//! ran. Heap snapshots cut strings at 1024 characters and name scripts only by URL, so the
+//! manifest's script sources are the only exact record of the code behind the heaps; the
+//! source layer uses them to place findings after the files on disk have changed.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CaptureError, Result};
+use crate::report::Phase;
+
+/// The manifest's format version; bumped when a field changes meaning.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The file name of the manifest inside a capture folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// How the snapshots were taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// heapsight started the target with the inspector on.
+    Spawn,
+    /// heapsight attached to a running inspector.
+    Attach,
+    /// The process wrote its own snapshots on a signal (`--heapsnapshot-signal`).
+    Signal,
+}
+
+/// A capture's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_VERSION`].
+    pub version: u32,
+    /// The heapsight version that wrote it.
+    pub heapsight: String,
+    /// How the snapshots were taken.
+    pub mode: Mode,
+    /// The captured process.
+    pub pid: Option<i64>,
+    /// `process.version` of the target, e.g. `v20.11.1`.
+    pub node_version: Option<String>,
+    /// The command line: as given when we started it, else the target's `process.argv`.
+    pub command: Vec<String>,
+    /// The inspector URL used, if any.
+    pub inspector: Option<String>,
+    /// When the capture began (RFC 3339, UTC).
+    pub started_at: String,
+    /// When the last file was written (RFC 3339, UTC).
+    pub finished_at: String,
+    /// Every phase, in order.
+    pub phases: Vec<PhaseRecord>,
+    /// The snapshots, A then B then C.
+    pub files: Vec<SnapshotFile>,
+    /// User scripts loaded in the target (empty in signal mode: no inspector to ask).
+    pub scripts: Vec<Script>,
+    /// Scripts left out because they are Node's own (`node:`) or have no URL.
+    pub internal_scripts_skipped: u64,
+}
+
+/// One phase's timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Which phase.
+    pub phase: Phase,
+    /// What it set out to do.
+    pub detail: String,
+    /// What it did.
+    pub summary: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// One snapshot file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotFile {
+    /// `A`, `B` or `C`.
+    pub label: String,
+    /// The file name, relative to the capture folder.
+    pub file: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was complete (RFC 3339, UTC).
+    pub taken_at: String,
+}
+
+/// One script the target loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// V8's script id (what snapshot `locations` refer to), a decimal string.
+    pub id: String,
+    /// The URL V8 reports: `file:///...` for files on disk.
+    pub url: String,
+    /// The file path, when the URL names a local file.
+    pub path: Option<String>,
+    /// SHA-256 of the source (UTF-8), lowercase hex.
+    pub sha256: String,
+    /// V8's own hash of the source, as `Debugger.scriptParsed` reports it.
+    pub v8_hash: String,
+    /// Whether it is an ES module.
+    pub is_module: bool,
+    /// The source text, absent when sources were not recorded.
+    pub source: Option<String>,
+}
+
+impl Manifest {
+    /// Reads the manifest of the capture in `dir`.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST_FILE);
+        let bytes = std::fs::read(&path).map_err(|source| CaptureError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| CaptureError::Read {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    }
+
+    /// The path of snapshot `label` (`A`, `B`, `C`) in the capture folder `dir`.
+    pub fn snapshot_path(&self, dir: &Path, label: &str) -> Option<PathBuf> {
+        self.files
+            .iter()
+            .find(|f| f.label == label)
+            .map(|f| dir.join(&f.file))
+    }
+}
+
+/// The local path a script URL names: `file:///a/b.js` → `/a/b.js`, `/a/b.js` as is.
+pub fn url_to_path(url: &str) -> Option<String> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        // `file:///p` has an empty host; `file://localhost/p` is the same file.
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        if !rest.starts_with('/') {
+            return None;
+        }
+        return Some(percent_decode(rest));
+    }
+    url.starts_with('/').then(|| url.to_owned())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a script URL is the user's (or a dependency's) code rather than Node's own.
+pub(crate) fn is_user_script(url: &str) -> bool {
+    if url.is_empty() || url.starts_with("node:") {
+        return false;
+    }
+    // Absolute paths and URLs with a scheme; old Node versions name internals with bare
+    // relative names (`events.js`, `internal/...`).
+    url.starts_with('/') || url.contains("://") || url.as_bytes().get(1) == Some(&b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_to_paths() {
+        assert_eq!(
+            url_to_path("file:///srv/app/main.js").as_deref(),
+            Some("/srv/app/main.js")
+        );
+        assert_eq!(
+            url_to_path("file:///a%20b/c.mjs").as_deref(),
+            Some("/a b/c.mjs")
+        );
+        assert_eq!(
+            url_to_path("file://localhost/x.js").as_deref(),
+            Some("/x.js")
+        );
+        assert_eq!(
+            url_to_path("/srv/app/main.js").as_deref(),
+            Some("/srv/app/main.js")
+        );
+        assert_eq!(url_to_path("node:events"), None);
+        assert_eq!(url_to_path("file://host/x.js"), None);
+        assert_eq!(
+            url_to_path("file:///bad%zz%4").as_deref(),
+            Some("/bad%zz%4")
+        );
+    }
+
+    #[test]
+    fn user_scripts() {
+        assert!(is_user_script("file:///srv/app/main.js"));
+        assert!(is_user_script("/srv/app/main.js"));
+        assert!(!is_user_script("node:internal/main/run_main_module"));
+        assert!(!is_user_script("internal/bootstrap/node.js"));
+        assert!(!is_user_script("events.js"));
+        assert!(!is_user_script(""));
+    }
+}

@@ -1,0 +1,112 @@
+//! What a capture is asked to do: where the snapshots come from, the phases' timing, and
+//! where the files go. [`Options::new`] gives the defaults the CLI documents.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the snapshots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Start this command with the inspector on `127.0.0.1` and a free port, and attach.
+    /// If the program is `node` (by file name), `--inspect=127.0.0.1:0` is put right after
+    /// it; otherwise (`npm start`, a wrapper script) it goes into `NODE_OPTIONS` and the
+    /// first Node process to open an inspector is the one captured.
+    Spawn {
+        /// Program and arguments.
+        command: Vec<String>,
+        /// Working directory (default: ours).
+        cwd: Option<PathBuf>,
+        /// Extra environment variables.
+        env: Vec<(String, String)>,
+    },
+    /// Attach to the inspector WebSocket at this `ws://` URL.
+    Url(String),
+    /// Attach to the inspector listening at this host and port (found via `/json/list`).
+    Port {
+        /// Host name or IP.
+        host: String,
+        /// The inspector port (9229 by default in Node).
+        port: u16,
+    },
+    /// Signal a process started with `--heapsnapshot-signal` and collect the files it
+    /// writes into `dir` (its working directory, or its `--diagnostic-dir`).
+    Signal {
+        /// The process id.
+        pid: i32,
+        /// The signal name, e.g. `SIGUSR2`.
+        signal: String,
+        /// Where the process writes its snapshots.
+        dir: PathBuf,
+    },
+}
+
+/// Where the capture folder goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// `<project>/.heapsight/captures/<UTC timestamp>/`, and `<project>/.heapsight/latest`
+    /// updated to point at it.
+    Project(PathBuf),
+    /// Exactly this folder (created if missing; must not already hold a capture).
+    /// `.heapsight/latest` is not touched.
+    Dir(PathBuf),
+}
+
+/// A capture's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Where the snapshots come from.
+    pub source: Source,
+    /// Where the files go.
+    pub output: Output,
+    /// Permit an inspector on a non-loopback address (it executes any code it is sent).
+    pub allow_remote: bool,
+    /// Warm-up: wait for a line of the target's stdout matching this regex (spawn mode
+    /// only). A capture group named `port`, or else the first group, becomes `{port}`.
+    pub ready_line: Option<String>,
+    /// Longest wait for `ready_line`.
+    pub ready_timeout: Duration,
+    /// Warm-up: run this shell command to completion (after the ready line, if any).
+    pub warmup_command: Option<String>,
+    /// Warm-up: then wait this long.
+    pub warmup: Duration,
+    /// Workload: run this shell command between A and B. `{pid}` becomes the target's
+    /// pid and `{port}` the port taken from the ready line; both are also in the
+    /// environment as `HEAPSIGHT_PID` and `HEAPSIGHT_PORT`.
+    pub load: Option<String>,
+    /// Workload: with `load`, the longest it may run (then it is stopped, which is not an
+    /// error); without, how long to wait between A and B.
+    pub duration: Option<Duration>,
+    /// Wait between B and C, so that caches and timers of the workload can expire.
+    pub idle: Duration,
+    /// Forced full garbage collections before each inspector snapshot.
+    pub gc_rounds: u32,
+    /// Store each user script's source in the manifest (hashes are always stored).
+    pub record_sources: bool,
+    /// Longest wait to start the target and connect to its inspector.
+    pub connect_timeout: Duration,
+    /// Longest silence of the inspector (or of a growing snapshot file) before we give up.
+    pub stall_timeout: Duration,
+}
+
+impl Options {
+    /// Defaults: no warm-up, no workload, 5 s idle, 3 GC rounds, sources recorded,
+    /// 30 s to connect, 120 s of silence tolerated.
+    pub fn new(source: Source, output: Output) -> Options {
+        Options {
+            source,
+            output,
+            allow_remote: false,
+            ready_line: None,
+            ready_timeout: Duration::from_secs(60),
+            warmup_command: None,
+            warmup: Duration::ZERO,
+            load: None,
+            duration: None,
+            idle: Duration::from_secs(5),
+            gc_rounds: 3,
+            record_sources: true,
+            connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(120),
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The capture folder and its files: unique timestamped folders under
+//! `.heapsight/captures/`, the `.heapsight/latest` pointer, atomic writes (temporary name,
+//! then rename, so a watcher never reads half a file) and removal of everything a failed
+//! capture wrote.
+//!
+//! `.heapsight/latest` is a small text file, not a symlink: it works the same on every OS
+//! and filesystem, and is replaced atomically. It holds one line, the newest capture
+//! folder's path relative to `.heapsight/` (for example `captures/20250301T123005Z`);
+//! [`read_latest`] resolves it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::error::{CaptureError, Result};
+use crate::manifest::MANIFEST_FILE;
+use crate::time::Utc;
+
+/// The folder heapsight keeps its data in, at the project's root.
+pub const HEAPSIGHT_DIR: &str = ".heapsight";
+/// The pointer to the newest capture, inside [`HEAPSIGHT_DIR`].
+pub const LATEST_FILE: &str = "latest";
+/// The suffix of files still being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// `<root>/.heapsight/captures/<UTC timestamp>` for a capture starting at `now` (not
+/// created; [`OutputDir::create_unique`] adds a suffix if it exists).
+pub fn default_capture_dir(project_root: &Path, now: SystemTime) -> PathBuf {
+    project_root
+        .join(HEAPSIGHT_DIR)
+        .join("captures")
+        .join(Utc::from_system(now).compact())
+}
+
+/// The newest capture folder of the project at `project_root`, from `.heapsight/latest`.
+pub fn read_latest(project_root: &Path) -> Result<PathBuf> {
+    let base = project_root.join(HEAPSIGHT_DIR);
+    let path = base.join(LATEST_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| CaptureError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let rel = text.trim();
+    if rel.is_empty() {
+        return Err(CaptureError::Read {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"),
+        });
+    }
+    Ok(base.join(rel))
+}
+
+/// Points `.heapsight/latest` of `project_root` at `capture_dir`.
+pub(crate) fn write_latest(project_root: &Path, capture_dir: &Path) -> Result<()> {
+    let base = project_root.join(HEAPSIGHT_DIR);
+    let target = capture_dir
+        .strip_prefix(&base)
+        .map(Path::to_path_buf)
+        .or_else(|_| std::path::absolute(capture_dir))
+        .unwrap_or_else(|_| capture_dir.to_path_buf());
+    let line = format!("{}\n", target.to_string_lossy());
+    atomic_write(&base.join(LATEST_FILE), line.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = partial_of(path);
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CaptureError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+/// `x/A.heapsnapshot` → `x/A.heapsnapshot.partial`.
+pub(crate) fn partial_of(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(PARTIAL_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// A capture folder being filled. Unless [`OutputDir::commit`] is called, dropping it
+/// removes every file it registered (finished or partial) and the folder if it made it.
+#[derive(Debug)]
+pub(crate) struct OutputDir {
+    dir: PathBuf,
+    created: bool,
+    files: Vec<PathBuf>,
+    committed: bool,
+}
+
+/// Files whose presence means a folder already holds a capture.
+const CAPTURE_FILES: [&str; 4] = [
+    "A.heapsnapshot",
+    "B.heapsnapshot",
+    "C.heapsnapshot",
+    MANIFEST_FILE,
+];
+
+impl OutputDir {
+    /// Uses `dir`, creating it (and its parents) if needed; refuses a folder that already
+    /// holds a capture.
+    pub(crate) fn create(dir: &Path) -> Result<OutputDir> {
+        let existed = dir.is_dir();
+        std::fs::create_dir_all(dir).map_err(|source| CaptureError::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
+        if let Some(f) = CAPTURE_FILES.iter().find(|f| dir.join(f).exists()) {
+            return Err(CaptureError::Config(format!(
+                "{} already holds a capture ({f}); choose another folder",
+                dir.display()
+            )));
+        }
+        Ok(OutputDir {
+            dir: dir.to_owned(),
+            created: !existed,
+            files: Vec::new(),
+            committed: false,
+        })
+    }
+
+    /// Creates `dir`, or `dir-2`, `dir-3`, ... if it exists (two captures in one second).
+    pub(crate) fn create_unique(dir: &Path) -> Result<OutputDir> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| CaptureError::Write {
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        for n in 1..1000 {
+            let candidate = if n == 1 {
+                dir.to_owned()
+            } else {
+                let mut s = dir.as_os_str().to_owned();
+                s.push(format!("-{n}"));
+                PathBuf::from(s)
+            };
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => {
+                    return Ok(OutputDir {
+                        dir: candidate,
+                        created: true,
+                        files: Vec::new(),
+                        committed: false,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(source) => {
+                    return Err(CaptureError::Write {
+                        path: candidate,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(CaptureError::Config(format!(
+            "too many captures named {}",
+            dir.display()
+        )))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The final path of `name`, registered for removal (with its partial twin) if the
+    /// capture fails.
+    pub(crate) fn file(&mut self, name: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        self.files.push(path.clone());
+        path
+    }
+
+    /// Keeps everything: the capture succeeded.
+    pub(crate) fn commit(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for OutputDir {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+            let _ = std::fs::remove_file(partial_of(f));
+        }
+        if self.created {
+            // Only if empty: never delete what someone else put there.
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "heapsight-capture-unit-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn failed_capture_leaves_nothing() {
+        let root = scratch("cleanup");
+        let dir = root.join("captures/x");
+        {
+            let mut out = OutputDir::create_unique(&dir).expect("created");
+            let a = out.file("A.heapsnapshot");
+            std::fs::write(&a, "{}").expect("write");
+            std::fs::write(partial_of(&out.file("B.heapsnapshot")), "{").expect("write");
+        }
+        assert!(!dir.exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn unique_names_and_latest() {
+        let root = scratch("latest");
+        let dir = default_capture_dir(&root, SystemTime::UNIX_EPOCH);
+        assert!(dir.ends_with(".heapsight/captures/19700101T000000Z"));
+        let first = OutputDir::create_unique(&dir).expect("first");
+        let second = OutputDir::create_unique(&dir).expect("second");
+        assert!(second.path().ends_with("19700101T000000Z-2"));
+        write_latest(&root, second.path()).expect("latest");
+        let text = std::fs::read_to_string(root.join(".heapsight/latest")).expect("read");
+        assert_eq!(text, "captures/19700101T000000Z-2\n");
+        assert_eq!(read_latest(&root).expect("resolves"), second.path());
+        first.commit();
+        second.commit();
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

@@ -1,0 +1,1028 @@
+//! The capture itself: attach (or start the target), warm up, snapshot A, workload,
+//! snapshot B, idle, snapshot C, then record the scripts and write the manifest. Every
+//! phase is reported and timed; every wait races the target's exit so a crash is reported
+//! as such, with the target's last words; on any failure the partial files are removed
+//! and a target we started is stopped.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use regex_lite::Regex;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::{oneshot, watch};
+
+use crate::cdp::Cdp;
+use crate::error::{CaptureError, Result};
+use crate::heap;
+use crate::inspector::{self, WsEndpoint};
+use crate::manifest::{
+    self, Manifest, Mode, PhaseRecord, Script, SnapshotFile, MANIFEST_FILE, MANIFEST_VERSION,
+};
+use crate::options::{Options, Output, Source};
+use crate::output::{self, OutputDir};
+use crate::process::{shell_quote, Child, Spec};
+use crate::report::{human_bytes, OutputSource, Phase, Reporter};
+use crate::signal::{self, SignalSource};
+use crate::time::{human, rfc3339};
+
+/// The inspector flag added to a target we start: loopback only, any free port.
+pub const INSPECT_FLAG: &str = "--inspect=127.0.0.1:0";
+
+/// A finished capture.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// The capture folder, holding `A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot`
+    /// and `manifest.json`.
+    pub dir: PathBuf,
+    /// What `manifest.json` says.
+    pub manifest: Manifest,
+}
+
+/// Runs a whole capture. On error nothing is left behind: partial files are removed and
+/// a target we started is stopped. Dropping the future (on Ctrl-C, say) cleans up the same
+/// way, killing a started target at once.
+pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capture> {
+    let ready_re = check(opts)?;
+    let started = SystemTime::now();
+    let out = match &opts.output {
+        Output::Project(root) => {
+            OutputDir::create_unique(&output::default_capture_dir(root, started))?
+        }
+        Output::Dir(dir) => OutputDir::create(dir)?,
+    };
+    let mut run = Run {
+        opts,
+        reporter,
+        out,
+        ready_re,
+        started,
+        phases: Vec::new(),
+        files: Vec::new(),
+        target: None,
+        ready: None,
+        cdp: None,
+        signal: None,
+        pid: None,
+        node_version: None,
+        command: Vec::new(),
+        inspector: None,
+        app_port: None,
+        scripts: Vec::new(),
+        skipped: 0,
+    };
+    match run.go().await {
+        Ok(manifest) => {
+            let dir = run.out.path().to_owned();
+            if let Output::Project(root) = &opts.output {
+                output::write_latest(root, &dir)?;
+            }
+            run.out.commit();
+            Ok(Capture { dir, manifest })
+        }
+        Err(e) => Err(run.fail(e).await),
+    }
+}
+
+/// Checks the options before anything starts; returns the compiled ready-line regex.
+fn check(opts: &Options) -> Result<Option<Regex>> {
+    let spawn = matches!(opts.source, Source::Spawn { .. });
+    if let Source::Spawn { command, .. } = &opts.source {
+        if command.is_empty() {
+            return Err(CaptureError::Config(
+                "no command to start: put it after `--`, e.g. `heapsight capture -- node app.js`"
+                    .into(),
+            ));
+        }
+    }
+    let re = match &opts.ready_line {
+        None => None,
+        Some(_) if !spawn => {
+            return Err(CaptureError::Config(
+                "--ready-line watches the target's stdout, so heapsight must start the target \
+                 (`heapsight capture --ready-line ... -- node app.js`); when attaching, use \
+                 --warmup or --warmup-cmd"
+                    .into(),
+            ))
+        }
+        Some(pattern) => Some(Regex::new(pattern).map_err(|e| {
+            CaptureError::Config(format!(
+                "--ready-line `{pattern}` is not a valid regular expression: {e}"
+            ))
+        })?),
+    };
+    let uses_port = [&opts.load, &opts.warmup_command]
+        .iter()
+        .any(|c| c.as_deref().is_some_and(|c| c.contains("{port}")));
+    if uses_port && re.as_ref().is_none_or(|r| r.captures_len() < 2) {
+        return Err(CaptureError::Config(
+            "a command uses {port}, but no port is known: give --ready-line a capture group \
+             that matches the port, e.g. --ready-line 'listening on port (\\d+)'"
+                .into(),
+        ));
+    }
+    Ok(re)
+}
+
+/// What the ready line matched.
+#[derive(Debug, Clone)]
+struct ReadyMatch {
+    line: String,
+    port: Option<String>,
+}
+
+fn ready_match(re: &Regex, line: &str) -> Option<ReadyMatch> {
+    let caps = re.captures(line)?;
+    let port = caps
+        .name("port")
+        .or_else(|| caps.get(1))
+        .map(|m| m.as_str().to_owned());
+    Some(ReadyMatch {
+        line: line.to_owned(),
+        port,
+    })
+}
+
+/// Puts the inspector flag into the command: after the program if it is `node`, else
+/// into `NODE_OPTIONS`. Returns the arguments and extra environment.
+fn inject_inspector(
+    command: &[String],
+    env: &[(String, String)],
+) -> (String, Vec<String>, Vec<(String, String)>, bool) {
+    let program = command.first().cloned().unwrap_or_default();
+    let mut args: Vec<String> = command.iter().skip(1).cloned().collect();
+    let mut env = env.to_vec();
+    let name = std::path::Path::new(&program)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let is_node = name == "node" || name == "nodejs" || name.starts_with("node.") || {
+        // node20, node-22 and the like
+        name.strip_prefix("node").is_some_and(|rest| {
+            rest.trim_start_matches(['-', '_'])
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.')
+        })
+    };
+    if is_node {
+        args.insert(0, INSPECT_FLAG.to_owned());
+    } else {
+        let existing = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "NODE_OPTIONS")
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var("NODE_OPTIONS").ok())
+            .unwrap_or_default();
+        let value = format!("{existing} {INSPECT_FLAG}").trim().to_owned();
+        env.push(("NODE_OPTIONS".to_owned(), value));
+    }
+    (program, args, env, is_node)
+}
+
+/// Replaces `{pid}` and `{port}` in a helper command.
+fn substitute(template: &str, pid: Option<i64>, port: Option<&str>) -> Result<String> {
+    let mut cmd = template.to_owned();
+    if cmd.contains("{pid}") {
+        let pid = pid.ok_or_else(|| {
+            CaptureError::Config("a command uses {pid}, but the target's pid is unknown".into())
+        })?;
+        cmd = cmd.replace("{pid}", &pid.to_string());
+    }
+    if cmd.contains("{port}") {
+        let port = port.ok_or_else(|| {
+            CaptureError::Config(
+                "a command uses {port}, but the ready line's capture group matched nothing".into(),
+            )
+        })?;
+        cmd = cmd.replace("{port}", &shell_quote(port));
+    }
+    Ok(cmd)
+}
+
+/// A target we started: the process, and a flag raised when Node says it is waiting for
+/// the debugger to disconnect (it called `process.exit()` or ran out of work while we were
+/// attached, and will not exit until we let go).
+struct Target {
+    child: Child,
+    exiting: watch::Receiver<bool>,
+}
+
+/// What Node prints when it would exit but an inspector session is open.
+const WAITING_FOR_DEBUGGER: &str = "Waiting for the debugger to disconnect";
+
+/// Whether a stderr line is Node's own inspector status, which we report in our words.
+fn is_inspector_chatter(line: &str) -> bool {
+    [
+        "Debugger listening on ",
+        "Debugger attached.",
+        "Debugger ending on ",
+        "For help, see: https://nodejs.org/",
+        WAITING_FOR_DEBUGGER,
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
+/// `1 user script`, `2 user scripts`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Races `work` against the exit of the target we started, if any.
+async fn guarded<T>(
+    target: Option<&Target>,
+    phase: Phase,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(target) = target else {
+        return work.await;
+    };
+    let child = &target.child;
+    let exited = |words: String| CaptureError::TargetExited {
+        status: words,
+        during: phase.name().to_owned(),
+        output: Vec::new(),
+    };
+    let mut exiting = target.exiting.clone();
+    tokio::select! {
+        r = work => match r {
+            Err(e) if is_connection_loss(&e) => {
+                // The socket usually closes a moment before the exit is seen.
+                match child.exited_within(Duration::from_secs(2)).await {
+                    Some(exit) => Err(exited(exit.words)),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        },
+        exit = child.exited() => Err(exited(exit.words)),
+        // `fail` closes the session and then reads the real exit status.
+        _ = exiting.wait_for(|e| *e) => Err(exited("it is exiting".to_owned())),
+    }
+}
+
+fn is_connection_loss(e: &CaptureError) -> bool {
+    matches!(
+        e,
+        CaptureError::Disconnected { .. }
+            | CaptureError::SnapshotIncomplete { .. }
+            | CaptureError::Unreachable { .. }
+    )
+}
+
+/// A phase under way.
+struct Started {
+    phase: Phase,
+    what: String,
+    at: Instant,
+    wall: SystemTime,
+}
+
+/// The state of one capture.
+struct Run<'o> {
+    opts: &'o Options,
+    reporter: Arc<dyn Reporter>,
+    out: OutputDir,
+    ready_re: Option<Regex>,
+    started: SystemTime,
+    phases: Vec<PhaseRecord>,
+    files: Vec<SnapshotFile>,
+    target: Option<Target>,
+    ready: Option<watch::Receiver<Option<ReadyMatch>>>,
+    cdp: Option<Cdp>,
+    signal: Option<SignalSource>,
+    pid: Option<i64>,
+    node_version: Option<String>,
+    command: Vec<String>,
+    inspector: Option<String>,
+    app_port: Option<String>,
+    scripts: Vec<Script>,
+    skipped: u64,
+}
+
+impl Run<'_> {
+    fn begin(&self, phase: Phase, what: impl Into<String>) -> Started {
+        let what = what.into();
+        self.reporter.phase_started(phase, &what);
+        Started {
+            phase,
+            what,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn end(&mut self, s: Started, summary: impl Into<String>) {
+        let took = s.at.elapsed();
+        let summary = summary.into();
+        self.reporter.phase_finished(s.phase, took, &summary);
+        self.phases.push(PhaseRecord {
+            phase: s.phase,
+            detail: s.what,
+            summary,
+            started_at: rfc3339(s.wall),
+            duration_ms: took.as_millis() as u64,
+        });
+    }
+
+    async fn go(&mut self) -> Result<Manifest> {
+        self.attach().await?;
+        self.warm_up().await?;
+        self.snapshot(Phase::SnapshotA, "A").await?;
+        self.workload().await?;
+        self.snapshot(Phase::SnapshotB, "B").await?;
+        self.idle().await?;
+        self.snapshot(Phase::SnapshotC, "C").await?;
+        if self.cdp.is_some() {
+            self.record_scripts().await?;
+        }
+        self.finish().await?;
+        self.write_manifest()
+    }
+
+    async fn attach(&mut self) -> Result<()> {
+        let opts = self.opts;
+        match &opts.source {
+            Source::Spawn { command, cwd, env } => {
+                let shown = command
+                    .iter()
+                    .map(|a| shell_quote(a))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let s = self.begin(
+                    Phase::Attach,
+                    format!("start `{shown}` with the inspector on 127.0.0.1 (a free port)"),
+                );
+                self.command = command.clone();
+                let ep = self.spawn(command, cwd.clone(), env).await?;
+                self.connect(&ep).await?;
+                let summary = self.identify().await?;
+                self.end(s, summary);
+            }
+            Source::Url(url) => {
+                let s = self.begin(Phase::Attach, format!("attach to {url}"));
+                let ep = WsEndpoint::parse(url)?;
+                inspector::check_loopback(&ep.host, ep.port, opts.allow_remote)?;
+                self.connect(&ep).await?;
+                let summary = self.identify().await?;
+                self.end(s, summary);
+            }
+            Source::Port { host, port } => {
+                let addr = inspector::authority(host, *port);
+                let s = self.begin(
+                    Phase::Attach,
+                    format!("find the target at http://{addr}/json/list and attach"),
+                );
+                let ep = inspector::discover(host, *port, opts.allow_remote, opts.connect_timeout)
+                    .await?;
+                self.connect(&ep).await?;
+                let summary = self.identify().await?;
+                self.end(s, summary);
+            }
+            Source::Signal {
+                pid,
+                signal: name,
+                dir,
+            } => {
+                let sig = signal::parse_signal(name)?;
+                let s = self.begin(
+                    Phase::Attach,
+                    format!(
+                        "check that process {pid} handles {} and that {} exists",
+                        sig.as_str(),
+                        dir.display()
+                    ),
+                );
+                signal::check_alive(*pid)?;
+                signal::check_handles(*pid, sig)?;
+                if !dir.is_dir() {
+                    return Err(CaptureError::Config(format!(
+                        "{} is not a folder; --dir names where the process writes its \
+                         snapshots (its working directory or --diagnostic-dir)",
+                        dir.display()
+                    )));
+                }
+                self.pid = Some(i64::from(*pid));
+                self.command = signal::command_line(*pid);
+                self.node_version = signal::node_version(*pid).await;
+                self.signal = Some(SignalSource {
+                    pid: *pid,
+                    signal: sig,
+                    dir: dir.clone(),
+                    stall: opts.stall_timeout,
+                });
+                let version = self
+                    .node_version
+                    .as_deref()
+                    .unwrap_or("unknown Node version");
+                let summary = format!("process {pid} ({version}) catches {}", sig.as_str());
+                self.end(s, summary);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the target and waits for its inspector URL.
+    async fn spawn(
+        &mut self,
+        command: &[String],
+        cwd: Option<PathBuf>,
+        env: &[(String, String)],
+    ) -> Result<WsEndpoint> {
+        let (program, args, env, is_node) = inject_inspector(command, env);
+        if !is_node {
+            self.reporter.note(&format!(
+                "`{program}` is not `node`: the inspector flag goes into NODE_OPTIONS, and the \
+                 first Node process to open an inspector is the one captured"
+            ));
+        }
+        let (url_tx, url_rx) = oneshot::channel::<std::result::Result<String, String>>();
+        let url_tx = Mutex::new(Some(url_tx));
+        let (exiting_tx, exiting) = watch::channel(false);
+        let on_stderr = Box::new(move |line: &str| {
+            if line.starts_with(WAITING_FOR_DEBUGGER) {
+                let _ = exiting_tx.send(true);
+            }
+            let found = if let Some(url) = line.strip_prefix("Debugger listening on ") {
+                Some(Ok(url.trim().to_owned()))
+            } else if line.starts_with("Starting inspector on") && line.contains("failed") {
+                Some(Err(line.to_owned()))
+            } else {
+                None
+            };
+            if let Some(found) = found {
+                if let Some(tx) = url_tx.lock().ok().and_then(|mut t| t.take()) {
+                    let _ = tx.send(found);
+                }
+            }
+            !is_inspector_chatter(line)
+        });
+        let (ready_tx, ready_rx) = watch::channel(None);
+        let on_stdout = self.ready_re.clone().map(|re| {
+            Box::new(move |line: &str| {
+                if ready_tx.borrow().is_none() {
+                    if let Some(m) = ready_match(&re, line) {
+                        let _ = ready_tx.send(Some(m));
+                    }
+                }
+                true
+            }) as crate::process::LineHook
+        });
+        if on_stdout.is_some() {
+            self.ready = Some(ready_rx);
+        }
+        let child = Child::spawn(
+            Spec {
+                program,
+                args,
+                cwd,
+                env,
+                source: OutputSource::Target,
+                on_stdout,
+                on_stderr: Some(on_stderr),
+            },
+            self.reporter.clone(),
+        )?;
+        self.pid = Some(i64::from(child.pid()));
+        let child = &self.target.insert(Target { child, exiting }).child;
+        let timeout = self.opts.connect_timeout;
+        let url = tokio::select! {
+            r = url_rx => match r {
+                Ok(Ok(url)) => url,
+                Ok(Err(line)) => {
+                    return Err(CaptureError::InspectorPortBusy { line, output: Vec::new() })
+                }
+                // Its stderr closed without the line: it is exiting.
+                Err(_) => {
+                    let exit = child.exited().await;
+                    return Err(CaptureError::TargetExited {
+                        status: exit.words,
+                        during: Phase::Attach.name().to_owned(),
+                        output: Vec::new(),
+                    });
+                }
+            },
+            exit = child.exited() => {
+                return Err(CaptureError::TargetExited {
+                    status: exit.words,
+                    during: Phase::Attach.name().to_owned(),
+                    output: Vec::new(),
+                })
+            }
+            _ = tokio::time::sleep(timeout) => {
+                return Err(CaptureError::Timeout {
+                    what: "the target to print `Debugger listening on ws://...` on stderr \
+                           (is it a Node.js program?)"
+                        .into(),
+                    after: timeout,
+                })
+            }
+        };
+        let ep = WsEndpoint::parse(&url)?;
+        inspector::check_loopback(&ep.host, ep.port, self.opts.allow_remote)?;
+        Ok(ep)
+    }
+
+    async fn connect(&mut self, ep: &WsEndpoint) -> Result<()> {
+        let opts = self.opts;
+        let mut cdp = guarded(
+            self.target.as_ref(),
+            Phase::Attach,
+            Cdp::connect(ep, opts.connect_timeout),
+        )
+        .await?;
+        cdp.set_timeout(opts.stall_timeout);
+        self.inspector = Some(cdp.url().to_owned());
+        self.cdp = Some(cdp);
+        Ok(())
+    }
+
+    /// Asks the target for its pid, Node version and argv, and enables the heap profiler.
+    /// This allocates a little, before A, so it is part of the baseline.
+    async fn identify(&mut self) -> Result<String> {
+        let Some(cdp) = self.cdp.as_mut() else {
+            return Ok(String::new());
+        };
+        let child = self.target.as_ref();
+        let (value, ()) = guarded(child, Phase::Attach, async {
+            let v = cdp
+                .call(
+                    "Runtime.evaluate",
+                    json!({
+                        "expression": "[process.pid, process.version, process.argv]",
+                        "returnByValue": true,
+                        "silent": true,
+                    }),
+                )
+                .await?;
+            cdp.call("HeapProfiler.enable", json!({})).await?;
+            Ok((v, ()))
+        })
+        .await?;
+        let info = value.pointer("/result/value");
+        if let Some(pid) = info.and_then(|v| v.get(0)).and_then(Value::as_i64) {
+            self.pid = Some(pid);
+        }
+        self.node_version = info
+            .and_then(|v| v.get(1))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if self.command.is_empty() {
+            if let Some(argv) = info.and_then(|v| v.get(2)).and_then(Value::as_array) {
+                self.command = argv
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect();
+            }
+        }
+        Ok(format!(
+            "pid {}, Node {}, inspector {}",
+            self.pid.map_or("?".to_owned(), |p| p.to_string()),
+            self.node_version.as_deref().unwrap_or("?"),
+            self.inspector.as_deref().unwrap_or("?")
+        ))
+    }
+
+    async fn warm_up(&mut self) -> Result<()> {
+        let opts = self.opts;
+        let mut steps = Vec::new();
+        if let Some(re) = &opts.ready_line {
+            steps.push(format!("wait for a stdout line matching `{re}`"));
+        }
+        if let Some(cmd) = &opts.warmup_command {
+            steps.push(format!("run `{cmd}`"));
+        }
+        if !opts.warmup.is_zero() {
+            steps.push(format!("wait {}", human(opts.warmup)));
+        }
+        if steps.is_empty() {
+            steps.push("none asked for".to_owned());
+        }
+        let s = self.begin(Phase::WarmUp, steps.join(", then "));
+        let mut summary = Vec::new();
+        if let Some(rx) = self.ready.as_mut() {
+            let timeout = opts.ready_timeout;
+            let waited = guarded(self.target.as_ref(), Phase::WarmUp, async {
+                let got = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+                match got {
+                    Ok(Ok(m)) => Ok(m.clone()),
+                    Ok(Err(_)) | Err(_) => Err(CaptureError::Timeout {
+                        what: format!(
+                            "a line matching `{}` on the target's stdout",
+                            opts.ready_line.as_deref().unwrap_or_default()
+                        ),
+                        after: timeout,
+                    }),
+                }
+            })
+            .await?;
+            if let Some(m) = waited {
+                summary.push(format!("ready: {}", m.line.trim()));
+                self.app_port = m.port;
+            }
+        }
+        if let Some(cmd) = &opts.warmup_command {
+            let how = self
+                .helper("warm-up", OutputSource::WarmUp, cmd, None, Phase::WarmUp)
+                .await?;
+            summary.push(how);
+        }
+        if !opts.warmup.is_zero() {
+            guarded(self.target.as_ref(), Phase::WarmUp, async {
+                tokio::time::sleep(opts.warmup).await;
+                Ok(())
+            })
+            .await?;
+            summary.push(format!("waited {}", human(opts.warmup)));
+        }
+        self.end(s, summary.join("; "));
+        Ok(())
+    }
+
+    async fn workload(&mut self) -> Result<()> {
+        let opts = self.opts;
+        let what = match (&opts.load, opts.duration) {
+            (Some(cmd), Some(d)) => format!("run `{cmd}` for at most {}", human(d)),
+            (Some(cmd), None) => format!("run `{cmd}`"),
+            (None, Some(d)) => format!("wait {} while the target works", human(d)),
+            (None, None) => "none asked for (B follows A at once)".to_owned(),
+        };
+        let s = self.begin(Phase::Workload, what);
+        let summary = if let Some(cmd) = &opts.load {
+            self.helper(
+                "load",
+                OutputSource::Load,
+                cmd,
+                opts.duration,
+                Phase::Workload,
+            )
+            .await?
+        } else if let Some(d) = opts.duration {
+            guarded(self.target.as_ref(), Phase::Workload, async {
+                tokio::time::sleep(d).await;
+                Ok(())
+            })
+            .await?;
+            format!("waited {}", human(d))
+        } else {
+            String::new()
+        };
+        self.end(s, summary);
+        Ok(())
+    }
+
+    async fn idle(&mut self) -> Result<()> {
+        let idle = self.opts.idle;
+        let s = self.begin(
+            Phase::Idle,
+            format!(
+                "wait {} so the workload's timers and caches can expire",
+                human(idle)
+            ),
+        );
+        guarded(self.target.as_ref(), Phase::Idle, async {
+            tokio::time::sleep(idle).await;
+            Ok(())
+        })
+        .await?;
+        self.end(s, format!("waited {}", human(idle)));
+        Ok(())
+    }
+
+    /// Runs a warm-up or load command; returns a summary.
+    async fn helper(
+        &mut self,
+        role: &'static str,
+        source: OutputSource,
+        template: &str,
+        limit: Option<Duration>,
+        phase: Phase,
+    ) -> Result<String> {
+        let cmd = substitute(template, self.pid, self.app_port.as_deref())?;
+        let mut env = Vec::new();
+        if let Some(pid) = self.pid {
+            env.push(("HEAPSIGHT_PID".to_owned(), pid.to_string()));
+        }
+        if let Some(port) = &self.app_port {
+            env.push(("HEAPSIGHT_PORT".to_owned(), port.clone()));
+        }
+        let started = Instant::now();
+        let mut helper = Child::spawn(
+            Spec {
+                program: "sh".to_owned(),
+                args: vec!["-c".to_owned(), cmd.clone()],
+                cwd: None,
+                env,
+                source,
+                on_stdout: None,
+                on_stderr: None,
+            },
+            self.reporter.clone(),
+        )?;
+        let waited = guarded(self.target.as_ref(), phase, async {
+            Ok(match limit {
+                Some(d) => helper.exited_within(d).await,
+                None => Some(helper.exited().await),
+            })
+        })
+        .await?;
+        match waited {
+            None => {
+                helper.stop(Duration::from_secs(2)).await;
+                Ok(format!(
+                    "`{cmd}` stopped after {}",
+                    human(started.elapsed())
+                ))
+            }
+            Some(exit) if exit.success => {
+                Ok(format!("`{cmd}` finished in {}", human(started.elapsed())))
+            }
+            Some(exit) => Err(CaptureError::CommandFailed {
+                role,
+                command: cmd,
+                status: exit.words,
+                output: helper.final_output().await,
+            }),
+        }
+    }
+
+    async fn snapshot(&mut self, phase: Phase, label: &str) -> Result<()> {
+        let name = format!("{label}.heapsnapshot");
+        let path = self.out.file(&name);
+        let rounds = self.opts.gc_rounds;
+        let what = match &self.signal {
+            Some(sig) => format!(
+                "send {} to process {} and wait for its snapshot in {}",
+                sig.signal.as_str(),
+                sig.pid,
+                sig.dir.display()
+            ),
+            None => format!("{rounds} forced GC rounds, then HeapProfiler.takeHeapSnapshot"),
+        };
+        let s = self.begin(phase, what);
+        let reporter = self.reporter.clone();
+        let bytes = if let Some(cdp) = self.cdp.as_mut() {
+            guarded(self.target.as_ref(), phase, async {
+                heap::collect_garbage(cdp, rounds).await?;
+                heap::take_snapshot(cdp, &path, label, phase, &*reporter).await
+            })
+            .await?
+        } else if let Some(sig) = &self.signal {
+            sig.take(&path, label, phase, &*reporter).await?
+        } else {
+            return Err(CaptureError::Config("no snapshot source".into()));
+        };
+        self.files.push(SnapshotFile {
+            label: label.to_owned(),
+            file: name.clone(),
+            bytes,
+            taken_at: rfc3339(SystemTime::now()),
+        });
+        self.end(s, format!("{name}, {}", human_bytes(bytes)));
+        Ok(())
+    }
+
+    /// `Debugger.enable` replays `scriptParsed` for every loaded script; we keep the
+    /// user's and read their sources. Only after C: enabling the debugger allocates.
+    async fn record_scripts(&mut self) -> Result<()> {
+        let s = self.begin(
+            Phase::Scripts,
+            "Debugger.enable, then read every user script's source",
+        );
+        let record = self.opts.record_sources;
+        let Some(cdp) = self.cdp.as_mut() else {
+            return Ok(());
+        };
+        let (scripts, skipped) = guarded(self.target.as_ref(), Phase::Scripts, async {
+            cdp.keep_events("Debugger.scriptParsed");
+            cdp.call("Debugger.enable", json!({})).await?;
+            // A `debugger;` statement must not stop the target while we read.
+            cdp.call("Debugger.setSkipAllPauses", json!({ "skip": true }))
+                .await?;
+            let mut scripts = Vec::new();
+            let mut skipped = 0u64;
+            for ev in cdp.take_events() {
+                let p = &ev.params;
+                let str_of = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
+                let url = str_of("url").to_owned();
+                if !manifest::is_user_script(&url) {
+                    skipped += 1;
+                    continue;
+                }
+                let id = str_of("scriptId").to_owned();
+                let source = cdp
+                    .call("Debugger.getScriptSource", json!({ "scriptId": id }))
+                    .await?
+                    .get("scriptSource")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let sha256 = hex(&Sha256::digest(source.as_bytes()));
+                scripts.push(Script {
+                    path: manifest::url_to_path(&url),
+                    id,
+                    url,
+                    sha256,
+                    v8_hash: str_of("hash").to_owned(),
+                    is_module: p.get("isModule").and_then(Value::as_bool).unwrap_or(false),
+                    source: record.then_some(source),
+                });
+            }
+            cdp.call("Debugger.disable", json!({})).await?;
+            Ok((scripts, skipped))
+        })
+        .await?;
+        let summary = format!(
+            "{} recorded, {skipped} Node internals skipped",
+            plural(scripts.len(), "user script", "user scripts")
+        );
+        self.scripts = scripts;
+        self.skipped = skipped;
+        self.end(s, summary);
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        let what = if self.target.is_some() {
+            "close the inspector session and stop the target we started"
+        } else if self.cdp.is_some() {
+            "close the inspector session (the target keeps running)"
+        } else {
+            "nothing to close (the target keeps running)"
+        };
+        let s = self.begin(Phase::Finish, what);
+        if let Some(cdp) = self.cdp.take() {
+            cdp.close().await;
+        }
+        let summary = match self.target.as_ref().map(|t| &t.child) {
+            Some(child) => {
+                child.stop(Duration::from_secs(3)).await;
+                match child.exit_status() {
+                    Some(exit) => format!("target stopped ({})", exit.words),
+                    None => "target did not stop".to_owned(),
+                }
+            }
+            None => String::new(),
+        };
+        self.end(s, summary);
+        Ok(())
+    }
+
+    fn write_manifest(&mut self) -> Result<Manifest> {
+        let mode = match self.opts.source {
+            Source::Spawn { .. } => Mode::Spawn,
+            Source::Url(_) | Source::Port { .. } => Mode::Attach,
+            Source::Signal { .. } => Mode::Signal,
+        };
+        let manifest = Manifest {
+            version: MANIFEST_VERSION,
+            heapsight: env!("CARGO_PKG_VERSION").to_owned(),
+            mode,
+            pid: self.pid,
+            node_version: self.node_version.clone(),
+            command: self.command.clone(),
+            inspector: self.inspector.clone(),
+            started_at: rfc3339(self.started),
+            finished_at: rfc3339(SystemTime::now()),
+            phases: self.phases.clone(),
+            files: self.files.clone(),
+            scripts: std::mem::take(&mut self.scripts),
+            internal_scripts_skipped: self.skipped,
+        };
+        let path = self.out.file(MANIFEST_FILE);
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| CaptureError::Protocol(format!("cannot encode the manifest: {e}")))?;
+        output::atomic_write(&path, &json)?;
+        Ok(manifest)
+    }
+
+    /// Completes the error with the target's last output, and stops what we started.
+    async fn fail(mut self, mut e: CaptureError) -> CaptureError {
+        if let Some(cdp) = self.cdp.take() {
+            cdp.close().await;
+        }
+        if let Some(Target { child, .. }) = self.target.as_mut() {
+            if let CaptureError::TargetExited { status, .. } = &mut e {
+                // With the session closed, a target that was waiting for it exits now.
+                if let Some(exit) = child.exited_within(Duration::from_secs(3)).await {
+                    *status = exit.words;
+                }
+            }
+            if let CaptureError::TargetExited { output, .. }
+            | CaptureError::InspectorPortBusy { output, .. } = &mut e
+            {
+                *output = child.final_output().await;
+            }
+            child.stop(Duration::from_secs(2)).await;
+        }
+        // Dropping `self.out` removes the files of this capture.
+        e
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Output;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn inspector_flag_placement() {
+        let (p, args, env, is_node) = inject_inspector(&strings(&["node", "app.js", "-x"]), &[]);
+        assert_eq!(p, "node");
+        assert_eq!(args, strings(&[INSPECT_FLAG, "app.js", "-x"]));
+        assert!(env.is_empty() && is_node);
+        let (_, args, _, is_node) =
+            inject_inspector(&strings(&["/opt/node-22/bin/node20", "a.js"]), &[]);
+        assert!(is_node);
+        assert_eq!(args[0], INSPECT_FLAG);
+        let (_, args, env, is_node) = inject_inspector(
+            &strings(&["npm", "start"]),
+            &[("NODE_OPTIONS".into(), "--max-old-space-size=100".into())],
+        );
+        assert!(!is_node);
+        assert_eq!(args, strings(&["start"]));
+        assert_eq!(
+            env.last().map(|(_, v)| v.as_str()),
+            Some("--max-old-space-size=100 --inspect=127.0.0.1:0")
+        );
+        let (_, _, _, is_node) = inject_inspector(&strings(&["nodemon", "a.js"]), &[]);
+        assert!(!is_node);
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(
+            substitute("node load.js {port} --pid {pid}", Some(42), Some("8080")).ok(),
+            Some("node load.js 8080 --pid 42".to_owned())
+        );
+        assert!(substitute("curl :{port}", Some(1), None).is_err());
+    }
+
+    #[test]
+    fn ready_lines() {
+        let re = Regex::new(r"ready port=(\d+)").expect("regex");
+        let m = ready_match(&re, "heapsight-fixture ready port=4312").expect("matches");
+        assert_eq!(m.port.as_deref(), Some("4312"));
+        let named = Regex::new(r"(http)://[^:]+:(?<port>\d+)").expect("regex");
+        let m = ready_match(&named, "listening on http://localhost:3000").expect("matches");
+        assert_eq!(m.port.as_deref(), Some("3000"));
+        assert!(ready_match(&re, "starting").is_none());
+    }
+
+    #[test]
+    fn option_checks() {
+        let out = Output::Dir(PathBuf::from("/nonexistent"));
+        let mut o = Options::new(Source::Url("ws://127.0.0.1:1/x".into()), out.clone());
+        o.ready_line = Some("ready".into());
+        assert!(matches!(check(&o), Err(CaptureError::Config(_))));
+        let mut o = Options::new(
+            Source::Spawn {
+                command: strings(&["node", "a.js"]),
+                cwd: None,
+                env: vec![],
+            },
+            out.clone(),
+        );
+        o.load = Some("node load.js {port}".into());
+        assert!(matches!(check(&o), Err(CaptureError::Config(_))));
+        o.ready_line = Some("port (\\d+)".into());
+        assert!(check(&o).is_ok());
+        o.ready_line = Some("port (".into());
+        assert!(matches!(check(&o), Err(CaptureError::Config(_))));
+        let empty = Options::new(
+            Source::Spawn {
+                command: vec![],
+                cwd: None,
+                env: vec![],
+            },
+            out,
+        );
+        assert!(matches!(check(&empty), Err(CaptureError::Config(_))));
+    }
+
+    #[test]
+    fn hex_digest() {
+        assert_eq!(
+            hex(&Sha256::digest(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
