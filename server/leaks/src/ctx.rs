@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use heapsight_snapshot::{ClassNames, EdgeName, NodeIndex, NodeType, Snapshot};
+use heapsight_snapshot::{ClassNames, DominatorChildren, EdgeName, NodeIndex, NodeType, Snapshot};
 
 use crate::finding::CodeAnchor;
 
@@ -20,6 +20,8 @@ pub struct Ctx<'s> {
     /// `tin[h] <= tin[x] < tout[h]`.
     tin: Vec<u32>,
     tout: Vec<u32>,
+    /// Children lists of the dominator tree.
+    pub tree: DominatorChildren,
     /// Class names (with shape names for plain objects).
     pub classes: ClassNames,
     scripts: RefCell<HashMap<u32, Option<String>>>,
@@ -28,16 +30,20 @@ pub struct Ctx<'s> {
 impl<'s> Ctx<'s> {
     /// Builds the indices.
     pub fn new(snap: &'s Snapshot, max_a: u64, max_b: u64) -> Self {
-        let (tin, tout) = intervals(snap);
-        Ctx {
+        let tree = snap.dominator_children();
+        let (tin, tout) = intervals(&tree, snap.graph.node_count());
+        let ctx = Ctx {
             snap,
             max_a,
             max_b,
             tin,
             tout,
+            tree,
             classes: ClassNames::compute(&snap.graph),
             scripts: RefCell::new(HashMap::new()),
-        }
+        };
+        ctx.resolve_scripts();
+        ctx
     }
 
     /// Whether `n` was allocated between the baseline and the target (and so, being in the
@@ -65,6 +71,15 @@ impl<'s> Ctx<'s> {
     pub fn dominates(&self, h: NodeIndex, x: NodeIndex) -> bool {
         let (a, b) = (self.tin[h.ix()], self.tin[x.ix()]);
         a <= b && b < self.tout[h.ix()]
+    }
+
+    /// Every node in dominator-tree preorder (each after its dominator).
+    pub fn preorder(&self) -> Vec<NodeIndex> {
+        let mut order = vec![NodeIndex::ROOT; self.tin.len()];
+        for (n, &t) in self.tin.iter().enumerate() {
+            order[t as usize] = NodeIndex(n as u32);
+        }
+        order
     }
 
     /// Size of the dominator subtree of `h` (nodes).
@@ -125,33 +140,61 @@ impl<'s> Ctx<'s> {
     /// The URL of script `id`, found through a closure of that script:
     /// closure → `shared` → `script_or_debug_info` (Node ≤ 20) or `script` (22+) → Script.
     pub fn script_url(&self, id: u32, via: NodeIndex) -> Option<String> {
-        if let Some(known) = self.scripts.borrow().get(&id) {
-            if known.is_some() {
-                return known.clone();
-            }
+        if let Some(Some(known)) = self.scripts.borrow().get(&id) {
+            return Some(known.clone());
         }
-        let g = &self.snap.graph;
-        let url = self.child(via, "shared").and_then(|shared| {
-            g.edges(shared)
-                .find(|e| matches!(e.name, EdgeName::Name("script_or_debug_info" | "script")))
-                .map(|e| e.to)
-                .and_then(|script| {
-                    let name = g.node_name(script);
-                    (!name.is_empty()).then(|| name.to_string()).or_else(|| {
-                        self.child(script, "name")
-                            .map(|s| g.node_name(s).to_string())
-                    })
-                })
-        });
-        self.scripts.borrow_mut().insert(id, url.clone());
+        let url = self.url_through(via);
+        if url.is_some() {
+            self.scripts.borrow_mut().insert(id, url.clone());
+        }
         url
+    }
+
+    /// Builds the script id → URL table from every function with a position.
+    fn resolve_scripts(&self) {
+        let g = &self.snap.graph;
+        let mut table = self.scripts.borrow_mut();
+        for loc in g.locations() {
+            if matches!(table.get(&loc.script_id), Some(Some(_)))
+                || g.node_type(loc.node) != NodeType::Closure
+            {
+                continue;
+            }
+            let url = self.url_through(loc.node);
+            table.insert(loc.script_id, url);
+        }
+    }
+
+    /// closure → `shared` → `script_or_debug_info` (Node ≤ 20; a DebugInfo when a debugger
+    /// touched the function, whose `script` leads on) or `script` (22+) → the Script, named
+    /// by its path or URL.
+    fn url_through(&self, closure: NodeIndex) -> Option<String> {
+        let g = &self.snap.graph;
+        let shared = self.child(closure, "shared")?;
+        let mut node = g
+            .edges(shared)
+            .find(|e| matches!(e.name, EdgeName::Name("script_or_debug_info" | "script")))?
+            .to;
+        for _ in 0..2 {
+            let name = g.node_name(node);
+            if name.starts_with("system / ") {
+                node = self.child(node, "script")?;
+                continue;
+            }
+            if !name.is_empty() {
+                return Some(name.to_string());
+            }
+            return self
+                .child(node, "name")
+                .map(|s| g.node_name(s).to_string())
+                .filter(|s| !s.is_empty());
+        }
+        None
     }
 }
 
 /// Pre/post numbering of the dominator tree, iteratively.
-fn intervals(snap: &Snapshot) -> (Vec<u32>, Vec<u32>) {
-    let n = snap.graph.node_count();
-    let tree = snap.dominator_children();
+fn intervals(tree: &DominatorChildren, n: usize) -> (Vec<u32>, Vec<u32>) {
     let mut tin = vec![0u32; n];
     let mut tout = vec![0u32; n];
     let mut clock = 0u32;

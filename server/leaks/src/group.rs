@@ -54,19 +54,25 @@ pub fn groups(ctx: &Ctx<'_>, min_bytes: u64) -> Vec<Group> {
         }
         by_holder.entry(dom.0).or_default().push(n);
     }
-    // Count leaked objects under each group's members (for the report).
-    for n in g.nodes() {
-        if ctx.leaked(n) {
-            // Climb to the leak root: the first ancestor whose dominator is not leaked.
-            let mut x = n;
-            let mut steps = 0;
-            while ctx.leaked(snap.idom(x)) && steps < 64 {
-                x = snap.idom(x);
-                steps += 1;
-            }
-            *leaked_count.entry(snap.idom(x).0).or_default() += 1;
+    // Count leaked objects under each holder: in dominator-tree preorder a node's
+    // dominator comes first, so each leaked node inherits its dominator's holder.
+    let mut holder_of = vec![u32::MAX; g.node_count()];
+    for n in ctx.preorder() {
+        if !ctx.leaked(n) {
+            continue;
+        }
+        let dom = snap.idom(n);
+        let holder = if ctx.leaked(dom) {
+            holder_of[dom.ix()]
+        } else {
+            dom.0
+        };
+        holder_of[n.ix()] = holder;
+        if holder != u32::MAX {
+            *leaked_count.entry(holder).or_default() += 1;
         }
     }
+    drop(holder_of);
     let mut out: Vec<Group> = by_holder
         .into_iter()
         .filter_map(|(holder, members)| {
@@ -83,8 +89,12 @@ pub fn groups(ctx: &Ctx<'_>, min_bytes: u64) -> Vec<Group> {
     // The joint search is for the groups that can matter: the largest by own size.
     out.sort_by(|a, b| b.retained.cmp(&a.retained).then(a.holder.cmp(&b.holder)));
     out.truncate(MAX_GROUPS);
+    let mut scratch = Scratch {
+        seen: vec![false; g.node_count()],
+        member: vec![false; g.node_count()],
+    };
     for group in &mut out {
-        let (extra, cut) = jointly_held(ctx, group.holder, &group.members);
+        let (extra, cut) = jointly_held(ctx, group.holder, &group.members, &mut scratch);
         group.retained += extra;
         group.lower_bound = cut;
     }
@@ -108,42 +118,66 @@ fn is_noise(ctx: &Ctx<'_>, n: NodeIndex) -> bool {
     }
 }
 
+/// Reusable per-node flags for the searches (cleared after each).
+struct Scratch {
+    seen: Vec<bool>,
+    member: Vec<bool>,
+}
+
 /// Bytes of the holder's other dominator children that only members reach.
-fn jointly_held(ctx: &Ctx<'_>, holder: NodeIndex, members: &[NodeIndex]) -> (u64, bool) {
+fn jointly_held(
+    ctx: &Ctx<'_>,
+    holder: NodeIndex,
+    members: &[NodeIndex],
+    scratch: &mut Scratch,
+) -> (u64, bool) {
     let snap = ctx.snap;
     let g = &snap.graph;
-    let children = snap.dominator_children_of(holder);
-    let member_set: std::collections::HashSet<u32> = members.iter().map(|m| m.0).collect();
-    let others: Vec<u32> = children
+    for m in members {
+        scratch.member[m.ix()] = true;
+    }
+    let others: Vec<u32> = ctx
+        .tree
+        .children(holder)
         .iter()
         .copied()
-        .filter(|c| !member_set.contains(c))
+        .filter(|&c| !scratch.member[c as usize])
         .collect();
-    if others.is_empty() {
-        return (0, false);
-    }
-    if ctx.subtree_size(holder) > SEARCH_LIMIT {
-        return (0, true);
-    }
-    let mut seen: std::collections::HashSet<u32> = std::collections::HashSet::new();
-    let mut stack = vec![holder.0];
-    seen.insert(holder.0);
-    while let Some(x) = stack.pop() {
-        for e in g.edge_range(NodeIndex(x)) {
-            if !snap.retains(e) {
-                continue;
+    let result = if others.is_empty() {
+        (0, false)
+    } else if ctx.subtree_size(holder) > SEARCH_LIMIT {
+        (0, true)
+    } else {
+        let mut visited = vec![holder.0];
+        scratch.seen[holder.ix()] = true;
+        let mut head = 0;
+        while head < visited.len() {
+            let x = visited[head];
+            head += 1;
+            for e in g.edge_range(NodeIndex(x)) {
+                if !snap.retains(e) {
+                    continue;
+                }
+                let t = g.edge(e).to;
+                if scratch.member[t.ix()] || scratch.seen[t.ix()] || !ctx.dominates(holder, t) {
+                    continue;
+                }
+                scratch.seen[t.ix()] = true;
+                visited.push(t.0);
             }
-            let t = g.edge(e).to;
-            if member_set.contains(&t.0) || !ctx.dominates(holder, t) || !seen.insert(t.0) {
-                continue;
-            }
-            stack.push(t.0);
         }
+        let extra = others
+            .iter()
+            .filter(|&&c| !scratch.seen[c as usize])
+            .map(|&c| snap.retained_size(NodeIndex(c)))
+            .sum();
+        for v in visited {
+            scratch.seen[v as usize] = false;
+        }
+        (extra, false)
+    };
+    for m in members {
+        scratch.member[m.ix()] = false;
     }
-    let extra = others
-        .iter()
-        .filter(|c| !seen.contains(c))
-        .map(|&c| snap.retained_size(NodeIndex(c)))
-        .sum();
-    (extra, false)
+    result
 }
