@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use heapsight_snapshot::{ClassNames, DominatorChildren, EdgeName, NodeIndex, NodeType, Snapshot};
+use heapsight_snapshot::{
+    raw_class_name, DominatorChildren, EdgeName, NodeIndex, NodeType, Snapshot,
+};
 
 use crate::finding::CodeAnchor;
 
@@ -22,8 +24,6 @@ pub struct Ctx<'s> {
     tout: Vec<u32>,
     /// Children lists of the dominator tree.
     pub tree: DominatorChildren,
-    /// Class names (with shape names for plain objects).
-    pub classes: ClassNames,
     scripts: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -39,7 +39,6 @@ impl<'s> Ctx<'s> {
             tin,
             tout,
             tree,
-            classes: ClassNames::compute(&snap.graph),
             scripts: RefCell::new(HashMap::new()),
         };
         ctx.resolve_scripts();
@@ -87,9 +86,44 @@ impl<'s> Ctx<'s> {
         self.tout[h.ix()] - self.tin[h.ix()]
     }
 
-    /// The class name of `n`.
-    pub fn class(&self, n: NodeIndex) -> &str {
-        self.classes.of(n)
+    /// The class name of `n`, as DevTools names classes (`Function`, `(string)`, the
+    /// constructor), computed for this node alone: the leak finder names a few nodes, so it
+    /// does not classify the whole heap.
+    pub fn class(&self, n: NodeIndex) -> std::borrow::Cow<'_, str> {
+        let g = &self.snap.graph;
+        raw_class_name(g.node_type(n), g.node_name(n))
+    }
+
+    /// A plain object's shape, `{id, name, email}`, for display; other nodes' class.
+    pub fn label(&self, n: NodeIndex) -> String {
+        let g = &self.snap.graph;
+        let class = self.class(n);
+        if class != "Object" || g.node_type(n) != NodeType::Object {
+            return class.into_owned();
+        }
+        let mut shape = String::from("{");
+        for e in g.edges(n) {
+            if let (heapsight_snapshot::EdgeType::Property, EdgeName::Name(p)) =
+                (e.edge_type, e.name)
+            {
+                if p == "__proto__" {
+                    continue;
+                }
+                if shape.len() > 1 {
+                    if shape.len() + p.len() > 60 {
+                        shape.push_str(", …");
+                        break;
+                    }
+                    shape.push_str(", ");
+                }
+                shape.push_str(p);
+            }
+        }
+        if shape.len() == 1 {
+            return class.into_owned();
+        }
+        shape.push('}');
+        shape
     }
 
     /// The target of `n`'s first edge named `name` (any non-index type).

@@ -72,7 +72,7 @@ pub fn hops(ctx: &Ctx<'_>, path: &[(NodeIndex, Option<usize>)]) -> Vec<PathHop> 
         .map(|&(n, edge)| {
             // Each element holds the edge leaving it toward the next.
             let edge = edge.map(|e| g.edge(e));
-            let class = ctx.class(n).to_string();
+            let class = ctx.label(n);
             let name = g.node_name(n);
             let name = (!name.is_empty()
                 && name != class
