@@ -371,6 +371,7 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
     let mut rows: Vec<ClassSummary> = Vec::new();
     let mut row_of_key: HashMap<ClassKey, u32> = HashMap::new();
     let mut row_of = vec![u32::MAX; g.node_count()];
+    let mut row_of_class = vec![u32::MAX; classes.names.len()];
     // Locations are sorted by node: walk them alongside the nodes.
     let locations = g.locations();
     let mut next_location = 0;
@@ -394,7 +395,7 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
             }
             _ => None,
         };
-        let row = *row_of_key.entry((class, location)).or_insert_with(|| {
+        let mut new_row = || {
             rows.push(ClassSummary {
                 name: classes.names[class as usize].clone(),
                 location,
@@ -404,7 +405,19 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
                 distance: UNREACHABLE,
             });
             rows.len() as u32 - 1
-        });
+        };
+        // Most nodes have no location: their row is found by class id alone.
+        let row = match location {
+            None => match row_of_class[class as usize] {
+                u32::MAX => {
+                    let r = new_row();
+                    row_of_class[class as usize] = r;
+                    r
+                }
+                r => r,
+            },
+            Some(_) => *row_of_key.entry((class, location)).or_insert_with(new_row),
+        };
         row_of[n.ix()] = row;
         let r = &mut rows[row as usize];
         r.count += 1;
