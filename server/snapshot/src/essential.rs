@@ -65,7 +65,7 @@ impl Essential {
         );
         for from in 0..graph.node_count() as u32 {
             let from_page = page.get(from as usize);
-            let from_id = graph.node_id[from as usize];
+            let from_id = graph.node_id.get(from as usize);
             for e in graph.edge_range(NodeIndex(from)) {
                 let t = graph.edge_type[e];
                 let to = graph.edge_to[e];

@@ -35,13 +35,54 @@ pub struct Location {
     pub column: u32,
 }
 
+/// Node ids, four bytes each while every id fits (the usual case), eight otherwise.
+#[derive(Debug, Clone)]
+pub(crate) enum Ids {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Ids {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Ids::Narrow(Vec::with_capacity(n))
+    }
+    #[inline]
+    pub(crate) fn push(&mut self, id: u64) {
+        match self {
+            Ids::Narrow(v) => match u32::try_from(id) {
+                Ok(x) => v.push(x),
+                Err(_) => {
+                    let mut wide: Vec<u64> = Vec::with_capacity(v.capacity());
+                    wide.extend(v.iter().map(|&x| x as u64));
+                    wide.push(id);
+                    *self = Ids::Wide(wide);
+                }
+            },
+            Ids::Wide(v) => v.push(id),
+        }
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        match self {
+            Ids::Narrow(v) => v[i] as u64,
+            Ids::Wide(v) => v[i],
+        }
+    }
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Ids::Narrow(v) => v.capacity() * 4,
+            Ids::Wide(v) => v.capacity() * 8,
+        }
+    }
+}
+
 /// A parsed snapshot: nodes, edges, strings and locations.
 #[derive(Debug)]
 pub struct HeapGraph {
     pub(crate) header: Header,
     pub(crate) node_type: Vec<u8>,
     pub(crate) node_name: Vec<u32>,
-    pub(crate) node_id: Vec<u64>,
+    pub(crate) node_id: Ids,
     pub(crate) node_self_size: Vec<u64>,
     /// `len() == node_count + 1`.
     pub(crate) first_edge: Vec<u32>,
@@ -130,7 +171,7 @@ impl HeapGraph {
     }
     /// Node id: odd for JS objects (stable within a process), even for embedder objects.
     pub fn node_id(&self, n: NodeIndex) -> u64 {
-        self.node_id[n.ix()]
+        self.node_id.get(n.ix())
     }
     /// Shallow size in bytes.
     pub fn self_size(&self, n: NodeIndex) -> u64 {
@@ -181,7 +222,7 @@ impl HeapGraph {
     pub fn heap_bytes(&self) -> usize {
         self.node_type.capacity()
             + self.node_name.capacity() * 4
-            + self.node_id.capacity() * 8
+            + self.node_id.heap_bytes()
             + self.node_self_size.capacity() * 8
             + self.first_edge.capacity() * 4
             + self.node_detachedness.capacity()

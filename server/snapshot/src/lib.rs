@@ -125,29 +125,30 @@ impl Snapshot {
         let weakmaps = weakmap::WeakMapEdges::find(&graph);
         progress.step("retaining edges");
         let essential = Essential::compute(&graph, &weakmaps);
-        // Independent passes over the graph, one per core.
-        progress.step("retainers | distances, self sizes");
-        let (retainers, (distances, owners)) = std::thread::scope(|s| {
+        // Two independent chains, one per core: retainers then the dominator tree; and
+        // distances and the owners self sizes are attributed to. Sizes are only needed
+        // when retained sizes are summed, after both.
+        progress.start(Phase::Dominators, 0);
+        progress.step("retainers, dominators | distances, self sizes");
+        let (tree, (distances, owners)) = std::thread::scope(|s| {
             let side = s.spawn(|| {
                 (
                     distances::compute(&graph, &weakmaps),
                     shallow::owners(&graph),
                 )
             });
-            let retainers = Retainers::build(&graph, &essential);
+            let main = Retainers::build(&graph, &essential);
+            let tree = dominators::compute(&graph, &essential, &main, progress).map(|t| (t, main));
             let side = side
                 .join()
                 .unwrap_or_else(|_| (vec![UNREACHABLE; graph.node_count()], None));
-            (retainers, side)
+            (tree, side)
         });
+        let (tree, retainers) = tree?;
         drop(weakmaps);
         if let Some(owners) = owners {
             shallow::apply(&mut graph, &owners);
         }
-        progress.check()?;
-        progress.start(Phase::Dominators, 0);
-        progress.step("dominators");
-        let tree = dominators::compute(&graph, &essential, &retainers, progress)?;
         progress.start(Phase::RetainedSizes, 0);
         progress.step("retained sizes");
         let dominators = tree.retained_sizes(&graph.node_self_size);

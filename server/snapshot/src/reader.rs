@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Result, SnapshotError};
-use crate::graph::{HeapGraph, Location, NodeIndex};
+use crate::graph::{HeapGraph, Ids, Location, NodeIndex};
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
 use crate::scan::{self, Key, Sink, Strings};
@@ -41,7 +41,7 @@ struct NodeSink {
     type_map: Vec<u8>,
     node_type: Vec<u8>,
     node_name: Vec<u32>,
-    node_id: Vec<u64>,
+    node_id: Ids,
     node_self_size: Vec<u64>,
     edge_count: Vec<u32>,
     detachedness: Vec<u8>,
@@ -70,7 +70,7 @@ impl NodeSink {
             type_map,
             node_type: Vec::with_capacity(capacity),
             node_name: Vec::with_capacity(capacity),
-            node_id: Vec::with_capacity(capacity),
+            node_id: Ids::with_capacity(capacity),
             node_self_size: Vec::with_capacity(capacity),
             // One more for the prefix sum's final total.
             edge_count: Vec::with_capacity(capacity + 1),
