@@ -36,6 +36,7 @@ pub const FIXTURE_APPS: &[&str] = &[
     "interval-leak",
     "closure-leak",
     "healthy-listeners",
+    "library-leak",
 ];
 
 /// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come
@@ -148,6 +149,10 @@ pub struct ExpectedLeak {
     pub event: Option<String>,
     /// The smallest group retained size accepted, in bytes (0 until measured).
     pub min_retained_bytes: u64,
+    /// For leaks held in a library's structure: how the finding names it
+    /// (`<package> <class> <property>`).
+    #[serde(default)]
+    pub library: Option<String>,
 }
 
 /// Code in a fixture app that must not be reported.

@@ -72,6 +72,29 @@ impl<'s> Ctx<'s> {
         a <= b && b < self.tout[h.ix()]
     }
 
+    /// The npm package whose code made `n` (a function's own script, an object's
+    /// constructor's script), when that script is under `node_modules/`.
+    pub fn library_of(&self, n: NodeIndex) -> Option<String> {
+        let g = &self.snap.graph;
+        let loc = g.location(n)?;
+        // An object's location is its constructor's: resolve the URL through any function
+        // of that script.
+        let url = self
+            .scripts
+            .borrow()
+            .get(&loc.script_id)
+            .cloned()
+            .flatten()?;
+        package_of(&url)
+    }
+
+    /// Whether a script URL is the user's own code (not a dependency, not Node's).
+    pub fn is_user_url(url: &str) -> bool {
+        !url.starts_with("node:")
+            && package_of(url).is_none()
+            && (url.starts_with('/') || url.starts_with("file://") || url.contains(":\\"))
+    }
+
     /// Every node in dominator-tree preorder (each after its dominator).
     pub fn preorder(&self) -> Vec<NodeIndex> {
         let mut order = vec![NodeIndex::ROOT; self.tin.len()];
@@ -225,6 +248,20 @@ impl<'s> Ctx<'s> {
         }
         None
     }
+}
+
+/// The package a script belongs to: the path segment(s) after its last `node_modules/`.
+pub fn package_of(url: &str) -> Option<String> {
+    let at = url.rfind("/node_modules/")?;
+    let rest = &url[at + "/node_modules/".len()..];
+    let mut parts = rest.split('/');
+    let first = parts.next()?;
+    let name = if first.starts_with('@') {
+        format!("{first}/{}", parts.next()?)
+    } else {
+        first.to_string()
+    };
+    (!name.is_empty()).then_some(name)
 }
 
 /// Pre/post numbering of the dominator tree, iteratively.

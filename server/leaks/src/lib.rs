@@ -193,11 +193,12 @@ fn build(
         Some(b) if b.kind == "variable" => scope_users(ctx, &owner_path, c.owner),
         _ => Vec::new(),
     };
+    let library = library_holder(ctx, &owner_path, c.owner);
     let holder = Holder {
         class: ctx.class(c.owner).to_string(),
         id: g.node_id(c.owner),
         binding,
-        library: None,
+        library,
         distance: {
             let d = ctx.snap.distance(c.owner);
             (d != heapsight_snapshot::UNREACHABLE).then_some(d)
@@ -205,7 +206,14 @@ fn build(
     };
     // Until the source layer places a collection on its growing call, point at the
     // first function in whose scope the collection is declared.
-    let anchor = c.anchor.or_else(|| users.first().cloned());
+    // Library and Node code is never the place of a finding: go down to the user's own
+    // functions that the structure holds.
+    let in_user_code = |a: &CodeAnchor| a.url.as_deref().is_some_and(ctx::Ctx::is_user_url);
+    let anchor = match c.anchor {
+        Some(a) if in_user_code(&a) => Some(a),
+        other => kinds::user_anchor(ctx, &c.items).or(other),
+    };
+    let anchor = anchor.or_else(|| users.first().cloned());
     let mut finding = Finding {
         kind: c.kind,
         message: String::new(),
@@ -224,6 +232,28 @@ fn build(
     };
     finding.message = message::message(&finding, c.detail);
     finding
+}
+
+/// `tiny-router Router stack`: the library object owning the structure (the owner or one
+/// of the few objects above it on the path) and the property leading down to it.
+fn library_holder(ctx: &ctx::Ctx<'_>, path: &kinds::Path, owner: NodeIndex) -> Option<String> {
+    let g = &ctx.snap.graph;
+    let at = path.iter().position(|&(n, _)| n == owner)?;
+    for back in 0..=3usize {
+        let i = at.checked_sub(back)?;
+        let (node, edge) = path[i];
+        if let Some(pkg) = ctx.library_of(node) {
+            let class = ctx.class(node);
+            return Some(match (back, edge.map(|e| g.edge(e).name)) {
+                (0, _) => format!("{pkg} {class}"),
+                (_, Some(heapsight_snapshot::EdgeName::Name(prop))) => {
+                    format!("{pkg} {class} {prop}")
+                }
+                _ => format!("{pkg} {class}"),
+            });
+        }
+    }
+    None
 }
 
 /// Functions whose scope holds the variable that names `owner`: the context on the path

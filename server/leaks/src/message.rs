@@ -70,7 +70,7 @@ pub fn message(f: &Finding, detail: Option<&str>) -> String {
         ),
         LeakKind::Collection => format!(
             "{name} ({}) grew by {count} {} during the load and retains {size} after idle",
-            f.holder.class,
+            f.holder.library.clone().unwrap_or_else(|| f.holder.class.clone()),
             noun(f.count, f.noun),
         ),
         LeakKind::Closure => format!(

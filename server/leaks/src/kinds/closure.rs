@@ -43,6 +43,7 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
         anchor: common_anchor(ctx, functions.iter().copied()),
         sample: functions.first().copied(),
         detail: None,
+        items: functions.iter().copied().take(2000).collect(),
     })
 }
 

@@ -49,6 +49,11 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
         anchor: constructor_anchor(ctx, leaked.iter().filter_map(|e| e.last().copied())),
         sample,
         detail: None,
+        items: leaked
+            .iter()
+            .filter_map(|e| e.last().copied())
+            .take(2000)
+            .collect(),
     })
 }
 

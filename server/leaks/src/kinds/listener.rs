@@ -67,5 +67,6 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
         anchor: common_anchor(ctx, leaked.iter().copied()),
         sample: leaked.first().copied(),
         detail: None,
+        items: leaked.iter().copied().take(2000).collect(),
     })
 }

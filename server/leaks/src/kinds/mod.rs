@@ -41,6 +41,9 @@ pub struct Classified {
     pub sample: Option<NodeIndex>,
     /// For timers: `setInterval` or `setTimeout`.
     pub detail: Option<&'static str>,
+    /// Leaked items (a bounded sample), where user code is looked for when the structure
+    /// belongs to a library.
+    pub items: Vec<NodeIndex>,
 }
 
 /// The path from the roots to the holder, as (node, edge into the next node).
@@ -145,6 +148,41 @@ pub fn growth(ctx: &Ctx<'_>, items: &[NodeIndex]) -> Growth {
         target: by_era[0] + by_era[1],
         r#final: by_era[0] + by_era[1] + by_era[2],
     }
+}
+
+/// The most common position of the user's own functions among `items` and the functions
+/// they hold directly (a library's record whose handler is the user's callback).
+pub fn user_anchor(ctx: &Ctx<'_>, items: &[NodeIndex]) -> Option<CodeAnchor> {
+    let g = &ctx.snap.graph;
+    let mut counts: HashMap<(u32, u32, u32), (u64, NodeIndex)> = HashMap::new();
+    let mut consider = |f: NodeIndex| {
+        let f = ctx.unwrap_function(f);
+        if g.node_type(f) != NodeType::Closure {
+            return;
+        }
+        let Some(loc) = g.location(f) else { return };
+        let user = ctx
+            .script_url(loc.script_id, f)
+            .is_some_and(|u| Ctx::is_user_url(&u));
+        if user {
+            counts
+                .entry((loc.script_id, loc.line, loc.column))
+                .or_insert((0, f))
+                .0 += 1;
+        }
+    };
+    for &item in items.iter().take(2000) {
+        consider(item);
+        for e in g.edges(item) {
+            if matches!(e.edge_type, EdgeType::Property | EdgeType::Element) {
+                consider(e.to);
+            }
+        }
+    }
+    let (_, (_, best)) = counts
+        .into_iter()
+        .max_by_key(|(k, (c, _))| (*c, std::cmp::Reverse(*k)))?;
+    ctx.anchor(best)
 }
 
 /// The most common code position among functions.

@@ -31,5 +31,6 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Classified {
         anchor: common_anchor(ctx, located.into_iter()),
         sample: group.members.first().copied(),
         detail: None,
+        items: group.members.iter().copied().take(2000).collect(),
     }
 }

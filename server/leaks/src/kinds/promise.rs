@@ -30,5 +30,6 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
         anchor: common_anchor(ctx, handlers),
         sample: reactions.first().copied(),
         detail: None,
+        items: reactions.iter().copied().take(2000).collect(),
     })
 }

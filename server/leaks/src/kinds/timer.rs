@@ -63,6 +63,7 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, _path: &Path) -> Option<Classifie
         anchor: common_anchor(ctx, callbacks),
         sample: timeouts.first().copied(),
         detail: Some(detail),
+        items: timeouts.iter().copied().take(2000).collect(),
     })
 }
 
