@@ -37,6 +37,11 @@ pub const FIXTURE_APPS: &[&str] = &[
     "closure-leak",
     "healthy-listeners",
     "library-leak",
+    "promise-leak",
+    "abort-signal-leak",
+    "split-modules",
+    "healthy-caches",
+    "healthy-timers",
 ];
 
 /// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come

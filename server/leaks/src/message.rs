@@ -59,7 +59,8 @@ pub fn message(f: &Finding, detail: Option<&str>) -> String {
         .unwrap_or_else(|| format!("a {}", f.holder.class));
     match f.kind {
         LeakKind::Listener => format!(
-            "listener on long-lived emitter {name} ('{}') retains {size}: {count} {} added during the load are still alive after idle",
+            "listener on long-lived {} {name} ('{}') retains {size}: {count} {} added during the load are still alive after idle",
+            if detail == Some("EventTarget") { "EventTarget" } else { "emitter" },
             f.event.as_deref().unwrap_or("?"),
             noun(f.count, "listeners"),
         ),

@@ -15,6 +15,88 @@ use crate::group::Group;
 
 /// Recognizes listener leaks.
 pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
+    if let Some(found) = emitter(ctx, group, path).or_else(|| event_target(ctx, path)) {
+        return Some(found);
+    }
+    // When several routes lead to the listeners (a warning object that references the
+    // emitter, say), the holder sits above the emitter: look along a leaked member's own
+    // path instead.
+    let mut members = group.members.clone();
+    members.sort_by_key(|&m| std::cmp::Reverse(ctx.snap.retained_size(m)));
+    members.iter().take(8).find_map(|&m| {
+        // The emitter itself may be what was made during the load (a lazily created
+        // AbortSignal): then the listeners hang below the member.
+        if let Some(events) = ctx.child(m, "<symbol kEvents>") {
+            return target_lists(ctx, m, events);
+        }
+        let down = crate::paths::path_to(ctx, m);
+        emitter(ctx, group, &down).or_else(|| event_target(ctx, &down))
+    })
+}
+
+/// EventTarget / AbortSignal: target --`<symbol kEvents>`--> Map, whose table pairs each
+/// event name with the head of a doubly linked list of `Listener` objects (`next`), each
+/// holding the user's function as `callback` (and `listener`).
+fn event_target(ctx: &Ctx<'_>, path: &Path) -> Option<Classified> {
+    let g = &ctx.snap.graph;
+    let at = path.iter().rposition(|&(_, e)| {
+        e.is_some_and(|e| matches!(g.edge(e).name, EdgeName::Name("<symbol kEvents>")))
+    })?;
+    target_lists(ctx, path[at].0, path.get(at + 1)?.0)
+}
+
+/// The listener lists of an EventTarget whose `kEvents` Map is `map`.
+fn target_lists(ctx: &Ctx<'_>, target: NodeIndex, map: NodeIndex) -> Option<Classified> {
+    let g = &ctx.snap.graph;
+    let stored = items(ctx, map);
+    let entries = super::collection::entries("Map", &stored);
+    // The event whose list holds the most leaked listeners.
+    let mut best: Option<(String, Vec<NodeIndex>, Vec<NodeIndex>)> = None;
+    for entry in entries {
+        let (Some(&key), Some(&head)) = (entry.first(), entry.get(1)) else {
+            continue;
+        };
+        if !g.node_type(key).is_string() {
+            continue;
+        }
+        let mut all = Vec::new();
+        let mut cur = ctx.child(head, "next");
+        while let Some(l) = cur {
+            if l == head || all.len() > 50_000_000 || ctx.class(l) != "Listener" {
+                break;
+            }
+            all.push(l);
+            cur = ctx.child(l, "next");
+        }
+        let leaked: Vec<NodeIndex> = all.iter().copied().filter(|&l| ctx.leaked(l)).collect();
+        if leaked.len() > best.as_ref().map_or(0, |b| b.1.len()) {
+            best = Some((g.node_name(key).to_string(), leaked, all));
+        }
+    }
+    let (event, leaked, all) = best?;
+    let callbacks: Vec<NodeIndex> = leaked
+        .iter()
+        .filter_map(|&l| {
+            ctx.child(l, "callback")
+                .or_else(|| ctx.child(l, "listener"))
+        })
+        .collect();
+    Some(Classified {
+        kind: LeakKind::Listener,
+        owner: target,
+        event: Some(event),
+        count: leaked.len() as u64,
+        noun: "listeners",
+        growth: growth(ctx, &all),
+        anchor: common_anchor(ctx, callbacks.iter().copied()),
+        sample: leaked.first().copied(),
+        detail: Some("EventTarget"),
+        items: callbacks.into_iter().take(2000).collect(),
+    })
+}
+
+/// EventEmitter: `emitter._events[event]`.
+fn emitter(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
     let g = &ctx.snap.graph;
     // The `_events` edge nearest the holder (the path may cross other emitters, such as
     // the HTTP server, on its way down).

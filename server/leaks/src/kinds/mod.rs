@@ -225,12 +225,23 @@ pub fn binding(ctx: &Ctx<'_>, path: &Path, target: NodeIndex) -> Option<Binding>
             }
             (EdgeType::Property | EdgeType::Shortcut, EdgeName::Name(name)) => {
                 let owner = ctx.class(from);
-                let global =
-                    owner == "global" || owner == "Window" || g.node_name(from) == "global";
+                let global = owner == "global"
+                    || owner == "Window"
+                    || g.node_name(from).starts_with("global");
+                // `shutdown.signal` rather than `AbortController.#signal` when the object
+                // holding the property is itself named by a variable.
+                let owner_name = if global {
+                    None
+                } else {
+                    match binding(ctx, path, from) {
+                        Some(b) if b.kind != "property" => Some(b.name),
+                        _ => Some(owner.into_owned()),
+                    }
+                };
                 return Some(Binding {
                     kind: if global { "global" } else { "property" },
-                    name: name.to_string(),
-                    owner: (!global).then(|| owner.to_string()),
+                    name: name.trim_start_matches('#').to_string(),
+                    owner: owner_name,
                 });
             }
             _ if is_store(ctx, from) => i -= 1,
