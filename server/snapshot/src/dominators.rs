@@ -174,7 +174,15 @@ pub(crate) fn compute(
             semi[w] = 0;
         }
         let node = vertex[w];
-        for &pred in retainers.of(NodeIndex(node)) {
+        let preds = retainers.of(NodeIndex(node));
+        if preds.len() == 1 && !virtual_child.get(w).copied().unwrap_or(false) {
+            // Most heap objects have one retainer: the search reached them through it, so
+            // it is their parent, still unprocessed, and their semi-dominator.
+            semi[w] = parent[w];
+            ancestor[w] = parent[w];
+            continue;
+        }
+        for &pred in preds {
             let v = dfn[pred as usize];
             if v == NONE {
                 // A leftover: it cannot lower anyone's semi-dominator.
