@@ -89,26 +89,25 @@ pub fn analyze_files(
         }
     }
     // The baseline and target scans run beside the final snapshot's parse.
-    let (scans, graph) = std::thread::scope(|s| {
-        let scans = s.spawn(|| {
-            let side = Progress::new();
-            let base = heapsight_snapshot::scan_file_baseline(a, &side).map_err(read(a))?;
-            let target = heapsight_snapshot::scan_file_max_js_id(b, &side).map_err(read(b))?;
-            Ok::<_, LeakError>((base, target))
+    let panicked = |path: &Path| LeakError::Snapshot {
+        path: path.to_owned(),
+        source: SnapshotError::Meta("the scan panicked".into()),
+    };
+    let (base, target, graph) = std::thread::scope(|s| {
+        let base = s
+            .spawn(|| heapsight_snapshot::scan_file_baseline(a, &Progress::new()).map_err(read(a)));
+        let target = s.spawn(|| {
+            heapsight_snapshot::scan_file_max_js_id(b, &Progress::new()).map_err(read(b))
         });
         let graph = heapsight_snapshot::open_source(c)
             .and_then(|src| heapsight_snapshot::read_graph(&src, progress))
             .map_err(read(c));
-        let scans = scans.join().unwrap_or_else(|_| {
-            Err(LeakError::Snapshot {
-                path: a.to_owned(),
-                source: SnapshotError::Meta("the baseline scan panicked".into()),
-            })
-        });
-        (scans, graph)
+        progress.step("baseline and target scans");
+        let base = base.join().unwrap_or_else(|_| Err(panicked(a)));
+        let target = target.join().unwrap_or_else(|_| Err(panicked(b)));
+        (base, target, graph)
     });
-    let (base, target) = scans?;
-    let graph = graph?;
+    let (base, target, graph) = (base?, target?, graph?);
     progress.step("comparison");
     let comparison = comparison::compare(&graph, &base);
     let info = triple::check(a, b, c, &base, &target, &graph).map_err(LeakError::Triple)?;

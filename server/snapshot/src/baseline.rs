@@ -21,15 +21,24 @@ use crate::types::NodeType;
 #[derive(Debug, Default, Clone)]
 pub struct JsIdSet {
     bits: Vec<u64>,
+    limit: u64,
 }
 
-/// Ids past this are not put in the set (the bitmap would pass 512 MiB); the set then
-/// answers only for smaller ids.
+/// Ids past this are never put in the set (the bitmap would pass 512 MiB).
 const MAX_SET_ID: u64 = 1 << 33;
 
 impl JsIdSet {
+    /// A set that takes ids below `limit` (at most [`MAX_SET_ID`]): the caller bounds it by
+    /// the file's size, so a small file cannot make the bitmap large.
+    fn with_limit(limit: u64) -> Self {
+        JsIdSet {
+            bits: Vec::new(),
+            limit: limit.min(MAX_SET_ID),
+        }
+    }
+
     fn insert(&mut self, id: u64) {
-        if id & 1 == 0 || id >= MAX_SET_ID {
+        if id & 1 == 0 || id >= self.limit {
             return;
         }
         let bit = (id / 2) as usize;
@@ -42,7 +51,7 @@ impl JsIdSet {
 
     /// Whether the snapshot held JS object `id`; `None` when the set cannot tell.
     pub fn contains(&self, id: u64) -> Option<bool> {
-        if id & 1 == 0 || id >= MAX_SET_ID {
+        if id & 1 == 0 || id >= self.limit {
             return None;
         }
         let bit = (id / 2) as usize;
@@ -133,10 +142,18 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
     let mut field = 0usize;
     let mut count = 0u64;
     let mut max_odd = 0u64;
-    let mut ids = JsIdSet::default();
+    // 64 ids per byte of file: far above any real snapshot's ids, yet a bitmap of at most
+    // the file's size.
+    let mut ids = JsIdSet::with_limit(src.len().saturating_mul(64));
+    let mut total_size: u64 = 0;
+    let mut overflow = None;
     let (mut ty, mut name, mut id, mut size) = (0u8, 0u32, 0u64, 0u64);
-    // (type, name string) → (count, self size)
-    let mut by_class: HashMap<(u8, u32), (u64, u64)> = HashMap::new();
+    // Totals of objects and native objects by name string (their class is their name),
+    // and of everything else by type (its class is the type): array slots, no hashing in
+    // the per-node path.
+    let mut by_name: Vec<(u64, u64)> = Vec::new();
+    let mut by_type: Vec<(u64, u64)> = vec![(0, 0); 256];
+    let named = |t: u8| t == NodeType::Object as u8 || t == NodeType::Native as u8;
     let mut bad = None;
     let mut sampled: Vec<(u64, u8, u32)> = Vec::new();
     let mut sink = FnSink(|v: u64| {
@@ -151,6 +168,10 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
             id = v;
         } else if field == layout.self_size_at {
             size = v;
+            match total_size.checked_add(v) {
+                Some(t) => total_size = t,
+                None => overflow = overflow.or(Some((count, v))),
+            }
         }
         field += 1;
         if field == fields {
@@ -158,9 +179,19 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
             if id & 1 == 1 {
                 max_odd = max_odd.max(id);
                 ids.insert(id);
-                let slot = by_class.entry((ty, name)).or_default();
+                let slot = if named(ty) {
+                    let i = name as usize;
+                    if i >= by_name.len() {
+                        by_name.resize((i + 1).next_power_of_two().min(u32::MAX as usize), (0, 0));
+                    }
+                    &mut by_name[i]
+                } else {
+                    &mut by_type[ty as usize]
+                };
                 slot.0 += 1;
-                slot.1 += size;
+                // No slot can pass the total, which is checked: wrapping only ever
+                // happens on input that is rejected below.
+                slot.1 = slot.1.wrapping_add(size);
                 if IdentitySample::covers(id) {
                     sampled.push((id, ty, name));
                 }
@@ -181,6 +212,15 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
         return Err(SnapshotError::Meta(format!(
             "the nodes array does not hold whole records of {fields} numbers"
         )));
+    }
+    if let Some((index, value)) = overflow {
+        return Err(SnapshotError::BadValue {
+            record: "node",
+            index,
+            field: "self_size",
+            value,
+            why: "the self sizes add up past 2^64 bytes".into(),
+        });
     }
     if count != header.node_count {
         return Err(SnapshotError::CountMismatch {
@@ -214,8 +254,16 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
         .collect();
     entries.sort_unstable();
     let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
-    for ((ty, name), (n, size)) in by_class {
-        if name as usize >= strings.len() {
+    let mut add = |class: std::borrow::Cow<'_, str>, n: u64, size: u64| {
+        let slot = merged.entry(class.into_owned()).or_default();
+        slot.0 += n;
+        slot.1 += size;
+    };
+    for (name, &(n, size)) in by_name.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        if name >= strings.len() {
             return Err(SnapshotError::BadValue {
                 record: "node",
                 index: bad.unwrap_or(0),
@@ -224,10 +272,13 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
                 why: format!("past the {} strings", strings.len()),
             });
         }
-        let class = raw_class_name(NodeType::from_code(ty), strings.get(name as usize));
-        let slot = merged.entry(class.into_owned()).or_default();
-        slot.0 += n;
-        slot.1 += size;
+        // Object or native: both name their class the same way.
+        add(raw_class_name(NodeType::Object, strings.get(name)), n, size);
+    }
+    for (ty, &(n, size)) in by_type.iter().enumerate() {
+        if n > 0 {
+            add(raw_class_name(NodeType::from_code(ty as u8), ""), n, size);
+        }
     }
     let mut classes: Vec<ClassCount> = merged
         .into_iter()

@@ -247,3 +247,41 @@ fn missing_file_names_the_path() {
         "{err}"
     );
 }
+
+/// Inputs the fuzzers found (kept under `fuzz/regressions/`): each must give a typed error,
+/// and, in this debug-checked test build, no overflow panic.
+#[test]
+fn fuzz_regressions_are_errors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let mut checked = 0;
+    for name in [
+        "snapshot-1.bin",
+        "snapshot-2.bin",
+        "snapshot-3.bin",
+        "snapshot-4.bin",
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let err = Snapshot::from_bytes(&bytes, &Progress::new()).expect_err(name);
+        assert!(
+            err.to_string().contains("add up past 2^64"),
+            "{name}: {err}"
+        );
+        checked += 1;
+    }
+    let bytes = std::fs::read(dir.join("baseline_scan-1.bin")).expect("baseline_scan-1.bin");
+    // It overflowed the class totals before its own syntax error was reached.
+    let err = heapsight_snapshot::scan_baseline(&bytes.as_slice(), &Progress::new())
+        .expect_err("an error");
+    assert!(
+        matches!(
+            err,
+            heapsight_snapshot::SnapshotError::Syntax { .. }
+                | heapsight_snapshot::SnapshotError::BadValue { .. }
+        ),
+        "{err}"
+    );
+    // A single huge id in a tiny file must not make the id set huge: it loads fine.
+    let bytes = std::fs::read(dir.join("baseline_scan-2.bin")).expect("baseline_scan-2.bin");
+    let _ = heapsight_snapshot::scan_baseline(&bytes.as_slice(), &Progress::new());
+    assert_eq!(checked, 4);
+}
