@@ -108,10 +108,13 @@ pub fn analyze_files(
         (base, target, graph)
     });
     let (base, target, graph) = (base?, target?, graph?);
-    progress.step("comparison");
-    let comparison = comparison::compare(&graph, &base);
+    progress.step("triple checks");
     let info = triple::check(a, b, c, &base, &target, &graph).map_err(LeakError::Triple)?;
-    let snap = Snapshot::from_graph(graph, progress).map_err(read(c))?;
+    // The comparison reads V8's own sizes: it runs beside the first analysis steps,
+    // before sizes are attributed.
+    let (snap, comparison) =
+        Snapshot::from_graph_with(graph, progress, |g| comparison::compare(g, &base))
+            .map_err(read(c))?;
     let findings = find_with_progress(&snap, base.max_js_id, target.max_js_id, options, progress);
     progress.end_step();
     Ok(Report {

@@ -117,14 +117,29 @@ impl Snapshot {
     /// Self sizes are first attributed as DevTools does (see the `shallow` module): an
     /// object's internal backing stores count toward the object itself; and detached
     /// embedder objects are named `Detached …` as in DevTools (the `dom_state` module).
-    pub fn from_graph(mut graph: HeapGraph, progress: &Progress) -> Result<Snapshot> {
+    pub fn from_graph(graph: HeapGraph, progress: &Progress) -> Result<Snapshot> {
+        Snapshot::from_graph_with(graph, progress, |_| ()).map(|(snap, ())| snap)
+    }
+
+    /// Like [`Snapshot::from_graph`], running `side` on the graph (with V8's own self
+    /// sizes, before attribution) on a second thread while retaining edges are decided.
+    pub fn from_graph_with<T: Send>(
+        mut graph: HeapGraph,
+        progress: &Progress,
+        side: impl FnOnce(&HeapGraph) -> T + Send,
+    ) -> Result<(Snapshot, T)> {
         progress.start(Phase::Retainers, 0);
         progress.step("detachedness");
         dom_state::propagate(&mut graph);
-        progress.step("weakmap edges");
-        let weakmaps = weakmap::WeakMapEdges::find(&graph);
         progress.step("retaining edges");
-        let essential = Essential::compute(&graph, &weakmaps);
+        let (side_result, weakmaps, essential) = std::thread::scope(|s| {
+            let side = s.spawn(|| side(&graph));
+            let weakmaps = weakmap::WeakMapEdges::find(&graph);
+            let essential = Essential::compute(&graph, &weakmaps);
+            (side.join(), weakmaps, essential)
+        });
+        let side_result =
+            side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
         // Two independent chains, one per core: retainers then the dominator tree; and
         // distances and the owners self sizes are attributed to. Sizes are only needed
         // when retained sizes are summed, after both.
@@ -154,13 +169,16 @@ impl Snapshot {
         let dominators = tree.retained_sizes(&graph.node_self_size);
         progress.end_step();
         progress.start(Phase::Done, 0);
-        Ok(Snapshot {
-            graph,
-            essential,
-            retainers,
-            distances,
-            dominators,
-        })
+        Ok((
+            Snapshot {
+                graph,
+                essential,
+                retainers,
+                distances,
+                dominators,
+            },
+            side_result,
+        ))
     }
 
     /// Whether edge `e` retains its target (DevTools' essential-edge rules).
