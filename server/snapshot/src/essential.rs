@@ -54,41 +54,73 @@ impl Essential {
         self.edges.heap_bytes()
     }
 
-    /// Decides every edge of `graph`.
-    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges) -> Essential {
+    /// Decides every edge of `graph`, and counts each node's retaining edges in (the
+    /// first pass of the retainer index), in two halves on two threads.
+    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges) -> (Essential, Vec<u32>) {
         let page = page_owned(graph);
-        let mut edges = Bits::new(graph.edge_count());
-        let (weak, shortcut, internal) = (
-            EdgeType::Weak as u8,
-            EdgeType::Shortcut as u8,
-            EdgeType::Internal as u8,
-        );
-        for from in 0..graph.node_count() as u32 {
-            let from_page = page.get(from as usize);
-            let from_id = graph.node_id.get(from as usize);
-            for e in graph.edge_range(NodeIndex(from)) {
-                let t = graph.edge_type[e];
-                let to = graph.edge_to[e];
-                if t == weak || to == from {
-                    continue;
-                }
-                if t == internal {
-                    if let Some((_, table)) = weakmaps.get(graph.edge_name[e]) {
-                        if table == from_id {
-                            continue;
-                        }
+        let n = graph.node_count();
+        // Split where half the edges are behind.
+        let half = graph.edge_count() / 2;
+        let split = graph
+            .first_edge
+            .partition_point(|&f| (f as usize) < half)
+            .min(n) as u32;
+        let (mut low, high) = std::thread::scope(|s| {
+            let high = s.spawn(|| decide(graph, weakmaps, &page, split..n as u32));
+            let low = decide(graph, weakmaps, &page, 0..split);
+            (low, high.join())
+        });
+        let high = high.unwrap_or_else(|_| decide(graph, weakmaps, &page, split..n as u32));
+        for (a, b) in low.0 .0.iter_mut().zip(&high.0 .0) {
+            *a |= b;
+        }
+        for (a, b) in low.1.iter_mut().zip(&high.1) {
+            *a += b;
+        }
+        (Essential { edges: low.0 }, low.1)
+    }
+}
+
+/// Decides the edges of nodes in `range`: the bits (over all edges) and in-degree counts
+/// (over all nodes, shifted by one for the prefix sum).
+fn decide(
+    graph: &HeapGraph,
+    weakmaps: &WeakMapEdges,
+    page: &Bits,
+    range: std::ops::Range<u32>,
+) -> (Bits, Vec<u32>) {
+    let mut edges = Bits::new(graph.edge_count());
+    let mut counts = vec![0u32; graph.node_count() + 1];
+    let (weak, shortcut, internal) = (
+        EdgeType::Weak as u8,
+        EdgeType::Shortcut as u8,
+        EdgeType::Internal as u8,
+    );
+    for from in range {
+        let from_page = page.get(from as usize);
+        let from_id = graph.node_id.get(from as usize);
+        for e in graph.edge_range(NodeIndex(from)) {
+            let t = graph.edge_type[e];
+            let to = graph.edge_to[e];
+            if t == weak || to == from {
+                continue;
+            }
+            if t == internal {
+                if let Some((_, table)) = weakmaps.get(graph.edge_name[e]) {
+                    if table == from_id {
+                        continue;
                     }
                 }
-                if from != NodeIndex::ROOT.0
-                    && (t == shortcut || (!from_page && page.get(to as usize)))
-                {
-                    continue;
-                }
-                edges.set(e);
             }
+            if from != NodeIndex::ROOT.0 && (t == shortcut || (!from_page && page.get(to as usize)))
+            {
+                continue;
+            }
+            edges.set(e);
+            counts[to as usize + 1] += 1;
         }
-        Essential { edges }
     }
+    (edges, counts)
 }
 
 /// Nodes reachable without weak edges from the root's shortcut targets (and a browser's

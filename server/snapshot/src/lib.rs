@@ -132,11 +132,11 @@ impl Snapshot {
         progress.step("detachedness");
         dom_state::propagate(&mut graph);
         progress.step("retaining edges");
-        let (side_result, weakmaps, essential) = std::thread::scope(|s| {
+        let (side_result, weakmaps, essential, counts) = std::thread::scope(|s| {
             let side = s.spawn(|| side(&graph));
             let weakmaps = weakmap::WeakMapEdges::find(&graph);
-            let essential = Essential::compute(&graph, &weakmaps);
-            (side.join(), weakmaps, essential)
+            let (essential, counts) = Essential::compute(&graph, &weakmaps);
+            (side.join(), weakmaps, essential, counts)
         });
         let side_result =
             side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
@@ -152,7 +152,7 @@ impl Snapshot {
                     shallow::owners(&graph),
                 )
             });
-            let main = Retainers::build(&graph, &essential);
+            let main = Retainers::build(&graph, &essential, counts);
             let tree = dominators::compute(&graph, &essential, &main, progress).map(|t| (t, main));
             let side = side
                 .join()

@@ -481,13 +481,15 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
     // nodes: checking the sum of all of them once keeps every later sum in range.
     let mut total: u64 = 0;
     for (i, &size) in nodes.node_self_size.iter().enumerate() {
-        total = total.checked_add(size).ok_or(SnapshotError::BadValue {
-            record: "node",
-            index: i as u64,
-            field: "self_size",
-            value: size,
-            why: "the self sizes add up past 2^64 bytes".into(),
-        })?;
+        total = total
+            .checked_add(size)
+            .ok_or_else(|| SnapshotError::BadValue {
+                record: "node",
+                index: i as u64,
+                field: "self_size",
+                value: size,
+                why: "the self sizes add up past 2^64 bytes".into(),
+            })?;
     }
     let node_count = nodes.node_type.len() as u64;
     if node_count != header.node_count {

@@ -14,17 +14,11 @@ pub struct Retainers {
 }
 
 impl Retainers {
-    /// Builds the index in two passes over the edges.
-    pub fn build(graph: &HeapGraph, essential: &Essential) -> Retainers {
+    /// Builds the index from the retaining-edge counts (`counts[t + 1]` edges into `t`,
+    /// from [`Essential::compute`]) in one more pass over the edges.
+    pub(crate) fn build(graph: &HeapGraph, essential: &Essential, counts: Vec<u32>) -> Retainers {
         let n = graph.node_count();
-        let mut first = vec![0u32; n + 1];
-        for from in 0..n as u32 {
-            for e in graph.edge_range(NodeIndex(from)) {
-                if essential.retains(e) {
-                    first[graph.edge_to[e] as usize + 1] += 1;
-                }
-            }
-        }
+        let mut first = counts;
         for i in 0..n {
             first[i + 1] += first[i];
         }
