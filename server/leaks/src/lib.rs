@@ -25,7 +25,7 @@ use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
 
 pub use comparison::ClassDelta;
 pub use finding::{Binding, CodeAnchor, Finding, Growth, Holder, LeakKind, PathHop};
-pub use message::format_bytes;
+pub use message::{format_bytes, format_count};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
 /// What to report.

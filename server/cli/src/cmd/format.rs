@@ -1,33 +1,7 @@
-//! Human number formatting shared by the text outputs: `40.2 MB`, `10,000`.
+//! Human number formatting shared by the text outputs (`40.2 MB`, `10,000`): the leak
+//! finder's own, so the CLI and the findings' messages print numbers alike.
 
-/// Bytes in decimal units, as DevTools and most tools print them (`40.2 MB`).
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// A count with thousands separators.
-pub fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use heapsight_leaks::{format_bytes as bytes, format_count as count};
 
 #[cfg(test)]
 mod tests {
