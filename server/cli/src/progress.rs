@@ -70,3 +70,13 @@ impl Drop for ProgressDisplay {
         }
     }
 }
+
+/// The finished steps of `progress` as `name 1.234s, ...`, for `--timings`.
+pub fn steps(progress: &Progress) -> String {
+    progress
+        .timings()
+        .iter()
+        .map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -133,14 +133,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = analyze_files(&a, &b, &c, &options, &progress)?;
     drop(display);
     if args.timings {
-        let steps: Vec<String> = progress
-            .timings()
-            .iter()
-            .map(|(n, d)| format!("{n} {:.3}s", d.as_secs_f64()))
-            .collect();
         eprintln!(
             "timings: {}; total {:.3}s",
-            steps.join(", "),
+            crate::progress::steps(&progress),
             t0.elapsed().as_secs_f64()
         );
     }

@@ -101,14 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     progress.end_step();
     drop(display);
     if args.timings {
-        let steps: Vec<String> = progress
-            .timings()
-            .iter()
-            .map(|(name, d)| format!("{name} {:.3}s", d.as_secs_f64()))
-            .collect();
         eprintln!(
             "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}",
-            steps.join(", "),
+            crate::progress::steps(&progress),
             t0.elapsed().as_secs_f64(),
             t_parse.as_secs_f64(),
             t_analyze.as_secs_f64(),
