@@ -8,7 +8,7 @@
 
 use heapsight_snapshot::{EdgeName, NodeIndex, NodeType};
 
-use super::{binding, common_anchor, growth, items, Classified, Path};
+use super::{common_anchor, growth, items, Classified, Path};
 use crate::ctx::Ctx;
 use crate::finding::LeakKind;
 use crate::group::Group;
@@ -138,7 +138,6 @@ fn emitter(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
     if leaked.is_empty() {
         return None;
     }
-    let _ = binding(ctx, path, emitter);
     Some(Classified {
         kind: LeakKind::Listener,
         owner: emitter,
