@@ -95,6 +95,7 @@ pub fn items(ctx: &Ctx<'_>, owner: NodeIndex) -> Vec<Item> {
     let mut out = Vec::new();
     let mut stores = vec![(owner, 0u8)];
     let mut seen = std::collections::HashSet::new();
+    let mut values = std::collections::HashSet::new();
     while let Some((n, depth)) = stores.pop() {
         if !seen.insert(n.0) {
             continue;
@@ -127,7 +128,11 @@ pub fn items(ctx: &Ctx<'_>, owner: NodeIndex) -> Vec<Item> {
                 (EdgeType::Property, _) => None,
                 _ => continue,
             };
-            out.push(Item { index, node: e.to });
+            // V8 reports an array's elements both from the array and from its backing
+            // store: each value counts once.
+            if values.insert(e.to.0) {
+                out.push(Item { index, node: e.to });
+            }
         }
     }
     out
