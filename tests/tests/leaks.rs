@@ -126,6 +126,11 @@ fn fixtures_on_node_24() {
 }
 
 #[test]
+fn fixtures_on_node_26() {
+    check_all(26);
+}
+
+#[test]
 fn listener_finding_names_the_emitter_and_event() {
     let t = fixture_snapshots("listener-leak", 20).expect("triple");
     let report =

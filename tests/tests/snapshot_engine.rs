@@ -154,6 +154,13 @@ fn agrees_with_devtools_on_node_24() {
 }
 
 #[test]
+fn agrees_with_devtools_on_node_26() {
+    for app in APPS {
+        check(app, 26);
+    }
+}
+
+#[test]
 fn every_supported_major_is_covered() {
-    assert_eq!(NODE_MAJORS, &[18, 20, 22, 24]);
+    assert_eq!(NODE_MAJORS, &[18, 20, 22, 24, 26]);
 }
