@@ -182,13 +182,14 @@ fn build(
             full.extend_from_slice(&down[at..]);
         }
     }
+    // The functions whose captured variables the finding lists.
     let functions: Vec<NodeIndex> = match c.kind {
-        LeakKind::Listener | LeakKind::Closure => c.sample.into_iter().collect(),
         LeakKind::Timer => c
-            .sample
-            .and_then(|t| ctx.child(t, "_onTimeout"))
-            .into_iter()
+            .items
+            .iter()
+            .filter_map(|&t| ctx.child(t, "_onTimeout"))
             .collect(),
+        LeakKind::Listener | LeakKind::Closure | LeakKind::Promise => c.items.clone(),
         _ => Vec::new(),
     };
     let users = match &binding {
@@ -206,8 +207,6 @@ fn build(
             (d != heapsight_snapshot::UNREACHABLE).then_some(d)
         },
     };
-    // Until the source layer places a collection on its growing call, point at the
-    // first function in whose scope the collection is declared.
     // Library and Node code is never the place of a finding: go down to the user's own
     // functions that the structure holds.
     let in_user_code = |a: &CodeAnchor| a.url.as_deref().is_some_and(ctx::Ctx::is_user_url);
@@ -215,6 +214,8 @@ fn build(
         Some(a) if in_user_code(&a) => Some(a),
         other => kinds::user_anchor(ctx, &c.items).or(other),
     };
+    // Until the source layer places a collection on its growing call, point at the
+    // first function in whose scope the collection is declared.
     let anchor = anchor.or_else(|| users.first().cloned());
     let mut finding = Finding {
         kind: c.kind,
