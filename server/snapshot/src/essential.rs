@@ -56,8 +56,7 @@ impl Essential {
 
     /// Decides every edge of `graph`, and counts each node's retaining edges in (the
     /// first pass of the retainer index), in two halves on two threads.
-    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges) -> (Essential, Vec<u32>) {
-        let page = page_owned(graph);
+    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges, page: &Bits) -> (Essential, Vec<u32>) {
         let n = graph.node_count();
         // Split where half the edges are behind.
         let half = graph.edge_count() / 2;
@@ -66,11 +65,11 @@ impl Essential {
             .partition_point(|&f| (f as usize) < half)
             .min(n) as u32;
         let (mut low, high) = std::thread::scope(|s| {
-            let high = s.spawn(|| decide(graph, weakmaps, &page, split..n as u32));
-            let low = decide(graph, weakmaps, &page, 0..split);
+            let high = s.spawn(|| decide(graph, weakmaps, page, split..n as u32));
+            let low = decide(graph, weakmaps, page, 0..split);
             (low, high.join())
         });
-        let high = high.unwrap_or_else(|_| decide(graph, weakmaps, &page, split..n as u32));
+        let high = high.unwrap_or_else(|_| decide(graph, weakmaps, page, split..n as u32));
         for (a, b) in low.0 .0.iter_mut().zip(&high.0 .0) {
             *a |= b;
         }
@@ -125,7 +124,7 @@ fn decide(
 
 /// Nodes reachable without weak edges from the root's shortcut targets (and a browser's
 /// `(Document DOM trees)` root).
-fn page_owned(graph: &HeapGraph) -> Bits {
+pub(crate) fn page_owned(graph: &HeapGraph) -> Bits {
     let mut page = Bits::new(graph.node_count());
     if graph.node_count() == 0 {
         return page;

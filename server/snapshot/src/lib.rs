@@ -132,12 +132,15 @@ impl Snapshot {
         progress.step("detachedness");
         dom_state::propagate(&mut graph);
         progress.step("retaining edges");
-        let (side_result, weakmaps, essential, counts) = std::thread::scope(|s| {
+        let (side_result, weakmaps, page) = std::thread::scope(|s| {
             let side = s.spawn(|| side(&graph));
+            let page = s.spawn(|| essential::page_owned(&graph));
             let weakmaps = weakmap::WeakMapEdges::find(&graph);
-            let (essential, counts) = Essential::compute(&graph, &weakmaps);
-            (side.join(), weakmaps, essential, counts)
+            let page = page.join().unwrap_or_else(|_| essential::page_owned(&graph));
+            (side.join(), weakmaps, page)
         });
+        let (essential, counts) = Essential::compute(&graph, &weakmaps, &page);
+        drop(page);
         let side_result =
             side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
         // Two independent chains, one per core: retainers then the dominator tree; and

@@ -530,30 +530,32 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
     }
     first_edge.push(sum as u32);
     let string_count = rest.strings.len() as u64;
-    if let Some((i, &s)) = nodes
-        .node_name
-        .iter()
-        .enumerate()
-        .find(|(_, &s)| s as u64 >= string_count)
-    {
-        return Err(SnapshotError::BadValue {
-            record: "node",
-            index: i as u64,
-            field: "name",
-            value: s as u64,
-            why: format!("past the {string_count} strings"),
+    let past = |record: &'static str, field: &'static str, index: usize, value: u32| SnapshotError::BadValue {
+        record,
+        index: index as u64,
+        field,
+        value: value as u64,
+        why: format!("past the {string_count} strings"),
+    };
+    // Node names and edge names checked side by side.
+    let (node_check, edge_check) = std::thread::scope(|s| {
+        let edge_check = s.spawn(|| {
+            let bad = edges
+                .edge_type
+                .iter()
+                .zip(&edges.edge_name)
+                .position(|(&t, &n)| !EdgeType::from_code(t).has_index_name() && n as u64 >= string_count);
+            bad.map(|i| past("edge", "name_or_index", i, edges.edge_name[i]))
         });
-    }
-    for (i, (&t, &s)) in edges.edge_type.iter().zip(&edges.edge_name).enumerate() {
-        if !EdgeType::from_code(t).has_index_name() && s as u64 >= string_count {
-            return Err(SnapshotError::BadValue {
-                record: "edge",
-                index: i as u64,
-                field: "name_or_index",
-                value: s as u64,
-                why: format!("past the {string_count} strings"),
-            });
-        }
+        let node_check = nodes
+            .node_name
+            .iter()
+            .position(|&n| n as u64 >= string_count)
+            .map(|i| past("node", "name", i, nodes.node_name[i]));
+        (node_check, edge_check.join().ok().flatten())
+    });
+    if let Some(e) = node_check.or(edge_check) {
+        return Err(e);
     }
     let mut locations = rest.locations;
     if !locations.windows(2).all(|w| w[0].node <= w[1].node) {
