@@ -56,7 +56,11 @@ impl Essential {
 
     /// Decides every edge of `graph`, and counts each node's retaining edges in (the
     /// first pass of the retainer index), in two halves on two threads.
-    pub(crate) fn compute(graph: &HeapGraph, weakmaps: &WeakMapEdges, page: &Bits) -> (Essential, Vec<u32>) {
+    pub(crate) fn compute(
+        graph: &HeapGraph,
+        weakmaps: &WeakMapEdges,
+        page: &Bits,
+    ) -> (Essential, Vec<u32>) {
         let n = graph.node_count();
         // Split where half the edges are behind.
         let half = graph.edge_count() / 2;

@@ -136,7 +136,9 @@ impl Snapshot {
             let side = s.spawn(|| side(&graph));
             let page = s.spawn(|| essential::page_owned(&graph));
             let weakmaps = weakmap::WeakMapEdges::find(&graph);
-            let page = page.join().unwrap_or_else(|_| essential::page_owned(&graph));
+            let page = page
+                .join()
+                .unwrap_or_else(|_| essential::page_owned(&graph));
             (side.join(), weakmaps, page)
         });
         let (essential, counts) = Essential::compute(&graph, &weakmaps, &page);

@@ -306,9 +306,12 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         }
         Ok(())
     };
+    let (send_count, string_count) = std::sync::mpsc::channel::<u64>();
     let (node_part, edges) = std::thread::scope(|s| {
         let header = &header;
         let edge_job = s.spawn(|| -> Result<EdgeSink> {
+            // The string count arrives from the other thread once it has read `strings`.
+            let string_count = string_count;
             let r = (|| {
                 let nodes_end =
                     scan::skip_number_array(src, nodes_key.value_start, "the `nodes` array")?;
@@ -331,6 +334,11 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                     &mut sink,
                     advance,
                 )?;
+                // Check the edge names here, beside the other thread's work; if the other
+                // side failed there is no count, and its error is the one reported.
+                if let Ok(count) = string_count.recv() {
+                    check_edge_names(&sink, count)?;
+                }
                 Ok(sink)
             })();
             if r.is_err() {
@@ -339,6 +347,9 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
             r
         });
         let node_part = (|| -> Result<(NodeSink, Rest)> {
+            // Owned here so it is dropped when this side ends, however it ends: the edge
+            // thread waiting for the count then stops waiting.
+            let send_count = send_count;
             let cap = bounded_capacity(
                 header.node_count,
                 header.nodes.field_count,
@@ -359,6 +370,9 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                 )));
             }
             let rest = read_rest(src, header, nodes_end, progress)?;
+            let count = rest.strings.len() as u64;
+            let _ = send_count.send(count);
+            check_node_names(&sink, count)?;
             Ok((sink, rest))
         })();
         if node_part.is_err() {
@@ -387,6 +401,49 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
 struct Rest {
     locations: Vec<Location>,
     strings: Strings,
+}
+
+fn past_strings(
+    record: &'static str,
+    field: &'static str,
+    index: usize,
+    value: u32,
+    count: u64,
+) -> SnapshotError {
+    SnapshotError::BadValue {
+        record,
+        index: index as u64,
+        field,
+        value: value as u64,
+        why: format!("past the {count} strings"),
+    }
+}
+
+/// Every node name must be a string index.
+fn check_node_names(nodes: &NodeSink, count: u64) -> Result<()> {
+    match nodes.node_name.iter().position(|&n| n as u64 >= count) {
+        Some(i) => Err(past_strings("node", "name", i, nodes.node_name[i], count)),
+        None => Ok(()),
+    }
+}
+
+/// Every edge name that is not an index must be a string index.
+fn check_edge_names(edges: &EdgeSink, count: u64) -> Result<()> {
+    let bad = edges
+        .edge_type
+        .iter()
+        .zip(&edges.edge_name)
+        .position(|(&t, &n)| !EdgeType::from_code(t).has_index_name() && n as u64 >= count);
+    match bad {
+        Some(i) => Err(past_strings(
+            "edge",
+            "name_or_index",
+            i,
+            edges.edge_name[i],
+            count,
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Reads and resolves the `snapshot` header; returns it and the offset just after it.
@@ -529,34 +586,6 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
         });
     }
     first_edge.push(sum as u32);
-    let string_count = rest.strings.len() as u64;
-    let past = |record: &'static str, field: &'static str, index: usize, value: u32| SnapshotError::BadValue {
-        record,
-        index: index as u64,
-        field,
-        value: value as u64,
-        why: format!("past the {string_count} strings"),
-    };
-    // Node names and edge names checked side by side.
-    let (node_check, edge_check) = std::thread::scope(|s| {
-        let edge_check = s.spawn(|| {
-            let bad = edges
-                .edge_type
-                .iter()
-                .zip(&edges.edge_name)
-                .position(|(&t, &n)| !EdgeType::from_code(t).has_index_name() && n as u64 >= string_count);
-            bad.map(|i| past("edge", "name_or_index", i, edges.edge_name[i]))
-        });
-        let node_check = nodes
-            .node_name
-            .iter()
-            .position(|&n| n as u64 >= string_count)
-            .map(|i| past("node", "name", i, nodes.node_name[i]));
-        (node_check, edge_check.join().ok().flatten())
-    });
-    if let Some(e) = node_check.or(edge_check) {
-        return Err(e);
-    }
     let mut locations = rest.locations;
     if !locations.windows(2).all(|w| w[0].node <= w[1].node) {
         locations.sort_by_key(|l| l.node);
