@@ -211,18 +211,6 @@ impl Snapshot {
     pub fn retained_size(&self, n: NodeIndex) -> u64 {
         self.dominators.retained_size(n)
     }
-    /// The nodes `n` immediately dominates (a scan over all nodes: for a few queries;
-    /// use [`Snapshot::dominator_children`] for many).
-    pub fn dominator_children_of(&self, n: NodeIndex) -> Vec<u32> {
-        self.dominators
-            .idom
-            .iter()
-            .enumerate()
-            .filter(|&(i, &d)| d == n.0 && i != n.ix())
-            .map(|(i, _)| i as u32)
-            .collect()
-    }
-
     /// Children lists of the dominator tree.
     pub fn dominator_children(&self) -> DominatorChildren {
         DominatorChildren::build(&self.dominators.idom)

@@ -124,7 +124,6 @@ pub fn items(ctx: &Ctx<'_>, owner: NodeIndex) -> Vec<Item> {
                     Ok(i) => Some(i),
                     Err(_) => continue,
                 },
-                (EdgeType::Property, _) if depth > 0 || owner_is_dictionary(ctx, owner) => None,
                 (EdgeType::Property, _) => None,
                 _ => continue,
             };
@@ -136,10 +135,6 @@ pub fn items(ctx: &Ctx<'_>, owner: NodeIndex) -> Vec<Item> {
         }
     }
     out
-}
-
-fn owner_is_dictionary(ctx: &Ctx<'_>, owner: NodeIndex) -> bool {
-    ctx.snap.graph.out_degree(owner) > 32
 }
 
 /// Counts items by allocation era.
