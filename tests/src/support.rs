@@ -42,6 +42,7 @@ pub const FIXTURE_APPS: &[&str] = &[
     "split-modules",
     "healthy-caches",
     "healthy-timers",
+    "ts-presence-leak",
 ];
 
 /// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come
@@ -158,6 +159,19 @@ pub struct ExpectedLeak {
     /// (`<package> <class> <property>`).
     #[serde(default)]
     pub library: Option<String>,
+    /// For apps compiled from TypeScript: where the leak is in the JavaScript that ran (the
+    /// heap knows only that file); `file` and `line` above are the original `.ts` position.
+    #[serde(default)]
+    pub compiled: Option<CompiledPosition>,
+}
+
+/// A position in a compiled file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompiledPosition {
+    /// The compiled file, relative to the app's folder.
+    pub file: String,
+    /// Its 1-based line.
+    pub line: u32,
 }
 
 /// Code in a fixture app that must not be reported.
