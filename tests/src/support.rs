@@ -344,6 +344,46 @@ pub fn fixture_snapshots(app: &str, node_major: u32) -> Result<Triple> {
     }
 }
 
+/// Copies fixture `app` into `parent/<app>/` beside the shared load runner it needs
+/// (`parent/_support/`), so a test can change the copy (apply a quick fix) and capture it again.
+pub fn copy_fixture(app: &str, parent: &Path) -> Result<PathBuf> {
+    let from = fixture_dir(app)?;
+    copy_tree(&fixtures_dir().join("_support"), &parent.join("_support"))?;
+    let to = parent.join(app);
+    copy_tree(&from, &to)?;
+    Ok(to)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in fs::read_dir(from).with_context(|| format!("listing {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).with_context(|| {
+                format!("copying {} to {}", entry.path().display(), target.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a new snapshot triple of the app in `app_dir` (any folder laid out like a fixture
+/// app, e.g. a [`copy_fixture`]) under Node `node_major`, into `out`. Not cached.
+pub fn snapshots_of(app_dir: &Path, out: &Path, node_major: u32) -> Result<Triple> {
+    let node = node_binary(node_major)?;
+    let app = app_dir
+        .file_name()
+        .and_then(OsStr::to_str)
+        .ok_or_else(|| anyhow!("bad app folder {}", app_dir.display()))?;
+    remove_dir_if_present(out)?;
+    make_triple(&node, app_dir, out)?;
+    fresh_triple(out, app, node_major, SystemTime::UNIX_EPOCH)?
+        .ok_or_else(|| anyhow!("the driver made {} but it is not a valid triple", out.display()))
+}
+
 /// Runs DevTools' heap snapshot engine (`tests/peer/devtools-summary.js`, with the machine's
 /// node) on one snapshot.
 pub fn devtools_summary(snapshot: &Path) -> Result<DevtoolsSummary> {
