@@ -380,8 +380,12 @@ pub fn snapshots_of(app_dir: &Path, out: &Path, node_major: u32) -> Result<Tripl
         .ok_or_else(|| anyhow!("bad app folder {}", app_dir.display()))?;
     remove_dir_if_present(out)?;
     make_triple(&node, app_dir, out)?;
-    fresh_triple(out, app, node_major, SystemTime::UNIX_EPOCH)?
-        .ok_or_else(|| anyhow!("the driver made {} but it is not a valid triple", out.display()))
+    fresh_triple(out, app, node_major, SystemTime::UNIX_EPOCH)?.ok_or_else(|| {
+        anyhow!(
+            "the driver made {} but it is not a valid triple",
+            out.display()
+        )
+    })
 }
 
 /// Runs DevTools' heap snapshot engine (`tests/peer/devtools-summary.js`, with the machine's

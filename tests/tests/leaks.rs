@@ -221,3 +221,33 @@ fn threshold_and_kinds_filter() {
         "the closure leak is not a timer"
     );
 }
+
+/// The healthy LRU is full since start-up and the load replaces every entry: seen from the
+/// final snapshot alone it holds megabytes of new entries, like a growing cache. The
+/// baseline's class totals are what clear it.
+#[test]
+fn churned_bounded_cache_is_told_from_a_growing_one() {
+    let t = fixture_snapshots("healthy-caches", 20).expect("triple");
+    let report =
+        analyze_files(&t.a, &t.b, &t.c, &Options::default(), &Progress::new()).expect("analyzes");
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+
+    let base = heapsight_snapshot::scan_file_max_js_id(&t.a, &Progress::new()).expect("A");
+    let target = heapsight_snapshot::scan_file_max_js_id(&t.b, &Progress::new()).expect("B");
+    let source = heapsight_snapshot::open_source(&t.c).expect("C");
+    let graph = heapsight_snapshot::read_graph(&source, &Progress::new()).expect("C parses");
+    let snap = heapsight_snapshot::Snapshot::from_graph(graph, &Progress::new()).expect("C");
+    let without_baseline =
+        heapsight_leaks::find(&snap, base.max_js_id, target.max_js_id, &Options::default());
+    let lru = without_baseline
+        .iter()
+        .find(|f| f.kind == LeakKind::Collection)
+        .unwrap_or_else(|| {
+            panic!("the final snapshot alone shows the churned LRU: {without_baseline:#?}")
+        });
+    assert_eq!(
+        lru.holder.binding.as_ref().map(|b| b.name.as_str()),
+        Some("pageCache")
+    );
+    assert!(lru.retained_bytes > 1_000_000, "{}", lru.retained_bytes);
+}

@@ -10,6 +10,7 @@
 //! position of the code that made the leaked objects; the `source` layer maps that onto the
 //! registering call.
 
+mod churn;
 mod comparison;
 mod ctx;
 mod finding;
@@ -115,7 +116,14 @@ pub fn analyze_files(
     let (snap, comparison) =
         Snapshot::from_graph_with(graph, progress, |g| comparison::compare(g, &base))
             .map_err(read(c))?;
-    let findings = find_with_progress(&snap, base.max_js_id, target.max_js_id, options, progress);
+    let growth = churn::ClassGrowth::new(&comparison);
+    let findings = find_with_progress(
+        &snap,
+        (base.max_js_id, target.max_js_id),
+        options,
+        Some(&growth),
+        progress,
+    );
     progress.end_step();
     Ok(Report {
         snapshots: info,
@@ -127,14 +135,16 @@ pub fn analyze_files(
 /// Finds the leaks in an analyzed final snapshot, given the baseline's and target's
 /// largest JS object ids.
 pub fn find(snap: &Snapshot, max_a: u64, max_b: u64, options: &Options) -> Vec<Finding> {
-    find_with_progress(snap, max_a, max_b, options, &Progress::new())
+    find_with_progress(snap, (max_a, max_b), options, None, &Progress::new())
 }
 
+/// `growth`: the classes' growth since the baseline, when the baseline was scanned, to tell
+/// a churned bounded cache from a growing one.
 fn find_with_progress(
     snap: &Snapshot,
-    max_a: u64,
-    max_b: u64,
+    (max_a, max_b): (u64, u64),
     options: &Options,
+    growth: Option<&churn::ClassGrowth<'_>>,
     progress: &Progress,
 ) -> Vec<Finding> {
     progress.step("leak index");
@@ -147,6 +157,11 @@ fn find_with_progress(
         let path = paths::path_to(&ctx, group.holder);
         let classified = kinds::classify(&ctx, &group, &path);
         if !options.kinds.is_empty() && !options.kinds.contains(&classified.kind) {
+            continue;
+        }
+        if classified.kind == LeakKind::Collection
+            && growth.is_some_and(|g| g.churned(&ctx, &classified.items, classified.count))
+        {
             continue;
         }
         findings.push(build(&ctx, &group, &path, classified));
