@@ -1,0 +1,211 @@
+//! Source maps: find a script's `//# sourceMappingURL=`, load the map (an inline `data:` URL or
+//! a file in the workspace; `http(s)` maps are ignored), map a generated position to the
+//! original file, and find the call site there.
+
+use crate::call_site::call_site_at_function;
+use crate::error::SourceError;
+use crate::language::Language;
+use crate::parsed::ParsedFile;
+use crate::paths::{decode_file_url, is_within, normalize};
+use crate::site::CallSite;
+use std::path::{Path, PathBuf};
+
+/// Where a script's source map is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapSource {
+    /// An inline `data:application/json;base64,...` URL.
+    Inline(String),
+    /// A map file (resolved next to the script).
+    File(PathBuf),
+}
+
+/// A position in an original (pre-compilation) file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalPosition {
+    /// The original file (sources resolved against the map's directory and `sourceRoot`).
+    pub path: PathBuf,
+    /// 0-based line.
+    pub line: u32,
+    /// 0-based column, in UTF-16 code units like the generated side.
+    pub column: u32,
+}
+
+/// The URL of the last `//# sourceMappingURL=` (or legacy `//@`) comment of `script`.
+pub fn source_mapping_url(script: &str) -> Option<&str> {
+    script.lines().rev().find_map(|line| {
+        let rest = line.trim_start().strip_prefix("//")?.trim_start();
+        let rest = rest
+            .strip_prefix("# sourceMappingURL=")
+            .or_else(|| rest.strip_prefix("@ sourceMappingURL="))?;
+        let url = rest.trim();
+        (!url.is_empty()).then_some(url)
+    })
+}
+
+/// Where the map of the script at `script_path` with text `script_text` is, if it has one we
+/// may read (`http(s)` URLs are ignored).
+pub fn locate(script_path: &Path, script_text: &str) -> Option<MapSource> {
+    let url = source_mapping_url(script_text)?;
+    if url.starts_with("data:") {
+        return Some(MapSource::Inline(url.to_owned()));
+    }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return None;
+    }
+    if url.starts_with("file:") {
+        return decode_file_url(url).map(MapSource::File);
+    }
+    let relative = url.split(['?', '#']).next().unwrap_or(url);
+    let dir = script_path.parent().unwrap_or(Path::new(""));
+    Some(MapSource::File(normalize(&dir.join(relative))))
+}
+
+/// A loaded source map.
+#[derive(Debug)]
+pub struct ScriptMap {
+    map: sourcemap::SourceMap,
+    base_dir: PathBuf,
+}
+
+impl ScriptMap {
+    /// Parse map JSON; relative sources resolve against `base_dir` (the map's directory).
+    pub fn from_json(json: &[u8], base_dir: PathBuf) -> Result<ScriptMap, SourceError> {
+        let decoded = sourcemap::decode_slice(json).map_err(|error| SourceError::SourceMap {
+            origin: base_dir.display().to_string(),
+            message: error.to_string(),
+        })?;
+        ScriptMap::from_decoded(decoded, base_dir)
+    }
+
+    /// Load the map at `source` for a script in `script_dir`. A map file outside
+    /// `workspace_root` is refused without being read.
+    pub fn load(
+        source: &MapSource,
+        script_dir: &Path,
+        workspace_root: &Path,
+    ) -> Result<ScriptMap, SourceError> {
+        match source {
+            MapSource::Inline(url) => {
+                let decoded =
+                    sourcemap::decode_data_url(url).map_err(|error| SourceError::SourceMap {
+                        origin: "inline".to_owned(),
+                        message: error.to_string(),
+                    })?;
+                ScriptMap::from_decoded(decoded, script_dir.to_path_buf())
+            }
+            MapSource::File(path) => {
+                let path = normalize(path);
+                if !is_within(&path, workspace_root) {
+                    return Err(SourceError::OutsideWorkspace(path));
+                }
+                let bytes = std::fs::read(&path).map_err(|source| SourceError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+                ScriptMap::from_json(&bytes, dir)
+            }
+        }
+    }
+
+    fn from_decoded(
+        decoded: sourcemap::DecodedMap,
+        base_dir: PathBuf,
+    ) -> Result<ScriptMap, SourceError> {
+        let map = match decoded {
+            sourcemap::DecodedMap::Regular(map) => map,
+            sourcemap::DecodedMap::Index(index) => {
+                index.flatten().map_err(|error| SourceError::SourceMap {
+                    origin: base_dir.display().to_string(),
+                    message: error.to_string(),
+                })?
+            }
+            sourcemap::DecodedMap::Hermes(hermes) => sourcemap::SourceMap::clone(&hermes),
+        };
+        Ok(ScriptMap { map, base_dir })
+    }
+
+    /// The original position of generated (0-based `line`, UTF-16 `column`): the mapping at or
+    /// before it on the same generated line.
+    pub fn original_position(&self, line: u32, column: u32) -> Option<OriginalPosition> {
+        let token = self.map.lookup_token(line, column)?;
+        if token.get_dst_line() != line {
+            return None;
+        }
+        let source = token.get_source()?;
+        Some(OriginalPosition {
+            path: self.source_path(source),
+            line: token.get_src_line(),
+            column: token.get_src_col(),
+        })
+    }
+
+    /// The embedded text (`sourcesContent`) of the original at `path`, when the map has it.
+    pub fn embedded_source(&self, path: &Path) -> Option<&str> {
+        (0..self.map.get_source_count()).find_map(|index| {
+            let source = self.map.get_source(index)?;
+            (self.source_path(source) == path)
+                .then(|| self.map.get_source_contents(index))
+                .flatten()
+        })
+    }
+
+    fn source_path(&self, source: &str) -> PathBuf {
+        if let Some(path) = decode_file_url(source) {
+            return normalize(&path);
+        }
+        let root = self.map.get_source_root().unwrap_or("");
+        normalize(&self.base_dir.join(root).join(source))
+    }
+}
+
+/// A call site found in the original file of a compiled script.
+#[derive(Debug, Clone)]
+pub struct OriginalCallSite {
+    /// The original position the generated one maps to.
+    pub position: OriginalPosition,
+    /// The original file, parsed.
+    pub file: ParsedFile,
+    /// The call site in it.
+    pub site: CallSite,
+}
+
+/// For a function at generated (`line`, `utf16_column`) of the script at `script_path`: follow
+/// its source map to the original file (read from the workspace, else from `sourcesContent`)
+/// and find the call site there. `Ok(None)` when the script has no usable map or no call site
+/// is found.
+pub fn original_call_site(
+    script_path: &Path,
+    script_text: &str,
+    workspace_root: &Path,
+    line: u32,
+    utf16_column: u32,
+) -> Result<Option<OriginalCallSite>, SourceError> {
+    let Some(source) = locate(script_path, script_text) else {
+        return Ok(None);
+    };
+    let script_dir = script_path.parent().unwrap_or(Path::new(""));
+    let map = ScriptMap::load(&source, script_dir, workspace_root)?;
+    let Some(position) = map.original_position(line, utf16_column) else {
+        return Ok(None);
+    };
+    let text = if is_within(&position.path, workspace_root) && position.path.is_file() {
+        std::fs::read_to_string(&position.path).map_err(|source| SourceError::Read {
+            path: position.path.clone(),
+            source,
+        })?
+    } else if let Some(embedded) = map.embedded_source(&position.path) {
+        embedded.to_owned()
+    } else {
+        return Ok(None);
+    };
+    let language = Language::from_path(&position.path).unwrap_or(Language::TypeScript);
+    let file = ParsedFile::parse(text, language);
+    Ok(
+        call_site_at_function(&file, position.line, position.column).map(|site| OriginalCallSite {
+            position,
+            file,
+            site,
+        }),
+    )
+}

@@ -1,0 +1,136 @@
+//! Source maps: from a compiled script's function position to the call site in the original
+//! TypeScript, through a map file (the ts-presence-leak fixture, compiled by tsc) or an inline
+//! `data:` URL.
+#![allow(clippy::unwrap_used)]
+
+use heapsight_source::sourcemaps::{locate, original_call_site, source_mapping_url, MapSource};
+use heapsight_source::SourceError;
+use std::path::{Path, PathBuf};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/ts-presence-leak")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Where the function starting on `line_text` is: the `(` before the last `=>`.
+fn arrow_paren(line_text: &str) -> u32 {
+    let arrow = line_text.rfind("=>").unwrap();
+    let open = line_text[..arrow].rfind('(').unwrap();
+    line_text[..open].encode_utf16().count() as u32
+}
+
+#[test]
+fn compiled_fixture_maps_to_the_typescript_call_site() {
+    let root = fixture();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("expected.json")).unwrap())
+            .unwrap();
+    let leak = &expected["leaks"][0];
+    let compiled_line = leak["compiled"]["line"].as_u64().unwrap() as u32 - 1;
+    let script_path = root.join(leak["compiled"]["file"].as_str().unwrap());
+    let script = std::fs::read_to_string(&script_path).unwrap();
+    let line_text = script.split('\n').nth(compiled_line as usize).unwrap();
+    let found = original_call_site(
+        &script_path,
+        &script,
+        &root,
+        compiled_line,
+        arrow_paren(line_text),
+    )
+    .unwrap()
+    .unwrap();
+    let statement_line = found
+        .file
+        .index()
+        .position_utf16(found.site.statement.start)
+        .0;
+    let statement = found.file.index().line_text(statement_line).unwrap().trim();
+    assert_eq!(
+        format!(
+            "{} L{} `{}` {:?}",
+            found.position.path.strip_prefix(&root).unwrap().display(),
+            statement_line + 1,
+            statement,
+            found.site.receiver
+        ),
+        format!(
+            "{} L{} `{}` Some({:?})",
+            leak["file"].as_str().unwrap(),
+            leak["line"],
+            leak["code"].as_str().unwrap(),
+            leak["holder"].as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn inline_map_with_embedded_source() {
+    let original = "const bus = new EventEmitter();\nexport function watch(): void {\n  bus.on('tick', (n: number) => {\n    console.log(n);\n  });\n}\n";
+    let generated = "const bus = new EventEmitter();\nexport function watch() {\n    bus.on('tick', (n) => {\n        console.log(n);\n    });\n}\n";
+    let mut builder = sourcemap::SourceMapBuilder::new(Some("watch.js"));
+    let source = builder.add_source("watch.ts");
+    builder.set_source_contents(source, Some(original));
+    // Line 2: `bus.on` (col 4 -> 2) and the arrow's `(` (col 19 -> 17).
+    builder.add_raw(2, 4, 2, 2, Some(source), None, false);
+    builder.add_raw(2, 19, 2, 17, Some(source), None, false);
+    let url = builder.into_sourcemap().to_data_url().unwrap();
+    let script = format!("{generated}//# sourceMappingURL={url}\n");
+    let dir = std::env::temp_dir().join("heapsight-source-inline-map");
+    let script_path = dir.join("watch.js");
+    assert!(matches!(
+        locate(&script_path, &script),
+        Some(MapSource::Inline(_))
+    ));
+    let found = original_call_site(&script_path, &script, &dir, 2, 19)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.position.path, dir.join("watch.ts"));
+    assert_eq!((found.position.line, found.position.column), (2, 17));
+    let statement = &found.file.text()[found.site.statement.start..found.site.statement.end];
+    assert!(
+        statement.starts_with("bus.on('tick', (n: number) => {"),
+        "{statement}"
+    );
+    assert_eq!(found.site.event.as_deref(), Some("tick"));
+}
+
+#[test]
+fn mapping_url_comments() {
+    assert_eq!(
+        source_mapping_url("x\n//# sourceMappingURL=a.js.map\n"),
+        Some("a.js.map")
+    );
+    assert_eq!(
+        source_mapping_url("//@ sourceMappingURL=old.map"),
+        Some("old.map")
+    );
+    assert_eq!(source_mapping_url("let a = 1;"), None);
+    let script = Path::new("/w/dist/main.js");
+    assert_eq!(
+        locate(script, "//# sourceMappingURL=../maps/main.js.map"),
+        Some(MapSource::File(PathBuf::from("/w/maps/main.js.map")))
+    );
+    assert_eq!(
+        locate(
+            script,
+            "//# sourceMappingURL=https://cdn.example/main.js.map"
+        ),
+        None
+    );
+}
+
+#[test]
+fn a_map_outside_the_workspace_is_not_read() {
+    let script = "f();\n//# sourceMappingURL=../../elsewhere/main.js.map\n";
+    let error = original_call_site(
+        Path::new("/w/app/main.js"),
+        script,
+        Path::new("/w/app"),
+        0,
+        0,
+    )
+    .unwrap_err();
+    assert!(matches!(error, SourceError::OutsideWorkspace(_)), "{error}");
+}
