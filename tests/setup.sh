@@ -18,6 +18,7 @@
 #                            newest of each major when pinned); a version whose major is the
 #                            machine node's is skipped
 #   HEAPSIGHT_SKIP_PEERS=1   skip the peer tools
+#   HEAPSIGHT_SKIP_EDITORS=1 skip the editors (tests/setup-editors.sh; the editor tests then fail)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -120,5 +121,11 @@ if [ "${HEAPSIGHT_SKIP_PEERS:-0}" != 1 ]; then
     import("heap-snapshot-toolkit").then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
   ') || die "the peer tools in tests/peer/node_modules do not load"
   log "peer tools load: heap-snapshot-toolkit, @memlab/core"
+fi
+
+# The real editors the end-to-end editor tests drive (Neovim 0.7 and 0.11, VS Code through
+# code-server in Chromium, Emacs + eglot) and the VS Code extension's .vsix.
+if [ "${HEAPSIGHT_SKIP_EDITORS:-0}" != 1 ]; then
+  bash "$ROOT/tests/setup-editors.sh"
 fi
 log "done"

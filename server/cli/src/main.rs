@@ -31,6 +31,8 @@ enum Command {
     Capture(Box<cmd::capture::Args>),
     /// Capture the bundled leaky example service and show what heapsight finds.
     Demo(cmd::demo::Args),
+    /// Run the language server on stdin/stdout (leak diagnostics in the editor).
+    Lsp(cmd::lsp::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Capture(args) => cmd::capture::run(*args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
+        Command::Lsp(args) => cmd::lsp::run(args),
     };
     match result {
         Ok(code) => code,

@@ -72,6 +72,8 @@ fn analysis(bencher: Bencher) {
     bencher
         .with_inputs(|| read_graph(&source, &Progress::new()))
         .bench_local_values(|graph| {
-            graph.and_then(|g| Snapshot::from_graph(g, &Progress::new()).map(|s| s.graph.node_count()))
+            graph.and_then(|g| {
+                Snapshot::from_graph(g, &Progress::new()).map(|s| s.graph.node_count())
+            })
         });
 }

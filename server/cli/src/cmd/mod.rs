@@ -4,4 +4,5 @@ pub mod analyze;
 pub mod capture;
 pub mod demo;
 pub mod format;
+pub mod lsp;
 pub mod stats;

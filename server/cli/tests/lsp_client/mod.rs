@@ -1,0 +1,251 @@
+//! A small LSP client over the real `heapsight lsp` process: typed requests and
+//! notifications, awaited notifications, and automatic answers to the server's own
+//! requests (progress tokens, registrations, configuration, showDocument).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tower_lsp_server::ls_types::notification::Notification;
+use tower_lsp_server::ls_types::request::Request;
+
+/// How long any single wait may take.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running server and the messages it sent that nobody consumed yet.
+pub struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    backlog: VecDeque<Value>,
+    next_id: i64,
+    /// Requests the server sent us, in order (method and params).
+    pub server_requests: Vec<(String, Value)>,
+    /// What `workspace/configuration` answers.
+    pub settings: Value,
+    /// Every message received, in order (for failure messages).
+    pub received: Vec<Value>,
+    /// The server's answer to `initialize`.
+    pub initialize_result: Value,
+}
+
+impl Client {
+    /// Starts `heapsight lsp` in `root` and initializes it with `capabilities` and
+    /// `options` as `initializationOptions`.
+    pub fn start(root: &Path, capabilities: Value, options: Value) -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_heapsight"))
+            .arg("lsp")
+            .current_dir(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starts heapsight lsp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, incoming) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            while let Some(message) = read_message(&mut reader) {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut client = Client {
+            child,
+            stdin,
+            incoming,
+            backlog: VecDeque::new(),
+            next_id: 1,
+            server_requests: Vec::new(),
+            settings: options.clone(),
+            received: Vec::new(),
+            initialize_result: Value::Null,
+        };
+        let uri = uri(root);
+        let init = client.request_raw(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": uri,
+                "workspaceFolders": [{"uri": uri, "name": "ws"}],
+                "capabilities": capabilities,
+                "initializationOptions": options,
+            }),
+        );
+        client.initialize_result = init.expect("initialize succeeds");
+        client.notify_raw("initialized", json!({}));
+        client
+    }
+
+    /// Sends request `R` and waits for its result.
+    pub fn request<R: Request>(&mut self, params: R::Params) -> Result<R::Result, Value>
+    where
+        R::Result: DeserializeOwned,
+    {
+        let params = serde_json::to_value(params).expect("params serialize");
+        self.request_raw(R::METHOD, params)
+            .map(|v| serde_json::from_value(v).expect("result deserializes"))
+    }
+
+    /// Sends a request with untyped params; `Err` holds the error object.
+    pub fn request_raw(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        let id = self.send_request(method, params);
+        let reply = self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none());
+        match reply.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(reply.get("result").cloned().unwrap_or(Value::Null)),
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// Waits for the reply to request `id`.
+    pub fn reply(&mut self, id: i64) -> Value {
+        self.wait_for(|m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+    }
+
+    /// Sends notification `N`.
+    pub fn notify<N: Notification>(&mut self, params: N::Params) {
+        let params = serde_json::to_value(params).expect("params serialize");
+        self.notify_raw(N::METHOD, params);
+    }
+
+    /// Sends a notification with untyped params.
+    pub fn notify_raw(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Waits for notification `N` whose params satisfy `accept`.
+    pub fn await_notification<N: Notification>(
+        &mut self,
+        accept: impl Fn(&N::Params) -> bool,
+    ) -> N::Params
+    where
+        N::Params: DeserializeOwned,
+    {
+        let message = self.wait_for(|m| {
+            m.get("method").and_then(Value::as_str) == Some(N::METHOD)
+                && m.get("id").is_none()
+                && serde_json::from_value::<N::Params>(m["params"].clone())
+                    .is_ok_and(|p| accept(&p))
+        });
+        serde_json::from_value(message["params"].clone()).expect("params deserialize")
+    }
+
+    /// Shuts the server down and waits for it to exit; returns its exit status.
+    pub fn shutdown(mut self) -> std::process::ExitStatus {
+        let reply = self.request_raw("shutdown", Value::Null);
+        assert_eq!(reply, Ok(Value::Null));
+        self.notify_raw("exit", Value::Null);
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// The first message (backlog first) satisfying `accept`; the others are kept.
+    fn wait_for(&mut self, accept: impl Fn(&Value) -> bool) -> Value {
+        if let Some(at) = self.backlog.iter().position(&accept) {
+            return self.backlog.remove(at).expect("present");
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = self
+                .incoming
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("timed out; unconsumed messages: {:#?}", self.backlog));
+            self.received.push(message.clone());
+            if message.get("method").is_some() && message.get("id").is_some() {
+                self.answer_server_request(&message);
+                continue;
+            }
+            if accept(&message) {
+                return message;
+            }
+            self.backlog.push_back(message);
+        }
+    }
+
+    fn answer_server_request(&mut self, message: &Value) {
+        let method = message["method"].as_str().unwrap_or("").to_string();
+        let result = match method.as_str() {
+            "workspace/configuration" => json!([self.settings]),
+            "window/showDocument" => json!({"success": true}),
+            _ => Value::Null,
+        };
+        self.server_requests.push((
+            method,
+            message.get("params").cloned().unwrap_or(Value::Null),
+        ));
+        let id = message["id"].clone();
+        self.send(json!({"jsonrpc": "2.0", "id": id, "result": result}));
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(n) = line.strip_prefix("Content-Length: ") {
+            length = n.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+impl Client {
+    /// The `heapsight/status` notifications received so far, as `state: message` lines.
+    pub fn statuses(&self) -> String {
+        self.received
+            .iter()
+            .filter(|m| m["method"] == "heapsight/status")
+            .map(|m| format!("{}: {}", m["params"]["state"], m["params"]["message"]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The `file:` URI of `path`.
+pub fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}

@@ -1,0 +1,218 @@
+//! An [`Analysis`]: the findings of one comparison joined to the workspace's files, and the
+//! per-file queries editors ask, answered against the document's current text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::finding::{Anchor, Finding};
+use crate::load::Loaded;
+use crate::locate::{self, Placement};
+use crate::manifest::CapturedScripts;
+use crate::paths::{PathResolver, Resolved};
+
+/// The findings of one comparison, where they came from, and where they go.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    loaded: Arc<Loaded>,
+    config: Config,
+    resolver: PathResolver,
+    findings: Vec<usize>,
+    sites: HashMap<usize, Site>,
+    by_file: HashMap<PathBuf, Vec<usize>>,
+    captured_text: HashMap<PathBuf, Arc<str>>,
+    /// Files that changed since the capture when the manifest kept only their hash: lines
+    /// cannot be followed, so their findings are stale.
+    changed_unmapped: HashSet<PathBuf>,
+}
+
+/// Where a finding's code is.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The workspace file.
+    pub path: PathBuf,
+    /// The position V8 recorded (mapped into the original source when `compiled`).
+    pub anchor: Anchor,
+    /// Whether the script ran compiled and `path` is its original source.
+    pub compiled: bool,
+}
+
+/// A finding placed in the current text of its file.
+#[derive(Debug, Clone)]
+pub struct Placed<'a> {
+    /// The finding's stable id within this analysis (`listener-108405`).
+    pub id: String,
+    /// The finding.
+    pub finding: &'a Finding,
+    /// Where it is.
+    pub placement: Placement,
+}
+
+impl Analysis {
+    /// Joins `loaded` to the workspace at `root` under `config`.
+    pub fn new(loaded: Arc<Loaded>, root: &Path, config: &Config) -> Analysis {
+        let resolver = PathResolver::new(root, &config.path_mappings);
+        let findings: Vec<usize> = (0..loaded.findings.len())
+            .filter(|&i| {
+                let f = &loaded.findings[i];
+                config.reports(f.kind()) && f.retained_bytes >= config.min_retained_bytes
+            })
+            .collect();
+        let mut sites = HashMap::new();
+        let mut by_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+        let mut captured_text = HashMap::new();
+        let mut changed_unmapped = HashSet::new();
+        for &i in &findings {
+            let Some(site) = site_of(&loaded.findings[i], &resolver, &loaded.scripts) else {
+                continue;
+            };
+            if !captured_text.contains_key(&site.path) {
+                let url = site.anchor.url.as_deref().unwrap_or("");
+                // The manifest records the scripts that ran, not their original sources.
+                let script = (!site.compiled).then(|| loaded.scripts.get(url)).flatten();
+                let recorded = script.and_then(|s| s.source.clone());
+                // Without a recorded source, the file as it is when the analysis is joined
+                // stands for the captured text; edits made after that are followed.
+                let disk = std::fs::read_to_string(&site.path).ok();
+                if let (None, Some(script), Some(disk)) = (&recorded, script, &disk) {
+                    if !script.matches(disk) {
+                        changed_unmapped.insert(site.path.clone());
+                    }
+                }
+                if let Some(text) = recorded.or(disk) {
+                    captured_text.insert(site.path.clone(), Arc::from(text));
+                }
+            }
+            by_file.entry(site.path.clone()).or_default().push(i);
+            sites.insert(i, site);
+        }
+        Analysis {
+            loaded,
+            config: config.clone(),
+            resolver,
+            findings,
+            sites,
+            by_file,
+            captured_text,
+            changed_unmapped,
+        }
+    }
+
+    /// What was loaded.
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    /// The settings it was joined under.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The path resolver of the workspace.
+    pub fn resolver(&self) -> &PathResolver {
+        &self.resolver
+    }
+
+    /// The reported findings with their ids, largest first.
+    pub fn findings(&self) -> impl Iterator<Item = (String, &Finding)> + '_ {
+        self.findings
+            .iter()
+            .map(|&i| (self.id(i), &self.loaded.findings[i]))
+    }
+
+    /// How many findings are reported.
+    pub fn finding_count(&self) -> usize {
+        self.findings.len()
+    }
+
+    /// Their retained bytes, summed.
+    pub fn retained_bytes(&self) -> u64 {
+        self.findings().map(|(_, f)| f.retained_bytes).sum()
+    }
+
+    /// The finding with `id`.
+    pub fn finding(&self, id: &str) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .find(|&&i| self.id(i) == id)
+            .map(|&i| &self.loaded.findings[i])
+    }
+
+    /// The workspace file a finding is placed in, if any.
+    pub fn site(&self, id: &str) -> Option<&Site> {
+        self.findings
+            .iter()
+            .find(|&&i| self.id(i) == id)
+            .and_then(|i| self.sites.get(i))
+    }
+
+    /// Every workspace file with at least one finding.
+    pub fn files_with_findings(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.by_file.keys().cloned().collect();
+        files.sort();
+        files
+    }
+
+    /// The findings of the file at `path`, placed in its current `text`.
+    pub fn placed(&self, path: &Path, text: &str) -> Vec<Placed<'_>> {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let Some(indices) = self.by_file.get(&path) else {
+            return Vec::new();
+        };
+        let captured = self.captured_text.get(&path).map_or(text, |t| t.as_ref());
+        indices
+            .iter()
+            .filter_map(|&i| {
+                let site = self.sites.get(&i)?;
+                let finding = &self.loaded.findings[i];
+                let mut placement = locate::place(finding, &site.anchor, &path, captured, text);
+                if self.changed_unmapped.contains(&path) {
+                    placement.stale = true;
+                }
+                Some(Placed {
+                    id: self.id(i),
+                    finding,
+                    placement,
+                })
+            })
+            .collect()
+    }
+
+    fn id(&self, index: usize) -> String {
+        let f = &self.loaded.findings[index];
+        format!("{}-{}", f.kind().as_str(), f.holder.id)
+    }
+}
+
+/// The workspace file and position for a finding: its anchor when that is the user's
+/// code, else the first function of the user's code that uses the holder; in the original
+/// source when the script has a source map.
+fn site_of(finding: &Finding, resolver: &PathResolver, scripts: &CapturedScripts) -> Option<Site> {
+    let (path, anchor) = finding
+        .anchor
+        .iter()
+        .chain(finding.users.iter())
+        .find_map(|anchor| match resolver.resolve(anchor.url.as_deref()?) {
+            Resolved::Workspace(path) => Some((path, anchor.clone())),
+            _ => None,
+        })?;
+    let url = anchor.url.as_deref().unwrap_or("");
+    let text = scripts
+        .get(url)
+        .and_then(|s| s.source.clone())
+        .or_else(|| std::fs::read_to_string(&path).ok());
+    let original = text.and_then(|text| locate::original(&path, &text, resolver.root(), &anchor));
+    Some(match original {
+        Some((path, anchor)) => Site {
+            path,
+            anchor,
+            compiled: true,
+        },
+        None => Site {
+            path,
+            anchor,
+            compiled: false,
+        },
+    })
+}

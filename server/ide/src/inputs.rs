@@ -1,0 +1,199 @@
+//! What to analyze: the newest complete capture under the snapshot folder, three snapshots
+//! placed directly in it, or a JSON report from `heapsight analyze --format json`.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::error::IdeError;
+
+/// The manifest's file name inside a capture folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// One thing to load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Baseline, target and final snapshots of one process.
+    Snapshots {
+        /// A: after warm-up.
+        a: PathBuf,
+        /// B: after the workload.
+        b: PathBuf,
+        /// C: after idle and GC.
+        c: PathBuf,
+        /// The capture folder holding `manifest.json`, when there is one.
+        capture: Option<PathBuf>,
+    },
+    /// Findings from a JSON report, without snapshots.
+    Report(PathBuf),
+}
+
+impl Input {
+    /// The files whose identity (path, size, modification time) keys the cache.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Input::Snapshots { a, b, c, .. } => vec![a.clone(), b.clone(), c.clone()],
+            Input::Report(path) => vec![path.clone()],
+        }
+    }
+
+    /// A short description for messages: the capture folder or the files.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Snapshots {
+                capture: Some(dir), ..
+            } => dir.display().to_string(),
+            Input::Snapshots { c, .. } => c
+                .parent()
+                .map_or_else(|| c.display().to_string(), |p| p.display().to_string()),
+            Input::Report(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The newest thing to analyze under `snapshot_dir`: the capture `latest` names, else the
+/// newest complete capture in `captures/`, else three `.heapsnapshot` files in the folder,
+/// else the newest `.json` report in it.
+pub fn discover(snapshot_dir: &Path) -> Result<Input, IdeError> {
+    if let Some(capture) = latest_capture(snapshot_dir) {
+        return capture_input(&capture);
+    }
+    if let Some(capture) = newest_capture(snapshot_dir) {
+        return capture_input(&capture);
+    }
+    if let Some(input) = triple_in(snapshot_dir)? {
+        return Ok(input);
+    }
+    if let Some(report) = newest_report(snapshot_dir) {
+        return Ok(Input::Report(report));
+    }
+    Err(IdeError::NothingToLoad(format!(
+        "no capture, snapshots or report in {} (run `heapsight capture -- node app.js`, or put A/B/C .heapsnapshot files there)",
+        snapshot_dir.display()
+    )))
+}
+
+/// What explicit paths name: one folder (a capture or three snapshots), one `.json`
+/// report, or three snapshot files.
+pub fn from_paths(paths: &[PathBuf]) -> Result<Input, IdeError> {
+    match paths {
+        [a, b, c] => Ok(Input::Snapshots {
+            a: a.clone(),
+            b: b.clone(),
+            c: c.clone(),
+            capture: None,
+        }),
+        [dir] if dir.is_dir() => {
+            if dir.join(MANIFEST_FILE).is_file() {
+                return capture_input(dir);
+            }
+            triple_in(dir)?.map_or_else(|| discover(dir), Ok)
+        }
+        [file] if file.is_file() => Ok(Input::Report(file.clone())),
+        [missing] => Err(IdeError::NothingToLoad(format!(
+            "{} does not exist",
+            missing.display()
+        ))),
+        _ => Err(IdeError::NothingToLoad(
+            "give one folder, one JSON report, or three snapshots (baseline, target, final)".into(),
+        )),
+    }
+}
+
+/// The capture folder `<snapshot_dir>/latest` names, when it exists.
+pub fn latest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
+    let line = std::fs::read_to_string(snapshot_dir.join("latest")).ok()?;
+    let named = Path::new(line.trim());
+    if line.trim().is_empty() {
+        return None;
+    }
+    let dir = snapshot_dir.join(named);
+    dir.join(MANIFEST_FILE).is_file().then_some(dir)
+}
+
+fn newest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(snapshot_dir.join("captures")).ok()?;
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(MANIFEST_FILE).is_file())
+        .max_by_key(|p| (modified(&p.join(MANIFEST_FILE)), p.clone()))
+}
+
+fn capture_input(dir: &Path) -> Result<Input, IdeError> {
+    let named: Vec<PathBuf> = ["A", "B", "C"]
+        .iter()
+        .map(|label| dir.join(format!("{label}.heapsnapshot")))
+        .collect();
+    match (named.iter().all(|p| p.is_file()), triple_in(dir)?) {
+        (true, _) => Ok(Input::Snapshots {
+            a: named[0].clone(),
+            b: named[1].clone(),
+            c: named[2].clone(),
+            capture: Some(dir.to_path_buf()),
+        }),
+        (false, Some(Input::Snapshots { a, b, c, .. })) => Ok(Input::Snapshots {
+            a,
+            b,
+            c,
+            capture: Some(dir.to_path_buf()),
+        }),
+        _ => Err(IdeError::NothingToLoad(format!(
+            "the capture {} does not hold three snapshots",
+            dir.display()
+        ))),
+    }
+}
+
+/// Three `.heapsnapshot` files directly in `dir`: `A`, `B`, `C` by name when so named,
+/// else by name order when names differ in a way that orders them, else by modification time.
+fn triple_in(dir: &Path) -> Result<Option<Input>, IdeError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "heapsnapshot"))
+        .collect();
+    match found.len() {
+        0 => Ok(None),
+        3 => {
+            found.sort();
+            let by_name_is_by_time = found.windows(2).all(|w| modified(&w[0]) <= modified(&w[1]));
+            let named_abc = found
+                .iter()
+                .filter_map(|p| p.file_stem()?.to_str())
+                .eq(["A", "B", "C"]);
+            if !named_abc && !by_name_is_by_time {
+                found.sort_by_key(|p| (modified(p), p.clone()));
+            }
+            let [a, b, c] = [found[0].clone(), found[1].clone(), found[2].clone()];
+            Ok(Some(Input::Snapshots {
+                a,
+                b,
+                c,
+                capture: None,
+            }))
+        }
+        n => Err(IdeError::NothingToLoad(format!(
+            "{} holds {n} .heapsnapshot files; put exactly three there (baseline, target, final), or capture with `heapsight capture`",
+            dir.display()
+        ))),
+    }
+}
+
+fn newest_report(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.file_name().is_some_and(|n| n != MANIFEST_FILE))
+        .max_by_key(|p| (modified(p), p.clone()))
+}
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}

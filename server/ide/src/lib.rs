@@ -1,0 +1,43 @@
+//! heapsight's editor layer, in plain Rust: loads the findings of one comparison (from a
+//! capture, three snapshots or a JSON report, through an on-disk cache), joins them to the
+//! workspace's files, and answers per-file questions — diagnostics, hover, code lenses,
+//! quick fixes, a report — against the current text of a document, in byte ranges.
+//!
+//! It knows no LSP types, no JSON-RPC and no async runtime: the `lsp` crate converts.
+//! Where a finding lands in a file is decided in one module, [`locate`].
+
+mod actions;
+mod analysis;
+pub mod cache;
+mod config;
+mod diagnostics;
+mod error;
+mod finding;
+mod hover;
+pub mod inputs;
+mod lens;
+mod line_index;
+mod load;
+pub mod locate;
+mod manifest;
+pub mod paths;
+pub mod progress;
+mod report;
+mod text;
+
+pub use actions::CodeAction;
+pub use analysis::{Analysis, Placed, Site};
+pub use config::{Config, PathMapping, Thresholds};
+pub use diagnostics::{kind_url, severity, Diagnostic, Related, Severity, README_URL};
+pub use error::IdeError;
+pub use finding::{Anchor, Binding, Finding, Growth, Holder, Hop, LeakKindName};
+pub use hover::{finding_markdown, Hover};
+pub use inputs::Input;
+pub use lens::CodeLens;
+pub use line_index::LineIndex;
+pub use load::{load, read_report, LoadOptions, Loaded, Source, Summary};
+pub use manifest::{sha256_hex, CapturedScript, CapturedScripts};
+pub use text::{apply_edits, TextEdit, TextRange};
+
+pub use heapsight_leaks::{format_bytes, format_count, LeakKind};
+pub use heapsight_snapshot::Progress;

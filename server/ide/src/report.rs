@@ -1,0 +1,70 @@
+//! The readable report of every finding (what `heapsight.showReport` writes): where each
+//! leak is in the files as they are on disk, then its full hover text.
+
+use std::fmt::Write as _;
+
+use heapsight_leaks::{format_bytes, format_count};
+
+use crate::analysis::Analysis;
+use crate::hover::finding_markdown;
+use crate::line_index::LineIndex;
+use crate::load::Source;
+
+impl Analysis {
+    /// The report, in Markdown; each finding under an anchor named by its id.
+    pub fn report_markdown(&self) -> String {
+        let mut out = String::from("# heapsight report\n\n");
+        let loaded = self.loaded();
+        let how = match loaded.source {
+            Source::Analyzed => "analyzed",
+            Source::Cache => "from the cache of",
+            Source::Report => "read from the report",
+        };
+        let _ = writeln!(out, "Findings {how} {}.\n", loaded.input.describe());
+        if let (Some(objects), Some(bytes)) =
+            (loaded.summary.leaked_objects, loaded.summary.leaked_bytes)
+        {
+            let _ = writeln!(
+                out,
+                "{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot.\n",
+                format_count(objects),
+                format_bytes(bytes)
+            );
+        }
+        if self.finding_count() == 0 {
+            out.push_str("No leaks above the threshold.\n");
+            return out;
+        }
+        for (n, (id, finding)) in self.findings().enumerate() {
+            let place = self.site(&id).map_or_else(
+                || "no place in the workspace".to_string(),
+                |site| {
+                    let text = std::fs::read_to_string(&site.path).unwrap_or_default();
+                    let line = self
+                        .placed(&site.path, &text)
+                        .into_iter()
+                        .find(|p| p.id == id)
+                        .map(|p| LineIndex::new(&text).line_of(p.placement.range.start) + 1);
+                    let shown = site
+                        .path
+                        .strip_prefix(self.resolver().root())
+                        .unwrap_or(&site.path)
+                        .display()
+                        .to_string();
+                    match line {
+                        Some(line) => format!("{shown}:{line}"),
+                        None => shown,
+                    }
+                },
+            );
+            let _ = writeln!(
+                out,
+                "<a id=\"{id}\"></a>\n## {}. {} leak at {place}\n\n{}\n",
+                n + 1,
+                finding.kind().as_str(),
+                finding_markdown(finding, false)
+            );
+        }
+        out
+    }
+}

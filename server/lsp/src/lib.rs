@@ -1,0 +1,51 @@
+//! heapsight's language server: leak findings from heap snapshots shown where the code is.
+//!
+//! Speaks LSP over stdio through tower-lsp-server. Loads the newest analysis of the
+//! snapshot folder in the background (cache first) with work-done progress and
+//! cancellation, watches the folder for new captures, publishes diagnostics for every file
+//! with findings, and answers hover, code lens, code action and commands from the last
+//! completed analysis. All protocol conversion is in `to_proto` and `from_proto`; every
+//! answer comes from the `heapsight-ide` crate, which knows no LSP.
+
+mod commands;
+mod documents;
+mod from_proto;
+mod handlers;
+mod loader;
+mod publish;
+mod server;
+mod state;
+mod status;
+mod to_proto;
+mod watcher;
+
+pub use commands::{ALL as COMMANDS, ANALYZE, CAPTURE, CLEAR, SHOW_REPORT};
+pub use server::Backend;
+pub use status::{Status, StatusNotification};
+
+use tower_lsp_server::{LspService, Server};
+
+/// Serves LSP on `input` / `output` until the client says `exit` or closes the stream.
+pub async fn serve<I, O>(input: I, output: O)
+where
+    I: tokio::io::AsyncRead + Unpin,
+    O: tokio::io::AsyncWrite,
+{
+    let (service, socket) = LspService::build(Backend::new)
+        .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+        .finish();
+    Server::new(input, output, socket).serve(service).await;
+}
+
+/// Serves LSP on stdin/stdout (what `heapsight lsp` runs).
+pub fn run_stdio() -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(tokio::io::stdin(), tokio::io::stdout()));
+    // A load still reading snapshots on a blocking thread was cancelled at shutdown; do not
+    // wait for it to notice.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    Ok(())
+}

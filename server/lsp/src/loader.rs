@@ -1,0 +1,311 @@
+//! Loading an analysis in the background: discovery, the cache, the leak finder on a
+//! blocking thread, `window/workDoneProgress` with percent and phase, cancellation, then
+//! the join to files, diagnostics for every affected file and a `heapsight/status`.
+//! Requests keep answering from the previous analysis until the new one is complete.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use heapsight_ide::{cache, inputs, Analysis, IdeError, Input, LoadOptions, Progress, Source};
+use tower_lsp_server::ls_types::{MessageType, NumberOrString};
+
+use crate::publish;
+use crate::state::State;
+use crate::status::{Status, StatusNotification};
+
+/// A running load.
+pub struct Job {
+    /// Its progress and cancel flag.
+    pub progress: Arc<Progress>,
+    /// Its work-done progress token, when the client shows one.
+    pub token: Option<String>,
+    /// The identity of the files it loads.
+    identity: Option<String>,
+    id: u64,
+}
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub enum What {
+    /// The newest thing under the snapshot folder.
+    Newest,
+    /// These inputs.
+    Input(Input),
+}
+
+/// Why a load runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Start-up, a command or a settings change: always load.
+    Requested,
+    /// The snapshot folder changed: load only if what is there changed, quietly if empty.
+    Watch,
+}
+
+static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
+
+/// Loads `what`, cancelling any running load; resolves with the status it ended in.
+pub async fn load(state: Arc<State>, what: What, reason: Reason) -> Result<Status, String> {
+    load_with(state, what, reason, Arc::new(Progress::new())).await
+}
+
+/// [`load`] with the caller's progress, which the caller may cancel at any point.
+pub async fn load_with(
+    state: Arc<State>,
+    what: What,
+    reason: Reason,
+    progress: Arc<Progress>,
+) -> Result<Status, String> {
+    let snapshot_dir = state.snapshot_dir();
+    let input = match what {
+        What::Input(input) => input,
+        What::Newest => match tokio::task::spawn_blocking({
+            let dir = snapshot_dir.clone();
+            move || inputs::discover(&dir)
+        })
+        .await
+        {
+            Ok(Ok(input)) => input,
+            Ok(Err(e)) if reason == Reason::Watch => return Err(e.to_string()),
+            Ok(Err(e)) => {
+                let status = idle_status(&state, &e.to_string());
+                send_status(&state, status.clone()).await;
+                return Ok(status);
+            }
+            Err(e) => return Err(e.to_string()),
+        },
+    };
+    let identity = cache::key(&input.files(), "");
+    if reason == Reason::Watch && identity.is_some() {
+        let loaded = state.loaded_key.lock().ok().and_then(|k| k.clone());
+        let running = state
+            .job
+            .lock()
+            .ok()
+            .and_then(|j| j.as_ref().and_then(|j| j.identity.clone()));
+        if loaded == identity || running == identity {
+            return Err("unchanged".into());
+        }
+    }
+
+    if progress.is_cancelled() {
+        let status = idle_status(&state, "the analysis was cancelled");
+        send_status(&state, status.clone()).await;
+        return Ok(status);
+    }
+    let id = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
+    let token = state
+        .support()
+        .work_done_progress
+        .then(|| format!("heapsight/analyze/{id}"));
+    if let Ok(mut job) = state.job.lock() {
+        if let Some(previous) = job.take() {
+            previous.progress.cancel();
+        }
+        *job = Some(Job {
+            progress: progress.clone(),
+            token: token.clone(),
+            identity: identity.clone(),
+            id,
+        });
+    }
+    send_status(
+        &state,
+        Status {
+            state: "analyzing".into(),
+            findings: state.analysis().map_or(0, |a| a.finding_count()),
+            retained_bytes: state.analysis().map_or(0, |a| a.retained_bytes()),
+            message: format!("analyzing {}", input.describe()),
+        },
+    )
+    .await;
+    let bar = match &token {
+        Some(token) => begin_progress(&state, token, &input).await,
+        None => None,
+    };
+
+    let config = state.config();
+    let options = LoadOptions {
+        min_retained_bytes: config.min_retained_bytes,
+        kinds: config.leak_kinds(),
+        cache_dir: Some(snapshot_dir.join(cache::CACHE_DIR)),
+    };
+    let mut task = tokio::task::spawn_blocking({
+        let (input, progress) = (input.clone(), progress.clone());
+        move || heapsight_ide::load(&input, &options, &progress)
+    });
+    let result = loop {
+        tokio::select! {
+            done = &mut task => break done.map_err(|e| e.to_string()),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if let Some(bar) = &bar {
+                    let (percent, phase) = heapsight_ide::progress::describe(&progress);
+                    bar.report_with_message(phase, percent, None).await;
+                }
+            }
+        }
+    };
+    let outcome = match result {
+        Ok(Ok(loaded)) if !progress.is_cancelled() => {
+            if let Some(bar) = &bar {
+                let (percent, phase) = heapsight_ide::progress::MAPPING;
+                bar.report_with_message(phase, percent, None).await;
+            }
+            let source = loaded.source;
+            let root = state.root();
+            let joined = tokio::task::spawn_blocking(move || {
+                Analysis::new(Arc::new(loaded), &root, &config)
+            })
+            .await
+            .map_err(|e| e.to_string());
+            match joined {
+                Ok(analysis) => Ok((analysis, source)),
+                Err(e) => Err(e),
+            }
+        }
+        Ok(Ok(_)) | Ok(Err(IdeError::Cancelled)) => Err(String::new()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e),
+    };
+    let current = state
+        .job
+        .lock()
+        .ok()
+        .is_some_and(|job| job.as_ref().is_some_and(|j| j.id == id));
+    if current {
+        if let Ok(mut job) = state.job.lock() {
+            *job = None;
+        }
+    }
+    let status = match outcome {
+        Ok((analysis, source)) if current => {
+            let analysis = Arc::new(analysis);
+            if let Ok(mut slot) = state.analysis.write() {
+                *slot = Some(analysis.clone());
+            }
+            if let Ok(mut key) = state.loaded_key.lock() {
+                *key = identity;
+            }
+            let status = ready_status(&analysis, source);
+            state
+                .client
+                .log_message(MessageType::INFO, &status.message)
+                .await;
+            publish::publish_all(&state).await;
+            if state.support().code_lens_refresh {
+                let _ = state.client.code_lens_refresh().await;
+            }
+            status
+        }
+        Ok(_) => idle_status(&state, "a newer analysis replaced this one"),
+        Err(message) if message.is_empty() => idle_status(&state, "the analysis was cancelled"),
+        Err(message) => {
+            let message = format!(
+                "heapsight could not analyze {}: {message}",
+                input.describe()
+            );
+            state
+                .client
+                .show_message(MessageType::ERROR, &message)
+                .await;
+            Status {
+                state: "error".into(),
+                findings: state.analysis().map_or(0, |a| a.finding_count()),
+                retained_bytes: state.analysis().map_or(0, |a| a.retained_bytes()),
+                message,
+            }
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_with_message(status.message.clone()).await;
+    }
+    send_status(&state, status.clone()).await;
+    if status.state == "error" {
+        Err(status.message)
+    } else {
+        Ok(status)
+    }
+}
+
+/// Cancels the running load if its progress token is `token` (or any load for `None`).
+pub fn cancel(state: &State, token: Option<&str>) -> bool {
+    let Ok(job) = state.job.lock() else {
+        return false;
+    };
+    match job.as_ref() {
+        Some(j) if token.is_none() || j.token.as_deref() == token => {
+            j.progress.cancel();
+            true
+        }
+        _ => false,
+    }
+}
+
+type Bar =
+    tower_lsp_server::OngoingProgress<tower_lsp_server::Bounded, tower_lsp_server::Cancellable>;
+
+async fn begin_progress(state: &State, token: &str, input: &Input) -> Option<Bar> {
+    let token = NumberOrString::String(token.to_string());
+    state
+        .client
+        .create_work_done_progress(token.clone())
+        .await
+        .ok()?;
+    Some(
+        state
+            .client
+            .progress(token, "heapsight")
+            .with_percentage(0)
+            .with_cancel_button()
+            .with_message(format!("analyzing {}", input.describe()))
+            .begin()
+            .await,
+    )
+}
+
+fn ready_status(analysis: &Analysis, source: Source) -> Status {
+    let count = analysis.finding_count();
+    let bytes = analysis.retained_bytes();
+    let how = match source {
+        Source::Analyzed => "analyzed",
+        Source::Cache => "loaded from the cache",
+        Source::Report => "read from the report",
+    };
+    let found = match count {
+        0 => "no leaks above the threshold".to_string(),
+        1 => format!("1 leak retaining {}", heapsight_ide::format_bytes(bytes)),
+        n => format!("{n} leaks retaining {}", heapsight_ide::format_bytes(bytes)),
+    };
+    Status {
+        state: "ready".into(),
+        findings: count,
+        retained_bytes: bytes,
+        message: format!("{found} ({how}: {})", analysis.loaded().input.describe()),
+    }
+}
+
+fn idle_status(state: &State, message: &str) -> Status {
+    match state.analysis() {
+        Some(a) => Status {
+            state: "ready".into(),
+            findings: a.finding_count(),
+            retained_bytes: a.retained_bytes(),
+            message: message.to_string(),
+        },
+        None => Status {
+            state: "idle".into(),
+            findings: 0,
+            retained_bytes: 0,
+            message: message.to_string(),
+        },
+    }
+}
+
+/// Sends `heapsight/status`.
+pub async fn send_status(state: &State, status: Status) {
+    state
+        .client
+        .send_notification::<StatusNotification>(status)
+        .await;
+}
