@@ -30,19 +30,23 @@ pub struct Ctx<'s> {
 impl<'s> Ctx<'s> {
     /// Builds the indices.
     pub fn new(snap: &'s Snapshot, max_a: u64, max_b: u64) -> Self {
-        let tree = snap.dominator_children();
-        let (tin, tout) = intervals(&tree, snap.graph.node_count());
-        let ctx = Ctx {
+        // Independent: the script table on one core, the dominator-tree index on the other.
+        let (scripts, (tree, (tin, tout))) = std::thread::scope(|s| {
+            let scripts = s.spawn(|| script_table(snap));
+            let tree = snap.dominator_children();
+            let spans = intervals(&tree, snap.graph.node_count());
+            let scripts = scripts.join().unwrap_or_default();
+            (scripts, (tree, spans))
+        });
+        Ctx {
             snap,
             max_a,
             max_b,
             tin,
             tout,
             tree,
-            scripts: RefCell::new(HashMap::new()),
-        };
-        ctx.resolve_scripts();
-        ctx
+            scripts: RefCell::new(scripts),
+        }
     }
 
     /// Whether `n` was allocated between the baseline and the target (and so, being in the
@@ -207,47 +211,52 @@ impl<'s> Ctx<'s> {
         url
     }
 
-    /// Builds the script id → URL table from every function with a position.
-    fn resolve_scripts(&self) {
-        let g = &self.snap.graph;
-        let mut table = self.scripts.borrow_mut();
-        for loc in g.locations() {
-            if matches!(table.get(&loc.script_id), Some(Some(_)))
-                || g.node_type(loc.node) != NodeType::Closure
-            {
-                continue;
-            }
-            let url = self.url_through(loc.node);
-            table.insert(loc.script_id, url);
-        }
-    }
-
     /// closure → `shared` → `script_or_debug_info` (Node ≤ 20; a DebugInfo when a debugger
     /// touched the function, whose `script` leads on) or `script` (22+) → the Script, named
     /// by its path or URL.
     fn url_through(&self, closure: NodeIndex) -> Option<String> {
-        let g = &self.snap.graph;
-        let shared = self.child(closure, "shared")?;
-        let mut node = g
-            .edges(shared)
-            .find(|e| matches!(e.name, EdgeName::Name("script_or_debug_info" | "script")))?
-            .to;
-        for _ in 0..2 {
-            let name = g.node_name(node);
-            if name.starts_with("system / ") {
-                node = self.child(node, "script")?;
-                continue;
-            }
-            if !name.is_empty() {
-                return Some(name.to_string());
-            }
-            return self
-                .child(node, "name")
-                .map(|s| g.node_name(s).to_string())
-                .filter(|s| !s.is_empty());
-        }
-        None
+        url_through(self.snap, closure)
     }
+}
+
+/// The script id → URL table, from every function with a position.
+fn script_table(snap: &Snapshot) -> HashMap<u32, Option<String>> {
+    let g = &snap.graph;
+    let mut table = HashMap::new();
+    for loc in g.locations() {
+        if matches!(table.get(&loc.script_id), Some(Some(_)))
+            || g.node_type(loc.node) != NodeType::Closure
+        {
+            continue;
+        }
+        table.insert(loc.script_id, url_through(snap, loc.node));
+    }
+    table
+}
+
+/// closure → `shared` → `script_or_debug_info` / `script` → the Script's name.
+fn url_through(snap: &Snapshot, closure: NodeIndex) -> Option<String> {
+    let g = &snap.graph;
+    let shared = g.child_by_name(closure, "shared")?;
+    let mut node = g
+        .edges(shared)
+        .find(|e| matches!(e.name, EdgeName::Name("script_or_debug_info" | "script")))?
+        .to;
+    for _ in 0..2 {
+        let name = g.node_name(node);
+        if name.starts_with("system / ") {
+            node = g.child_by_name(node, "script")?;
+            continue;
+        }
+        if !name.is_empty() {
+            return Some(name.to_string());
+        }
+        return g
+            .child_by_name(node, "name")
+            .map(|s| g.node_name(s).to_string())
+            .filter(|s| !s.is_empty());
+    }
+    None
 }
 
 /// The package a script belongs to: the path segment(s) after its last `node_modules/`.
