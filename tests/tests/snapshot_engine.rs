@@ -164,3 +164,27 @@ fn agrees_with_devtools_on_node_26() {
 fn every_supported_major_is_covered() {
     assert_eq!(NODE_MAJORS, &[18, 20, 22, 24, 26]);
 }
+
+/// The id-only scan (field boundaries by `memchr`, digits of the id field only) agrees with
+/// the full parse on every snapshot of every fixture, in the 7-field (Node 20) and 6-field
+/// (Node 24) layouts.
+#[test]
+fn id_scan_agrees_with_the_full_parse() {
+    for major in [20, 24] {
+        for app in heapsight_tests::support::FIXTURE_APPS {
+            let t = fixture_snapshots(app, major).expect("triple");
+            for file in [&t.a, &t.b, &t.c] {
+                let scan = heapsight_snapshot::scan_file_max_js_id(file, &Progress::new())
+                    .expect("scans");
+                let source = heapsight_snapshot::open_source(file).expect("opens");
+                let g = heapsight_snapshot::read_graph(&source, &Progress::new()).expect("parses");
+                let ids: Vec<u64> = g.nodes().map(|n| g.node_id(n)).collect();
+                let max_odd = ids.iter().copied().filter(|id| id & 1 == 1).max();
+                let what = format!("{app} on node {major}: {}", file.display());
+                assert_eq!(Some(scan.max_js_id), max_odd, "{what}");
+                assert_eq!(Some(scan.max_id), ids.iter().copied().max(), "{what}");
+                assert_eq!(scan.node_count, ids.len() as u64, "{what}");
+            }
+        }
+    }
+}
