@@ -97,7 +97,12 @@ fn diagnose_and_fix(app: &str, copy: &Path) -> Option<Fixed> {
         .find(|a| a.preferred)
         .or_else(|| actions.first())
         .unwrap_or_else(|| panic!("{app}: no quick fix offered for {diagnostic:#?}"));
-    let new_text = apply_edits(&text, &fix.edits);
+    let new_text = apply_edits(&text, &fix.edits).unwrap_or_else(|| {
+        panic!(
+            "{app}: {:?} has overlapping or out-of-range edits",
+            fix.title
+        )
+    });
     assert_ne!(new_text, text, "{app}: {:?} changes nothing", fix.title);
     std::fs::write(&file, &new_text).unwrap();
     Some(Fixed {

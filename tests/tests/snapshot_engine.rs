@@ -174,8 +174,8 @@ fn id_scan_agrees_with_the_full_parse() {
         for app in heapsight_tests::support::FIXTURE_APPS {
             let t = fixture_snapshots(app, major).expect("triple");
             for file in [&t.a, &t.b, &t.c] {
-                let scan = heapsight_snapshot::scan_file_max_js_id(file, &Progress::new())
-                    .expect("scans");
+                let scan =
+                    heapsight_snapshot::scan_file_max_js_id(file, &Progress::new()).expect("scans");
                 let source = heapsight_snapshot::open_source(file).expect("opens");
                 let g = heapsight_snapshot::read_graph(&source, &Progress::new()).expect("parses");
                 let ids: Vec<u64> = g.nodes().map(|n| g.node_id(n)).collect();

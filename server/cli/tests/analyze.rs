@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use heapsight_tests::support::{fixture_snapshots, repo_root};
+use heapsight_tests::support::{expected, fixture_snapshots, repo_root, FIXTURE_APPS};
 use serde_json::Value;
 
 fn heapsight(args: &[&str]) -> Output {
@@ -178,4 +178,169 @@ fn stats_prints_the_summary() {
         "{text}"
     );
     assert!(Path::new(&c).exists());
+}
+
+/// `kind file:line` of every finding of `app`'s capture in each output format, with `--root`
+/// the app's folder: the JSON findings, the SARIF results, the text headings.
+fn places_of(app: &str) -> [Vec<String>; 3] {
+    let d = dir(app);
+    let root = format!("fixtures/{app}");
+    let run = |format: &str| heapsight(&["analyze", &d, "--format", format, "--root", &root]);
+    let json = json_of(&run("json"));
+    let from_json = json["findings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{app}: no findings array"))
+        .iter()
+        .map(|f| {
+            assert!(
+                f.get("stale").is_none(),
+                "{app}: unchanged code is not stale: {f}"
+            );
+            format!(
+                "{} {}:{}",
+                f["kind"].as_str().unwrap_or("?"),
+                f["file"].as_str().unwrap_or("?"),
+                f["line"]
+            )
+        })
+        .collect();
+    let sarif = json_of(&run("sarif"));
+    let from_sarif = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{app}: no SARIF results"))
+        .iter()
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            format!(
+                "{} {}:{}",
+                r["ruleId"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .trim_start_matches("heapsight/"),
+                loc["artifactLocation"]["uri"].as_str().unwrap_or("?"),
+                loc["region"]["startLine"]
+            )
+        })
+        .collect();
+    let text = run("text");
+    assert!(
+        text.status.success(),
+        "{app}: {}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let from_text = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter_map(|line| {
+            // `file:line:col: kind: message`
+            let (place, rest) = line.split_once(": ")?;
+            let (kind, _) = rest.split_once(": ")?;
+            let (file_line, _col) = place.rsplit_once(':')?;
+            Some(format!("{kind} {file_line}"))
+        })
+        .collect();
+    [from_json, from_sarif, from_text]
+}
+
+#[test]
+fn findings_are_placed_on_the_call_site_in_every_format() {
+    for app in FIXTURE_APPS {
+        let wanted = expected(app).unwrap_or_else(|e| panic!("{app}: {e:#}"));
+        if wanted.leaks.is_empty() {
+            continue;
+        }
+        let [json, sarif, text] = places_of(app);
+        for leak in &wanted.leaks {
+            let want = format!("{} {}:{}", leak.kind, leak.file, leak.line);
+            for (format, got) in [("json", &json), ("sarif", &sarif), ("text", &text)] {
+                assert!(
+                    got.contains(&want),
+                    "{app} ({format}): expected `{want}` ({:?}) among {got:#?}",
+                    leak.code
+                );
+            }
+        }
+    }
+}
+
+/// `file:line stale=…` of listener-leak's finding when `main.js` gained three lines at the
+/// top after a capture whose manifest recorded its source (`record_source`) or only its hash.
+fn placed_after_an_edit(record_source: bool) -> String {
+    let t = fixture_snapshots("listener-leak", 20).expect("triple");
+    let tmp = std::env::temp_dir().join(format!(
+        "heapsight-cli-edited-{record_source}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let (capture, root) = (tmp.join("capture"), tmp.join("app"));
+    std::fs::create_dir_all(&capture).expect("capture dir");
+    std::fs::create_dir_all(&root).expect("app dir");
+    for (from, label) in [(&t.a, "A"), (&t.b, "B"), (&t.c, "C")] {
+        std::fs::copy(from, capture.join(format!("{label}.heapsnapshot"))).expect("copies");
+    }
+    let before = json_of(&heapsight(&[
+        "analyze",
+        &dir("listener-leak"),
+        "--format",
+        "json",
+    ]));
+    let url = before["findings"][0]["anchor"]["url"].clone();
+    let original = std::fs::read_to_string(repo_root().join("fixtures/listener-leak/main.js"))
+        .expect("reads main.js");
+    let manifest = serde_json::json!({
+        "version": 1,
+        "finished_at": "2026-11-25T12:00:00Z",
+        "scripts": [{
+            "id": "118",
+            "url": url,
+            "sha256": heapsight_ide::sha256_hex(&original),
+            "source": if record_source { Value::String(original.clone()) } else { Value::Null },
+        }],
+    });
+    std::fs::write(capture.join("manifest.json"), manifest.to_string()).expect("manifest");
+    std::fs::write(
+        root.join("main.js"),
+        format!("// a\n// b\n// c\n{original}"),
+    )
+    .expect("edit");
+    let v = json_of(&heapsight(&[
+        "analyze",
+        &capture.display().to_string(),
+        "--format",
+        "json",
+        "--root",
+        &root.display().to_string(),
+    ]));
+    // The capture's three files, named one by one, bring its manifest too.
+    let files: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|label| {
+            capture
+                .join(format!("{label}.heapsnapshot"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let root_arg = root.display().to_string();
+    let by_files = json_of(&heapsight(&[
+        "analyze", &files[0], &files[1], &files[2], "--format", "json", "--root", &root_arg,
+    ]));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let f = &v["findings"][0];
+    for key in ["file", "line", "stale"] {
+        assert_eq!(by_files["findings"][0][key], f[key], "{key}");
+    }
+    format!(
+        "{}:{} stale={}",
+        f["file"].as_str().unwrap_or("?"),
+        f["line"],
+        f["stale"]
+    )
+}
+
+#[test]
+fn an_edit_since_the_capture_is_followed_or_marked_stale() {
+    // The recorded source lets the line be followed into the edited file.
+    assert_eq!(placed_after_an_edit(true), "main.js:43 stale=null");
+    // Only the hash: the line cannot be followed, the finding says so.
+    assert_eq!(placed_after_an_edit(false), "main.js:40 stale=true");
 }

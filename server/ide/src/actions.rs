@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::analysis::Analysis;
 use crate::locate;
-use crate::text::{TextEdit, TextRange};
+use heapsight_source::{TextEdit, TextRange};
 
 /// One quick fix in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]

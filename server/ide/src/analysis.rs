@@ -11,6 +11,7 @@ use crate::load::Loaded;
 use crate::locate::{self, Placement};
 use crate::manifest::CapturedScripts;
 use crate::paths::{PathResolver, Resolved};
+use heapsight_source::{LineIndex, TextRange};
 
 /// The findings of one comparison, where they came from, and where they go.
 #[derive(Debug, Clone)]
@@ -20,6 +21,9 @@ pub struct Analysis {
     resolver: PathResolver,
     findings: Vec<usize>,
     sites: HashMap<usize, Site>,
+    /// Findings whose code is only in files outside the workspace: placed for batch output
+    /// ([`Analysis::place_all`]), never published per file.
+    outside: HashMap<usize, Site>,
     by_file: HashMap<PathBuf, Vec<usize>>,
     captured_text: HashMap<PathBuf, Arc<str>>,
     /// Files that changed since the capture when the manifest kept only their hash: lines
@@ -36,6 +40,23 @@ pub struct Site {
     pub anchor: Anchor,
     /// Whether the script ran compiled and `path` is its original source.
     pub compiled: bool,
+}
+
+/// A finding placed in its file as read from disk, for batch output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// The finding's id (`listener-108405`).
+    pub id: String,
+    /// The file (canonical; the original source for a compiled script with a source map).
+    pub path: PathBuf,
+    /// The range to underline, in bytes.
+    pub range: TextRange,
+    /// 0-based line and UTF-16 column of the range's start.
+    pub start: (u32, u32),
+    /// 0-based line and UTF-16 column of the range's end.
+    pub end: (u32, u32),
+    /// The code changed since the capture: the range is where the change is.
+    pub stale: bool,
 }
 
 /// A finding placed in the current text of its file.
@@ -60,12 +81,18 @@ impl Analysis {
             })
             .collect();
         let mut sites = HashMap::new();
+        let mut outside = HashMap::new();
         let mut by_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
         let mut captured_text = HashMap::new();
         let mut changed_unmapped = HashSet::new();
         for &i in &findings {
-            let Some(site) = site_of(&loaded.findings[i], &resolver, &loaded.scripts) else {
-                continue;
+            let finding = &loaded.findings[i];
+            let (site, in_workspace) = match site_of(finding, &resolver, &loaded.scripts, false) {
+                Some(site) => (site, true),
+                None => match site_of(finding, &resolver, &loaded.scripts, true) {
+                    Some(site) => (site, false),
+                    None => continue,
+                },
             };
             if !captured_text.contains_key(&site.path) {
                 let url = site.anchor.url.as_deref().unwrap_or("");
@@ -84,8 +111,12 @@ impl Analysis {
                     captured_text.insert(site.path.clone(), Arc::from(text));
                 }
             }
-            by_file.entry(site.path.clone()).or_default().push(i);
-            sites.insert(i, site);
+            if in_workspace {
+                by_file.entry(site.path.clone()).or_default().push(i);
+                sites.insert(i, site);
+            } else {
+                outside.insert(i, site);
+            }
         }
         Analysis {
             loaded,
@@ -93,6 +124,7 @@ impl Analysis {
             resolver,
             findings,
             sites,
+            outside,
             by_file,
             captured_text,
             changed_unmapped,
@@ -160,23 +192,58 @@ impl Analysis {
         let Some(indices) = self.by_file.get(&path) else {
             return Vec::new();
         };
-        let captured = self.captured_text.get(&path).map_or(text, |t| t.as_ref());
         indices
             .iter()
             .filter_map(|&i| {
                 let site = self.sites.get(&i)?;
-                let finding = &self.loaded.findings[i];
-                let mut placement = locate::place(finding, &site.anchor, &path, captured, text);
-                if self.changed_unmapped.contains(&path) {
-                    placement.stale = true;
-                }
                 Some(Placed {
                     id: self.id(i),
-                    finding,
-                    placement,
+                    finding: &self.loaded.findings[i],
+                    placement: self.placement(i, site, text),
                 })
             })
             .collect()
+    }
+
+    /// Every loaded finding placed in its file as it is on disk now, in the order of
+    /// `loaded().findings`: `None` for a finding that is not reported, whose code is no file
+    /// on this machine, or whose file cannot be read. Files outside the workspace count.
+    pub fn place_all(&self) -> Vec<Option<Located>> {
+        let mut texts: HashMap<PathBuf, Option<String>> = HashMap::new();
+        (0..self.loaded.findings.len())
+            .map(|i| {
+                let site = self.sites.get(&i).or_else(|| self.outside.get(&i))?;
+                let text = texts
+                    .entry(site.path.clone())
+                    .or_insert_with(|| std::fs::read_to_string(&site.path).ok())
+                    .as_deref()?;
+                let placement = self.placement(i, site, text);
+                let index = LineIndex::new(text);
+                Some(Located {
+                    id: self.id(i),
+                    path: site.path.clone(),
+                    range: placement.range,
+                    start: index.position_utf16(placement.range.start),
+                    end: index.position_utf16(placement.range.end),
+                    stale: placement.stale,
+                })
+            })
+            .collect()
+    }
+
+    /// Finding `index`, whose code is at `site`, placed in `text`, the current text of
+    /// `site.path` (canonical).
+    fn placement(&self, index: usize, site: &Site, text: &str) -> Placement {
+        let captured = self
+            .captured_text
+            .get(&site.path)
+            .map_or(text, |t| t.as_ref());
+        let finding = &self.loaded.findings[index];
+        let mut placement = locate::place(finding, &site.anchor, &site.path, captured, text);
+        if self.changed_unmapped.contains(&site.path) {
+            placement.stale = true;
+        }
+        placement
     }
 
     fn id(&self, index: usize) -> String {
@@ -188,13 +255,20 @@ impl Analysis {
 /// The workspace file and position for a finding: its anchor when that is the user's
 /// code, else the first function of the user's code that uses the holder; in the original
 /// source when the script has a source map.
-fn site_of(finding: &Finding, resolver: &PathResolver, scripts: &CapturedScripts) -> Option<Site> {
+/// Files outside the workspace are taken only when `outside`.
+fn site_of(
+    finding: &Finding,
+    resolver: &PathResolver,
+    scripts: &CapturedScripts,
+    outside: bool,
+) -> Option<Site> {
     let (path, anchor) = finding
         .anchor
         .iter()
         .chain(finding.users.iter())
         .find_map(|anchor| match resolver.resolve(anchor.url.as_deref()?) {
             Resolved::Workspace(path) => Some((path, anchor.clone())),
+            Resolved::Outside(path) if outside => Some((path, anchor.clone())),
             _ => None,
         })?;
     let url = anchor.url.as_deref().unwrap_or("");
@@ -202,7 +276,13 @@ fn site_of(finding: &Finding, resolver: &PathResolver, scripts: &CapturedScripts
         .get(url)
         .and_then(|s| s.source.clone())
         .or_else(|| std::fs::read_to_string(&path).ok());
-    let original = text.and_then(|text| locate::original(&path, &text, resolver.root(), &anchor));
+    // A script outside the workspace may map to sources of its own project.
+    let root = if path.starts_with(resolver.root()) {
+        resolver.root().to_path_buf()
+    } else {
+        project_root(&path)
+    };
+    let original = text.and_then(|text| locate::original(&path, &text, &root, &anchor));
     Some(match original {
         Some((path, anchor)) => Site {
             path,
@@ -215,4 +295,14 @@ fn site_of(finding: &Finding, resolver: &PathResolver, scripts: &CapturedScripts
             compiled: false,
         },
     })
+}
+
+/// The nearest folder above `script` holding a `package.json`, else the script's folder.
+fn project_root(script: &Path) -> PathBuf {
+    let folder = script.parent().unwrap_or(script);
+    folder
+        .ancestors()
+        .find(|dir| dir.join("package.json").is_file())
+        .unwrap_or(folder)
+        .to_path_buf()
 }

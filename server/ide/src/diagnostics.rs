@@ -8,7 +8,7 @@ use heapsight_leaks::LeakKind;
 
 use crate::analysis::Analysis;
 use crate::config::Thresholds;
-use crate::text::TextRange;
+use heapsight_source::TextRange;
 
 /// Where each kind is explained, with its fixes.
 pub const README_URL: &str = "https://github.com/heapsight/heapsight#leak-kind-";

@@ -9,7 +9,7 @@ use heapsight_leaks::{format_bytes, format_count};
 
 use crate::analysis::Analysis;
 use crate::finding::Finding;
-use crate::text::TextRange;
+use heapsight_source::TextRange;
 
 /// Hover content for one range.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::path::Path;
 use heapsight_leaks::{format_bytes, format_count};
 
 use crate::analysis::Analysis;
-use crate::text::TextRange;
+use heapsight_source::TextRange;
 
 /// A lens over one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]

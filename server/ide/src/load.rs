@@ -88,6 +88,29 @@ pub fn load(input: &Input, options: &LoadOptions, progress: &Progress) -> Result
     })
 }
 
+impl Loaded {
+    /// The findings of a comparison the caller analyzed itself (the CLI), with the scripts
+    /// of the capture folder's manifest when `input` names one.
+    pub fn from_report(report: &heapsight_leaks::Report, input: Input) -> Loaded {
+        let scripts = match &input {
+            Input::Snapshots {
+                capture: Some(dir), ..
+            } => CapturedScripts::read(dir).unwrap_or_default(),
+            _ => CapturedScripts::default(),
+        };
+        Loaded {
+            input,
+            source: Source::Analyzed,
+            findings: report.findings.iter().map(Finding::from).collect(),
+            summary: Summary {
+                leaked_objects: Some(report.snapshots.leaked_objects),
+                leaked_bytes: Some(report.snapshots.leaked_bytes),
+            },
+            scripts,
+        }
+    }
+}
+
 fn analyze_cached(
     input: &Input,
     [a, b, c]: [&PathBuf; 3],

@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 
 use heapsight_leaks::LeakKind;
 use heapsight_source::{
-    call_site_at_function, collection_sites, CallSite, Language, LineMap, ParsedFile,
+    call_site_at_function, collection_sites, CallSite, Language, LineIndex, LineMap, ParsedFile,
+    TextEdit, TextRange,
 };
 
 use crate::finding::{Anchor, Finding};
-use crate::line_index::LineIndex;
-use crate::text::{TextEdit, TextRange};
 
 /// A finding's place in the current text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,13 +127,11 @@ pub fn place(
             }
         }
     };
-    let declaration = binding
-        .and_then(|binding| collection_sites(&now, binding).declaration)
-        .map(range);
+    let declaration = binding.and_then(|binding| collection_sites(&now, binding).declaration);
     match key.find(&now) {
         Some(site) => Placement {
-            range: range(site.underline),
-            statement: range(site.statement),
+            range: site.underline,
+            statement: site.statement,
             stale: false,
             declaration,
             site: Some(site),
@@ -155,14 +152,7 @@ pub fn fixes(placement: &Placement, path: &Path, current: &str) -> Vec<Fix> {
         .into_iter()
         .map(|fix| Fix {
             title: fix.title,
-            edits: fix
-                .edits
-                .into_iter()
-                .map(|edit| TextEdit {
-                    range: range(edit.range),
-                    new_text: edit.new_text,
-                })
-                .collect(),
+            edits: fix.edits,
             preferred: fix.preferred,
         })
         .collect()
@@ -179,16 +169,10 @@ fn line_of(file: &ParsedFile, offset: usize) -> u32 {
     file.index().position_utf8(offset).0
 }
 
-fn range(r: heapsight_source::TextRange) -> TextRange {
-    TextRange::new(r.start, r.end)
-}
-
 /// The trimmed extent of `line` in `text`, when no call site is found there.
 fn on_line(text: &str, line: u32, stale: bool, declaration: Option<TextRange>) -> Placement {
     let index = LineIndex::new(text);
-    let (start, end) = index
-        .line_range(text, line)
-        .unwrap_or((text.len(), text.len()));
+    let (start, end) = index.line_range(line).unwrap_or((text.len(), text.len()));
     let content = &text[start..end];
     let lead = content.len() - content.trim_start().len();
     let trail = content.len() - content.trim_end().len();

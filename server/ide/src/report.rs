@@ -7,8 +7,8 @@ use heapsight_leaks::{format_bytes, format_count};
 
 use crate::analysis::Analysis;
 use crate::hover::finding_markdown;
-use crate::line_index::LineIndex;
 use crate::load::Source;
+use heapsight_source::LineIndex;
 
 impl Analysis {
     /// The report, in Markdown; each finding under an anchor named by its id.

@@ -57,7 +57,7 @@ fn rendered_diagnostics(analysis: &Analysis, root: &Path) -> Vec<String> {
             .unwrap();
         for d in analysis.diagnostics(&path, &text) {
             let line = index.line_of(d.range.start);
-            let (start, end) = index.line_range(&text, line).unwrap();
+            let (start, end) = index.line_range(line).unwrap();
             out.push(format!(
                 "{}:{}: {:?} {} `{}`: {}",
                 rel.display(),
@@ -120,7 +120,7 @@ fn listener_leak_reads_as_written() {
     let hover = analysis.hover(&path, &text, offset + 2).unwrap();
     let lenses = analysis.code_lenses(&path, &text);
     let actions = analysis.code_actions(&path, &text, TextRange::new(offset, offset));
-    let fixed = apply_edits(&text, &actions[0].edits);
+    let fixed = apply_edits(&text, &actions[0].edits).unwrap();
     let mut out = format!("{}\n", rendered_diagnostics(&analysis, &root).join("\n"));
     out += &format!("--- hover\n{}\n", hover.markdown);
     for lens in &lenses {
@@ -393,4 +393,53 @@ fn a_file_edited_since_the_capture_is_followed_through_the_manifest() {
         edited_since_capture(false),
         "main.js:40: Information listener ``:  stale=[true]"
     );
+}
+
+/// `kind file:line` of every placed finding of `app`, joined to the workspace `root` (the
+/// app's folder, or one that does not hold it: its files are then placed where they are).
+fn placed_on_disk(app: &str, root: &Path) -> Vec<String> {
+    let loaded = Arc::new(loaded(app, None));
+    let analysis = Analysis::new(loaded.clone(), root, &Config::default());
+    let app_dir = std::fs::canonicalize(fixture_dir(app).unwrap()).unwrap();
+    loaded
+        .findings
+        .iter()
+        .zip(analysis.place_all())
+        .filter_map(|(finding, located)| {
+            let located = located?;
+            assert!(!located.stale, "{app}: unchanged code is not stale");
+            assert!(located.start <= located.end, "{app}: {located:?}");
+            let file = located.path.strip_prefix(&app_dir).unwrap_or(&located.path);
+            Some(format!(
+                "{} {}:{}",
+                finding.kind().as_str(),
+                file.display(),
+                located.start.0 + 1
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn place_all_puts_every_leak_on_its_call_site_inside_or_outside_the_workspace() {
+    let elsewhere =
+        std::env::temp_dir().join(format!("heapsight-ide-elsewhere-{}", std::process::id()));
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    for app in heapsight_tests::support::FIXTURE_APPS {
+        let wanted = expected(app).unwrap();
+        if wanted.leaks.is_empty() {
+            continue;
+        }
+        let inside = placed_on_disk(app, &fixture_dir(app).unwrap());
+        let outside = placed_on_disk(app, &elsewhere);
+        for leak in &wanted.leaks {
+            let want = format!("{} {}:{}", leak.kind, leak.file, leak.line);
+            assert!(inside.contains(&want), "{app}: `{want}` among {inside:#?}");
+            assert!(
+                outside.contains(&want),
+                "{app} (outside): `{want}` among {outside:#?}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&elsewhere);
 }

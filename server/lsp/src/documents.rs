@@ -17,7 +17,7 @@ pub fn apply_changes(
             None => *text = change.text,
             Some(range) => {
                 let index = LineIndex::new(text);
-                let range = from_proto::text_range(text, &index, range, encoding);
+                let range = from_proto::text_range(&index, range, encoding);
                 text.replace_range(range.start..range.end, &change.text);
             }
         }

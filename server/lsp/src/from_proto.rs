@@ -18,17 +18,17 @@ pub fn path(uri: &Uri) -> Option<PathBuf> {
 }
 
 /// The byte offset of `position` in `text`.
-pub fn offset(text: &str, index: &LineIndex, position: Position, encoding: Encoding) -> usize {
+pub fn offset(index: &LineIndex, position: Position, encoding: Encoding) -> usize {
     match encoding {
-        Encoding::Utf16 => index.offset_utf16(text, position.line, position.character),
-        Encoding::Utf8 => index.offset_utf8(text, position.line, position.character),
+        Encoding::Utf16 => index.offset_utf16_clamped(position.line, position.character),
+        Encoding::Utf8 => index.offset_utf8_clamped(position.line, position.character),
     }
 }
 
 /// The byte range of `range` in `text`.
-pub fn text_range(text: &str, index: &LineIndex, range: Range, encoding: Encoding) -> TextRange {
-    let start = offset(text, index, range.start, encoding);
-    let end = offset(text, index, range.end, encoding);
+pub fn text_range(index: &LineIndex, range: Range, encoding: Encoding) -> TextRange {
+    let start = offset(index, range.start, encoding);
+    let end = offset(index, range.end, encoding);
     TextRange::new(start.min(end), end.max(start))
 }
 

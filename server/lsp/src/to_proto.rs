@@ -18,21 +18,18 @@ use crate::state::Encoding;
 /// Source name on every diagnostic.
 pub const SOURCE: &str = "heapsight";
 
-/// A text with its line index and the encoding positions are counted in.
-pub struct Converter<'a> {
-    /// The text.
-    pub text: &'a str,
-    /// Its lines.
+/// A text's line index and the encoding positions are counted in.
+pub struct Converter {
+    /// The text's lines.
     pub index: LineIndex,
     /// Column units.
     pub encoding: Encoding,
 }
 
-impl<'a> Converter<'a> {
+impl Converter {
     /// A converter over `text`.
-    pub fn new(text: &'a str, encoding: Encoding) -> Converter<'a> {
+    pub fn new(text: &str, encoding: Encoding) -> Converter {
         Converter {
-            text,
             index: LineIndex::new(text),
             encoding,
         }
@@ -41,8 +38,8 @@ impl<'a> Converter<'a> {
     /// The position of byte `offset`.
     pub fn position(&self, offset: usize) -> Position {
         let (line, character) = match self.encoding {
-            Encoding::Utf16 => self.index.position_utf16(self.text, offset),
-            Encoding::Utf8 => self.index.position_utf8(self.text, offset),
+            Encoding::Utf16 => self.index.position_utf16(offset),
+            Encoding::Utf8 => self.index.position_utf8(offset),
         };
         Position { line, character }
     }

@@ -81,6 +81,52 @@ impl LineIndex {
         (line as u32, (offset - start) as u32)
     }
 
+    /// The 0-based line holding byte `offset` (clamped to the text).
+    pub fn line_of(&self, offset: usize) -> u32 {
+        self.locate(offset).0 as u32
+    }
+
+    /// Byte offset of (0-based `line`, UTF-16 `column`), clamped as an editor expects: a column
+    /// past the line's end gives the end of the line (before a `\r`), inside a surrogate pair
+    /// the character's start, and a line past the end the end of the text.
+    pub fn offset_utf16_clamped(&self, line: u32, column: u32) -> usize {
+        let Some((start, end)) = self.content_range(line) else {
+            return self.text.len();
+        };
+        let mut units = 0u32;
+        for (at, ch) in self.text[start..end].char_indices() {
+            units += ch.len_utf16() as u32;
+            if units > column {
+                return start + at;
+            }
+        }
+        end
+    }
+
+    /// Byte offset of (0-based `line`, byte `column`), clamped like
+    /// [`LineIndex::offset_utf16_clamped`].
+    pub fn offset_utf8_clamped(&self, line: u32, column: u32) -> usize {
+        let Some((start, end)) = self.content_range(line) else {
+            return self.text.len();
+        };
+        let mut offset = (start + column as usize).min(end);
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        offset
+    }
+
+    /// [`LineIndex::line_range`] without a trailing `\r`.
+    fn content_range(&self, line: u32) -> Option<(usize, usize)> {
+        let (start, end) = self.line_range(line)?;
+        let end = if end > start && self.text.as_bytes().get(end - 1) == Some(&b'\r') {
+            end - 1
+        } else {
+            end
+        };
+        Some((start, end))
+    }
+
     fn locate(&self, offset: usize) -> (usize, usize, usize) {
         let mut offset = offset.min(self.text.len());
         while !self.text.is_char_boundary(offset) {

@@ -38,6 +38,16 @@ impl TextRange {
         self.start <= other.start && other.end <= self.end
     }
 
+    /// True when the ranges share a byte, or an empty one touches the other.
+    pub fn intersects(&self, other: TextRange) -> bool {
+        self.start <= other.end && other.start <= self.end
+    }
+
+    /// True when `offset` is inside the range or at either end.
+    pub fn contains(&self, offset: usize) -> bool {
+        (self.start..=self.end).contains(&offset)
+    }
+
     /// The text this range covers, or `None` when it is out of bounds or splits a character.
     pub fn slice<'a>(&self, text: &'a str) -> Option<&'a str> {
         text.get(self.start..self.end)

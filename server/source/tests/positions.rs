@@ -71,3 +71,34 @@ fn impossible_positions_are_refused() {
     assert_eq!(index.position_utf16(3), (0, 1));
     assert_eq!(index.position_utf16(100), (1, 1));
 }
+
+/// `text` with one `|` marking where an editor's (line, column) lands once clamped.
+fn check_clamped(marked: &str, line: u32, utf16_column: u32, utf8_column: u32) {
+    let offset = marked.find('|').unwrap();
+    let text = marked.replacen('|', "", 1);
+    let index = LineIndex::new(&text);
+    assert_eq!(
+        index.offset_utf16_clamped(line, utf16_column),
+        offset,
+        "utf16 in {marked:?}"
+    );
+    assert_eq!(
+        index.offset_utf8_clamped(line, utf8_column),
+        offset,
+        "utf8 in {marked:?}"
+    );
+    assert_eq!(
+        index.line_of(offset),
+        line.min(index.line_count() as u32 - 1)
+    );
+}
+
+#[test]
+fn editor_positions_clamp_to_the_text() {
+    // Past the end of a line (before its `\r`), past the last line, inside a character.
+    check_clamped("ab|\ncd", 0, 9, 9);
+    check_clamped("ab|\r\ncd", 0, 9, 9);
+    check_clamped("ab\ncd|", 7, 0, 0);
+    check_clamped("a|😀b", 0, 2, 3);
+    check_clamped("a😀|b", 0, 3, 5);
+}

@@ -1,16 +1,17 @@
 //! `heapsight analyze A B C` (or a folder): the leak findings, as text, JSON or SARIF.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use heapsight_leaks::{analyze_files, format_bytes, Finding, LeakKind, Options, Report};
+use heapsight_leaks::{analyze_files, format_bytes, LeakKind, Options, Report};
 use heapsight_snapshot::Progress;
 use serde_json::{json, Value};
 
 use crate::cmd::format::count;
+use crate::cmd::placement::{places, Place};
 use crate::progress::ProgressDisplay;
 
 /// Arguments of `heapsight analyze`.
@@ -140,15 +141,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
+    let places = places(&report, &args.paths, &[a, b, c], &root);
     match args.format {
-        Format::Text => print_text(&report, &root, args.comparison),
+        Format::Text => print_text(&report, &places, args.comparison),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&to_json(&report, &root))?
+            serde_json::to_string_pretty(&to_json(&report, &places))?
         ),
         Format::Sarif => println!(
             "{}",
-            serde_json::to_string_pretty(&to_sarif(&report, &root))?
+            serde_json::to_string_pretty(&to_sarif(&report, &places))?
         ),
     }
     let failed = args
@@ -161,45 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The file a finding points at, relative to `root` when inside it.
-pub fn finding_file(f: &Finding, root: &Path) -> Option<String> {
-    let url = f.anchor.as_ref()?.url.as_ref()?;
-    let path = url
-        .strip_prefix("file://")
-        .map(percent_decode)
-        .unwrap_or_else(|| url.clone());
-    let p = Path::new(&path);
-    Some(match p.strip_prefix(root) {
-        Ok(rel) => rel.display().to_string(),
-        Err(_) => path,
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn position(f: &Finding) -> (u32, u32) {
-    f.anchor
-        .as_ref()
-        .map_or((1, 1), |a| (a.line + 1, a.column + 1))
-}
-
-fn print_text(report: &Report, root: &Path, comparison_rows: usize) {
+fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
     let color = std::io::stdout().is_terminal();
     let (bold, dim, yellow, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m")
@@ -215,11 +179,16 @@ fn print_text(report: &Report, root: &Path, comparison_rows: usize) {
     if report.findings.is_empty() {
         println!("no leaks above the threshold");
     }
-    for f in &report.findings {
-        let (line, col) = position(f);
-        let file = finding_file(f, root).unwrap_or_else(|| "<unknown script>".into());
+    for (f, place) in report.findings.iter().zip(places) {
+        let Place { line, column, .. } = place;
+        let file = place.file.as_deref().unwrap_or("<unknown script>");
+        let stale = if place.stale {
+            " (possibly stale: this code changed since the capture)"
+        } else {
+            ""
+        };
         println!(
-            "{bold}{file}:{line}:{col}{reset}: {yellow}{}{reset}: {}",
+            "{bold}{file}:{line}:{column}{reset}: {yellow}{}{reset}: {}{dim}{stale}{reset}",
             f.kind.as_str(),
             f.message
         );
@@ -271,20 +240,20 @@ fn print_text(report: &Report, root: &Path, comparison_rows: usize) {
 }
 
 /// The stable JSON contract (version 1).
-pub fn to_json(report: &Report, root: &Path) -> Value {
+pub fn to_json(report: &Report, places: &[Place]) -> Value {
     let findings: Vec<Value> = report
         .findings
         .iter()
-        .map(|f| {
-            let (line, col) = position(f);
-            json!({
+        .zip(places)
+        .map(|(f, place)| {
+            let mut finding = json!({
                 "kind": f.kind.as_str(),
                 "message": f.message,
-                "file": finding_file(f, root),
-                "line": line,
-                "column": col,
-                "end_line": line,
-                "end_column": col,
+                "file": place.file,
+                "line": place.line,
+                "column": place.column,
+                "end_line": place.end_line,
+                "end_column": place.end_column,
                 "retained_bytes": f.retained_bytes,
                 "retained_is_lower_bound": f.retained_is_lower_bound,
                 "count": f.count,
@@ -296,7 +265,11 @@ pub fn to_json(report: &Report, root: &Path) -> Value {
                 "users": f.users,
                 "captured": f.captured,
                 "objects": f.objects,
-            })
+            });
+            if place.stale {
+                finding["stale"] = json!(true);
+            }
+            finding
         })
         .collect();
     json!({
@@ -308,7 +281,7 @@ pub fn to_json(report: &Report, root: &Path) -> Value {
 }
 
 /// SARIF 2.1.0, as GitHub code scanning reads it.
-pub fn to_sarif(report: &Report, root: &Path) -> Value {
+pub fn to_sarif(report: &Report, places: &[Place]) -> Value {
     let rules: Vec<Value> = LeakKind::ALL
         .iter()
         .map(|k| {
@@ -324,19 +297,24 @@ pub fn to_sarif(report: &Report, root: &Path) -> Value {
     let results: Vec<Value> = report
         .findings
         .iter()
-        .map(|f| {
-            let (line, col) = position(f);
+        .zip(places)
+        .map(|(f, place)| {
             let mut result = json!({
                 "ruleId": format!("heapsight/{}", f.kind.as_str()),
                 "level": if f.retained_bytes >= 10_000_000 { "error" } else { "warning" },
                 "message": {"text": f.message},
                 "properties": {"retainedBytes": f.retained_bytes, "count": f.count},
             });
-            if let Some(file) = finding_file(f, root) {
+            if let Some(file) = &place.file {
                 result["locations"] = json!([{
                     "physicalLocation": {
                         "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
-                        "region": {"startLine": line, "startColumn": col},
+                        "region": {
+                            "startLine": place.line,
+                            "startColumn": place.column,
+                            "endLine": place.end_line,
+                            "endColumn": place.end_column,
+                        },
                     }
                 }]);
             }

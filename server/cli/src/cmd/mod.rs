@@ -5,4 +5,5 @@ pub mod capture;
 pub mod demo;
 pub mod format;
 pub mod lsp;
+pub mod placement;
 pub mod stats;

@@ -22,7 +22,7 @@ pub fn code_action(state: &State, params: CodeActionParams) -> Option<CodeAction
     let analysis = state.analysis()?;
     let (text, _) = state.text(&path)?;
     let converter = Converter::new(&text, state.encoding());
-    let range = from_proto::text_range(&text, &converter.index, params.range, converter.encoding);
+    let range = from_proto::text_range(&converter.index, params.range, converter.encoding);
     let diagnostics = analysis.diagnostics(&path, &text);
     Some(
         analysis

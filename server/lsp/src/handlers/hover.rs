@@ -13,7 +13,7 @@ pub fn hover(state: &State, params: HoverParams) -> Option<Hover> {
     let analysis = state.analysis()?;
     let (text, _) = state.text(&path)?;
     let converter = Converter::new(&text, state.encoding());
-    let offset = from_proto::offset(&text, &converter.index, at.position, converter.encoding);
+    let offset = from_proto::offset(&converter.index, at.position, converter.encoding);
     let hover = analysis.hover(&path, &text, offset)?;
     Some(converter.hover(&hover))
 }

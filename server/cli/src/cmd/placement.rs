@@ -1,0 +1,116 @@
+//! Where `heapsight analyze` reports each finding: the call site in the file as it is on disk
+//! (placed by the ide layer: the registering call, a collection's growing call, the user's
+//! call into a library, the TypeScript original through a source map), else V8's position.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use heapsight_ide::{inputs, Analysis, Config, Input, Loaded};
+use heapsight_leaks::{Finding, Report};
+use heapsight_source::{PathMapper, Resolved};
+
+/// A finding's place in the output: 1-based lines, 1-based UTF-16 columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file, relative to the root when inside it.
+    pub file: Option<String>,
+    /// First line.
+    pub line: u32,
+    /// First column.
+    pub column: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// Column just past the end.
+    pub end_column: u32,
+    /// The code changed since the capture.
+    pub stale: bool,
+}
+
+/// The places of `report`'s findings, in order; `paths` are the command's snapshot
+/// arguments (a capture folder brings its manifest's recorded sources), `root` the
+/// workspace root (canonical).
+pub fn places(
+    report: &Report,
+    paths: &[PathBuf],
+    [a, b, c]: &[PathBuf; 3],
+    root: &Path,
+) -> Vec<Place> {
+    let input = match inputs::from_paths(paths) {
+        Ok(Input::Snapshots { capture: None, .. }) | Err(_) | Ok(Input::Report(_)) => {
+            // Three files of one capture folder bring its manifest too.
+            let folder = a.parent().filter(|dir| {
+                b.parent() == Some(*dir)
+                    && c.parent() == Some(*dir)
+                    && dir.join(inputs::MANIFEST_FILE).is_file()
+            });
+            Input::Snapshots {
+                a: a.clone(),
+                b: b.clone(),
+                c: c.clone(),
+                capture: folder.map(Path::to_path_buf),
+            }
+        }
+        Ok(input) => input,
+    };
+    let loaded = Loaded::from_report(report, input);
+    // The leak finder already applied the threshold and kinds: place every finding.
+    let config = Config {
+        min_retained_bytes: 0,
+        ..Config::default()
+    };
+    let analysis = Analysis::new(Arc::new(loaded), root, &config);
+    let located = analysis.place_all();
+    report
+        .findings
+        .iter()
+        .enumerate()
+        .map(
+            |(i, finding)| match located.get(i).and_then(Option::as_ref) {
+                Some(at) => Place {
+                    file: Some(relative(&at.path, root)),
+                    line: at.start.0 + 1,
+                    column: at.start.1 + 1,
+                    end_line: at.end.0 + 1,
+                    end_column: at.end.1 + 1,
+                    stale: at.stale,
+                },
+                None => at_anchor(finding, root),
+            },
+        )
+        .collect()
+}
+
+/// V8's position of the finding's function, for code that is no readable file here.
+fn at_anchor(finding: &Finding, root: &Path) -> Place {
+    let (line, column) = finding
+        .anchor
+        .as_ref()
+        .map_or((1, 1), |a| (a.line + 1, a.column + 1));
+    let file = finding
+        .anchor
+        .as_ref()
+        .and_then(|a| a.url.as_deref())
+        .map(
+            |url| match PathMapper::new(root.to_path_buf(), Vec::new()).resolve(url) {
+                Resolved::Workspace(path)
+                | Resolved::Outside(path)
+                | Resolved::Library { path, .. } => relative(&path, root),
+                Resolved::Internal | Resolved::Unknown => url.to_string(),
+            },
+        );
+    Place {
+        file,
+        line,
+        column,
+        end_line: line,
+        end_column: column,
+        stale: false,
+    }
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
