@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::finding::{Anchor, Finding};
@@ -29,7 +29,16 @@ pub struct Analysis {
     /// Files that changed since the capture when the manifest kept only their hash: lines
     /// cannot be followed, so their findings are stale.
     changed_unmapped: HashSet<PathBuf>,
+    /// The last placements per document text: diagnostics, hover, lens and code actions of
+    /// one version all need them, and finding call sites in a large file costs milliseconds.
+    placements: Arc<Mutex<Vec<Placements>>>,
 }
+
+/// The placements of one file's findings in one text.
+type Placements = (PathBuf, Arc<str>, Arc<Vec<(usize, Placement)>>);
+
+/// Documents whose placements are remembered.
+const REMEMBERED: usize = 8;
 
 /// Where a finding's code is.
 #[derive(Debug, Clone)]
@@ -128,6 +137,7 @@ impl Analysis {
             by_file,
             captured_text,
             changed_unmapped,
+            placements: Arc::default(),
         }
     }
 
@@ -192,17 +202,48 @@ impl Analysis {
         let Some(indices) = self.by_file.get(&path) else {
             return Vec::new();
         };
-        indices
+        let placements = self.placements_in(&path, indices, text);
+        placements
             .iter()
-            .filter_map(|&i| {
-                let site = self.sites.get(&i)?;
-                Some(Placed {
-                    id: self.id(i),
-                    finding: &self.loaded.findings[i],
-                    placement: self.placement(i, site, text),
-                })
+            .map(|(i, placement)| Placed {
+                id: self.id(*i),
+                finding: &self.loaded.findings[*i],
+                placement: placement.clone(),
             })
             .collect()
+    }
+
+    /// The placements of `indices` (the findings of `path`) in `text`, remembered.
+    fn placements_in(
+        &self,
+        path: &Path,
+        indices: &[usize],
+        text: &str,
+    ) -> Arc<Vec<(usize, Placement)>> {
+        let lock = || {
+            self.placements
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        {
+            let mut memo = lock();
+            if let Some(at) = memo.iter().position(|(p, t, _)| p == path && &**t == text) {
+                let hit = memo.remove(at);
+                let placements = hit.2.clone();
+                memo.insert(0, hit);
+                return placements;
+            }
+        }
+        let placements: Arc<Vec<(usize, Placement)>> = Arc::new(
+            indices
+                .iter()
+                .filter_map(|&i| Some((i, self.placement(i, self.sites.get(&i)?, text))))
+                .collect(),
+        );
+        let mut memo = lock();
+        memo.insert(0, (path.to_path_buf(), Arc::from(text), placements.clone()));
+        memo.truncate(REMEMBERED);
+        placements
     }
 
     /// Every loaded finding placed in its file as it is on disk now, in the order of

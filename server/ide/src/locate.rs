@@ -9,6 +9,7 @@
 //! such, never on a neighbouring statement.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use heapsight_leaks::LeakKind;
 use heapsight_source::{
@@ -91,7 +92,7 @@ pub fn place(
     let Some(language) = Language::from_path(path) else {
         return on_line(current, anchor.line, captured != current, None);
     };
-    let then = ParsedFile::parse(captured.to_string(), language);
+    let then = parse(captured, language);
     let binding = growing_binding(finding);
     let key = binding
         .and_then(|binding| {
@@ -111,12 +112,9 @@ pub fn place(
     let (now, key) = if captured == current {
         (then, key)
     } else {
-        let map = LineMap::new(captured, current);
+        let map = line_map(captured, current);
         match map.map_line(key.line()) {
-            Some(line) => (
-                ParsedFile::parse(current.to_string(), language),
-                key.with_line(line),
-            ),
+            Some(line) => (parse(current, language), key.with_line(line)),
             None => {
                 // Just after the nearest line above that survived: where the change is.
                 let line = (0..key.line())
@@ -147,7 +145,7 @@ pub fn fixes(placement: &Placement, path: &Path, current: &str) -> Vec<Fix> {
     else {
         return Vec::new();
     };
-    let file = ParsedFile::parse(current.to_string(), language);
+    let file = parse(current, language);
     heapsight_source::fixes(&file, site)
         .into_iter()
         .map(|fix| Fix {
@@ -156,6 +154,67 @@ pub fn fixes(placement: &Placement, path: &Path, current: &str) -> Vec<Fix> {
             preferred: fix.preferred,
         })
         .collect()
+}
+
+/// How many parses and line maps are remembered: a few open documents, each as captured
+/// and as edited.
+const MEMO: usize = 16;
+
+/// Parses kept by text: every request on a document places each of its findings, and a
+/// parse of a large file costs milliseconds, so one parse serves all the findings of a
+/// version (and the captured text is parsed once, not once per request).
+static PARSES: Mutex<Vec<Arc<ParsedFile>>> = Mutex::new(Vec::new());
+
+/// Line maps kept by their (captured, current) texts, for the same reason.
+type MapEntry = (Arc<str>, Arc<str>, Arc<LineMap>);
+static LINE_MAPS: Mutex<Vec<MapEntry>> = Mutex::new(Vec::new());
+
+fn parse(text: &str, language: Language) -> Arc<ParsedFile> {
+    {
+        let mut memo = PARSES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(at) = memo
+            .iter()
+            .position(|p| p.language() == language && p.text() == text)
+        {
+            let hit = memo.remove(at);
+            memo.insert(0, hit.clone());
+            return hit;
+        }
+    }
+    // Parsed without the lock: other requests go on meanwhile.
+    let parsed = Arc::new(ParsedFile::parse(text.to_string(), language));
+    let mut memo = PARSES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    memo.insert(0, parsed.clone());
+    memo.truncate(MEMO);
+    parsed
+}
+
+fn line_map(captured: &str, current: &str) -> Arc<LineMap> {
+    {
+        let mut memo = LINE_MAPS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(at) = memo
+            .iter()
+            .position(|(a, b, _)| &**a == captured && &**b == current)
+        {
+            let hit = memo.remove(at);
+            let map = hit.2.clone();
+            memo.insert(0, hit);
+            return map;
+        }
+    }
+    let map = Arc::new(LineMap::new(captured, current));
+    let mut memo = LINE_MAPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    memo.insert(0, (Arc::from(captured), Arc::from(current), map.clone()));
+    memo.truncate(MEMO);
+    map
 }
 
 /// The variable whose growth is the leak, for collections held by one.
