@@ -153,16 +153,7 @@ listener on long-lived emitter `bus` ('data') retains <size>: 1,800 listeners ad
 
 Retainer path from the GC root:
 
-1. `global` @<id> · distance 1 · <size> → property `clearTimeout`
-2. `Function` `clearTimeout` @<id> · distance 2 · <size> → internal `context`
-3. `system / Context` @<id> · distance 3 · <size> → context `timerListMap`
-4. `Object` @<id> · distance 4 · <size> → element `[30000]`
-5. `TimersList` @<id> · distance 5 · <size> → property `_idleNext`
-6. `Timeout` @<id> · distance 6 · <size> → property `_onTimeout`
-7. `Function` `native_bind` @<id> · distance 7 · <size> → internal `bound_this`
-8. `Server` @<id> · distance 8 · <size> → property `_events`
-9. `{connection, listening, request, error}` `Object` @<id> · distance 9 · <size> → property `request`
-10. `Function` @<id> · distance 10 · <size> → internal `context`
+…
 11. `system / Context` @<id> · distance 11 · <size> → context `bus`
 12. `EventEmitter` @<id> · distance 12 · <size> → property `_events`
 13. `{data}` `Object` @<id> · distance 13 · <size> → property `data`
@@ -179,7 +170,26 @@ Captured by the leaked closures: `session`
   res.on('close', () => bus.removeListener('data', onData));
 --- after the fix: stale true
 "#;
-    assert_eq!(normalize(&out), expected);
+    assert_eq!(only_user_hops(&normalize(&out)), expected);
+}
+
+/// The retainer path from the hop that names the user's variable on: the hops above it go
+/// through Node's internals (a timer list, the server's listeners), and which of several
+/// equally short ways there the search takes changes from one capture to the next (the
+/// order the server's events were first registered in, `clearTimeout` or `clearInterval`).
+fn only_user_hops(out: &str) -> String {
+    let mut lines: Vec<&str> = out.lines().collect();
+    let first_hop = lines.iter().position(|l| l.starts_with("1. "));
+    let user_hop = lines.iter().position(|l| l.contains("→ context `bus`"));
+    if let (Some(first), Some(user)) = (first_hop, user_hop) {
+        assert!(
+            lines[first].starts_with("1. `global` @<id> · distance 1"),
+            "the path starts at a GC root: {}",
+            lines[first]
+        );
+        lines.splice(first..user, ["…"]);
+    }
+    lines.join("\n") + "\n"
 }
 
 #[test]
