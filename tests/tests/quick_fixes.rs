@@ -1,8 +1,8 @@
 //! Each planted leak, seen through the editor layer on a copy of its fixture app: the
 //! diagnostic sits on the registering statement of expected.json (the `.ts` line for the
-//! TypeScript app, through its source map), and the preferred quick fix, applied to the copy,
-//! really fixes the leak: the app is captured again under load (which fails on any 5xx
-//! answer, so the app still does its job) and the finding is gone.
+//! TypeScript app, through its source map), and every quick fix offered there, each applied
+//! to a fresh copy, really fixes the leak: the app is captured again under load (which fails
+//! on any 5xx answer, so the app still does its job) and the finding is gone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,15 +30,15 @@ const NO_FIX: &[(&str, &str)] = &[
     ),
 ];
 
-struct Fixed {
+/// The quick fixes offered on the app's leak: each one's title and the fixed file's text.
+struct Offered {
     line: u32,
-    title: String,
-    new_text: String,
     file: PathBuf,
+    fixes: Vec<(String, String)>,
 }
 
-/// Places the app's one leak in its copy, checks the line, and applies the preferred fix.
-fn diagnose_and_fix(app: &str, copy: &Path) -> Option<Fixed> {
+/// Places the app's one leak in its copy, checks the line, and collects the fixes offered.
+fn diagnose(app: &str, copy: &Path) -> Option<Offered> {
     let triple = fixture_snapshots(app, 20).unwrap_or_else(|e| panic!("{app}: {e:#}"));
     let exp = expected(app).unwrap();
     let leak = exp.leaks.first().expect("a leaky app");
@@ -92,24 +92,31 @@ fn diagnose_and_fix(app: &str, copy: &Path) -> Option<Fixed> {
         );
         return None;
     }
-    let fix = actions
+    assert!(
+        !actions.is_empty(),
+        "{app}: no quick fix offered for {diagnostic:#?}"
+    );
+    assert!(
+        actions.iter().filter(|a| a.preferred).count() <= 1,
+        "{app}: one preferred fix at most"
+    );
+    let fixes = actions
         .iter()
-        .find(|a| a.preferred)
-        .or_else(|| actions.first())
-        .unwrap_or_else(|| panic!("{app}: no quick fix offered for {diagnostic:#?}"));
-    let new_text = apply_edits(&text, &fix.edits).unwrap_or_else(|| {
-        panic!(
-            "{app}: {:?} has overlapping or out-of-range edits",
-            fix.title
-        )
-    });
-    assert_ne!(new_text, text, "{app}: {:?} changes nothing", fix.title);
-    std::fs::write(&file, &new_text).unwrap();
-    Some(Fixed {
+        .map(|fix| {
+            let new_text = apply_edits(&text, &fix.edits).unwrap_or_else(|| {
+                panic!(
+                    "{app}: {:?} has overlapping or out-of-range edits",
+                    fix.title
+                )
+            });
+            assert_ne!(new_text, text, "{app}: {:?} changes nothing", fix.title);
+            (fix.title.clone(), new_text)
+        })
+        .collect();
+    Some(Offered {
         line,
-        title: fix.title.clone(),
-        new_text,
-        file,
+        file: PathBuf::from(&leak.file),
+        fixes,
     })
 }
 
@@ -138,58 +145,62 @@ fn compile_typescript(copy: &Path) {
 fn every_leak_is_placed_on_its_statement_and_every_quick_fix_fixes_it() {
     let work = repo_root().join("target/tmp/quick-fixes");
     let _ = std::fs::remove_dir_all(&work);
-    let mut fixed_apps = Vec::new();
+    let mut proven = Vec::new();
     for app in heapsight_tests::support::FIXTURE_APPS {
         if app.starts_with("healthy-") {
             continue;
         }
-        let copy = copy_fixture(app, &work).unwrap();
-        let Some(fixed) = diagnose_and_fix(app, &copy) else {
+        let first = copy_fixture(app, &work.join(format!("{app}-fix0"))).unwrap();
+        let Some(offered) = diagnose(app, &first) else {
             continue;
         };
-        if copy.join("tsconfig.json").is_file() {
-            compile_typescript(&copy);
-        }
-        let out = work.join(format!("{app}.snapshots"));
-        let triple = snapshots_of(&copy, &out, 20).unwrap_or_else(|e| {
-            panic!(
-                "{app}: the fixed app ({}) no longer runs its load: {e:#}\n{}",
-                fixed.title, fixed.new_text
+        for (i, (title, new_text)) in offered.fixes.iter().enumerate() {
+            let parent = work.join(format!("{app}-fix{i}"));
+            let copy = if i == 0 {
+                first.clone()
+            } else {
+                copy_fixture(app, &parent).unwrap()
+            };
+            std::fs::write(copy.join(&offered.file), new_text).unwrap();
+            if copy.join("tsconfig.json").is_file() {
+                compile_typescript(&copy);
+            }
+            let triple = snapshots_of(&copy, &parent.join("snapshots"), 20).unwrap_or_else(|e| {
+                panic!(
+                    "{app}: the app fixed by {title:?} no longer runs its load: {e:#}\n{new_text}"
+                )
+            });
+            let report = analyze_files(
+                &triple.a,
+                &triple.b,
+                &triple.c,
+                &Options::default(),
+                &Progress::new(),
             )
-        });
-        let report = analyze_files(
-            &triple.a,
-            &triple.b,
-            &triple.c,
-            &Options::default(),
-            &Progress::new(),
-        )
-        .unwrap();
-        assert!(
-            report.findings.is_empty(),
-            "{app}: after {:?} on {}:{} the capture still shows {:#?}",
-            fixed.title,
-            fixed.file.display(),
-            fixed.line,
-            report
-                .findings
-                .iter()
-                .map(|f| &f.message)
-                .collect::<Vec<_>>()
-        );
-        fixed_apps.push(*app);
+            .unwrap();
+            assert!(
+                report.findings.is_empty(),
+                "{app}: after {title:?} on {}:{} the capture still shows {:#?}",
+                offered.file.display(),
+                offered.line,
+                report
+                    .findings
+                    .iter()
+                    .map(|f| &f.message)
+                    .collect::<Vec<_>>()
+            );
+            proven.push(format!("{app}: {title}"));
+        }
     }
+    let apps: std::collections::BTreeSet<&str> =
+        proven.iter().filter_map(|p| p.split(':').next()).collect();
     assert_eq!(
-        fixed_apps,
-        [
-            "listener-leak",
-            "map-cache",
-            "interval-leak",
-            "closure-leak",
-            "abort-signal-leak",
-            "split-modules",
-            "ts-presence-leak"
-        ],
-        "the apps whose quick fix was proven"
+        apps.len(),
+        7,
+        "every app with a fix had all of its fixes proven: {proven:#?}"
+    );
+    eprintln!(
+        "quick fixes proven by re-capture:\n  {}",
+        proven.join("\n  ")
     );
 }

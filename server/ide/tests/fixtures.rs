@@ -326,7 +326,6 @@ main.js:48: Warning promise `configReady.then`: configReady.then(() => {
 main.js:62: Warning listener `shutdown.signal.addEventListener`: shutdown.signal.addEventListener('abort', () => {
   * Pass an `AbortSignal` and abort it when `res` closes (removes the `abort` listener)
     Remove the `abort` listener when `res` closes
-    Listen to `abort` only once
 # split-modules
 registry.mjs:7: Warning collection `sessions.set`: sessions.set(id, session);
   related line 3: `sessions` is declared here

@@ -265,7 +265,6 @@ async function handleExport(req, res) {
 "#,
         r#"* AbortSignal: Pass an `AbortSignal` and abort it when `res` closes (removes the `abort` listener)
   RemoveListener: Remove the `abort` listener when `res` closes
-  Once: Listen to `abort` only once
 ---
 const shutdown = new AbortController();
 async function handleExport(req, res) {

@@ -181,6 +181,11 @@ fn use_once(
     arguments: &[Node<'_>],
     event_label: &str,
 ) -> Option<Fix> {
+    // An event that fires once in the emitter's life (an abort, a close, the process's
+    // exit) keeps a `once` listener exactly as long as an `on` one: no fix for the leak.
+    if site.event.as_deref().is_some_and(fires_once_per_life) {
+        return None;
+    }
     let title = format!("Listen to `{event_label}` only once");
     let edits = match site.method.as_str() {
         "on" | "addListener" | "prependListener" => {
@@ -210,6 +215,24 @@ fn use_once(
         edits,
         preferred: false,
     })
+}
+
+/// Events that end their emitter's life: listeners for them wait until the end either way.
+fn fires_once_per_life(event: &str) -> bool {
+    matches!(
+        event,
+        "abort"
+            | "close"
+            | "end"
+            | "finish"
+            | "exit"
+            | "beforeExit"
+            | "disconnect"
+            | "SIGINT"
+            | "SIGTERM"
+            | "SIGHUP"
+            | "SIGUSR2"
+    )
 }
 
 /// `target.addEventListener(type, fn, { signal })` with an `AbortController` aborted at the
