@@ -1,7 +1,7 @@
 //! Listener fixes: remove the handler when the registering scope ends, use `once`, pass an
 //! `AbortSignal`, or return a disposer.
 
-use super::cleanup::{disposer_point, find_cleanup};
+use super::cleanup::{disposer_point, find_cleanup, CleanupPlan};
 use super::style::{handler_name, indent_at, unique_name, Style};
 use super::{Fix, FixKind, SiteNodes};
 use crate::parsed::ParsedFile;
@@ -60,50 +60,38 @@ pub(super) fn listener_fixes(
             .is_some_and(|object| reachable_from_methods(file, object));
         if reachable && handler.kind() != "identifier" {
             let kept = format!("this.{name}");
-            let mut edits = hoist(
+            let removal = format!("{receiver}.{remover}({event_text}, {kept})");
+            let removal = Removal {
+                declare: &kept,
+                reference: &kept,
+                code: &removal,
+                event_label: &event_label,
+            };
+            found.push(remove_at(
                 file,
                 &style,
-                plan.anchor,
                 nodes.statement,
                 handler,
-                &kept,
-                &kept,
-            );
-            edits.push(plan.point.edit(
-                &style,
-                &format!("{receiver}.{remover}({event_text}, {kept})"),
+                plan,
+                removal,
             ));
-            found.push(Fix {
-                title: format!(
-                    "Remove the `{event_label}` listener {}",
-                    plan.point.describe()
-                ),
-                kind: FixKind::RemoveListener,
-                edits,
-                preferred: false,
-            });
         }
     } else if let Some(plan) = &plan {
         let declare = format!("const {name}");
-        let mut edits = hoist(
+        let removal = Removal {
+            declare: &declare,
+            reference: &name,
+            code: &removal,
+            event_label: &event_label,
+        };
+        found.push(remove_at(
             file,
             &style,
-            plan.anchor,
             nodes.statement,
             handler,
-            &declare,
-            &name,
-        );
-        edits.push(plan.point.edit(&style, &removal));
-        found.push(Fix {
-            title: format!(
-                "Remove the `{event_label}` listener {}",
-                plan.point.describe()
-            ),
-            kind: FixKind::RemoveListener,
-            edits,
-            preferred: false,
-        });
+            plan,
+            removal,
+        ));
     } else if let Some((offset, indent)) = disposer_point(file, nodes.statement) {
         let declare = format!("const {name}");
         let mut edits = hoist(
@@ -132,6 +120,48 @@ pub(super) fn listener_fixes(
         }
     }
     found
+}
+
+/// A listener removal: how the handler is named when hoisted, and the removing statement.
+struct Removal<'a> {
+    /// `const onData` or `this.onData`.
+    declare: &'a str,
+    /// `onData` or `this.onData`.
+    reference: &'a str,
+    /// `bus.removeListener('data', onData)`.
+    code: &'a str,
+    event_label: &'a str,
+}
+
+/// Hoist the handler (when inline) and remove it at the plan's cleanup point.
+fn remove_at(
+    file: &ParsedFile,
+    style: &Style,
+    statement: Node<'_>,
+    handler: Node<'_>,
+    plan: &CleanupPlan<'_>,
+    removal: Removal<'_>,
+) -> Fix {
+    let mut edits = hoist(
+        file,
+        style,
+        plan.anchor,
+        statement,
+        handler,
+        removal.declare,
+        removal.reference,
+    );
+    edits.push(plan.point.edit(style, removal.code));
+    Fix {
+        title: format!(
+            "Remove the `{}` listener {}",
+            removal.event_label,
+            plan.point.describe()
+        ),
+        kind: FixKind::RemoveListener,
+        edits,
+        preferred: false,
+    }
 }
 
 /// Name an inline handler before `anchor` (`declare` is `const onData` or `this.onData`), and
