@@ -93,11 +93,87 @@ impl Dominators {
     }
 }
 
-/// Computes the dominator tree.
-pub(crate) fn compute(
+/// The depth-first numbering over retaining edges from the root: what the dominator
+/// computation needs first, and needs no retainer index for, so it runs beside the
+/// retainer index's construction.
+pub(crate) struct Search {
+    /// `dfn[node]`: preorder number, or `NONE`.
+    dfn: Vec<u32>,
+    /// Nodes by preorder number.
+    vertex: Vec<u32>,
+    /// Preorder number of each numbered node's DFS parent.
+    parent: Vec<u32>,
+}
+
+/// Numbers the nodes the root reaches through retaining edges, in DFS preorder.
+pub(crate) fn search(graph: &HeapGraph, essential: &Essential) -> Search {
+    let n = graph.node_count();
+    let mut search = Search {
+        dfn: vec![NONE; n],
+        vertex: Vec::with_capacity(n),
+        parent: Vec::with_capacity(n),
+    };
+    if n > 0 {
+        visit(graph, essential, &mut search, 0, &mut Vec::new());
+    }
+    search
+}
+
+/// Iterative DFS from `start` (numbered as a child of the root) over retaining edges.
+fn visit(
+    graph: &HeapGraph,
+    essential: &Essential,
+    search: &mut Search,
+    start: u32,
+    stack: &mut Vec<(u32, u32)>,
+) {
+    let Search {
+        dfn,
+        vertex,
+        parent,
+    } = search;
+    dfn[start as usize] = vertex.len() as u32;
+    vertex.push(start);
+    parent.push(0);
+    stack.push((start, graph.first_edge[start as usize]));
+    while let Some(top) = stack.last_mut() {
+        let (node, cursor) = *top;
+        let end = graph.first_edge[node as usize + 1];
+        if cursor >= end {
+            stack.pop();
+            continue;
+        }
+        top.1 = cursor + 1;
+        let e = cursor as usize;
+        if !essential.retains(e) {
+            continue;
+        }
+        let to = graph.edge_to[e];
+        if dfn[to as usize] == NONE {
+            dfn[to as usize] = vertex.len() as u32;
+            vertex.push(to);
+            parent.push(dfn[node as usize]);
+            stack.push((to, graph.first_edge[to as usize]));
+        }
+    }
+}
+
+/// A vertex of the link/eval forest: its forest ancestor and the smallest
+/// semi-dominator on its compressed path. Kept together so one path step is one memory
+/// access: the compression is the hottest loop of the whole analysis, and every access
+/// in it is random.
+#[derive(Clone, Copy)]
+struct Link {
+    ancestor: u32,
+    best: u32,
+}
+
+/// Computes the dominator tree from the root's [`search`].
+pub(crate) fn finish(
     graph: &HeapGraph,
     essential: &Essential,
     retainers: &Retainers,
+    search: Search,
     progress: &Progress,
 ) -> Result<Tree> {
     let n = graph.node_count();
@@ -107,55 +183,26 @@ pub(crate) fn compute(
             preorder: Vec::new(),
         });
     }
-    // Preorder numbering by iterative DFS over retaining edges.
-    let mut dfn = vec![NONE; n];
-    let mut vertex: Vec<u32> = Vec::with_capacity(n);
-    let mut parent: Vec<u32> = Vec::with_capacity(n);
+    let mut search = search;
     // Nodes reached only through a virtual root edge (unreachable from the real root).
     let mut virtual_child = vec![false; 0];
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    let mut visit = |start: u32,
-                     start_parent: u32,
-                     dfn: &mut Vec<u32>,
-                     vertex: &mut Vec<u32>,
-                     parent: &mut Vec<u32>| {
-        dfn[start as usize] = vertex.len() as u32;
-        vertex.push(start);
-        parent.push(start_parent);
-        stack.push((start, graph.first_edge[start as usize]));
-        while let Some(top) = stack.last_mut() {
-            let (node, cursor) = *top;
-            let end = graph.first_edge[node as usize + 1];
-            if cursor >= end {
-                stack.pop();
-                continue;
-            }
-            top.1 = cursor + 1;
-            let e = cursor as usize;
-            if !essential.retains(e) {
-                continue;
-            }
-            let to = graph.edge_to[e];
-            if dfn[to as usize] == NONE {
-                dfn[to as usize] = vertex.len() as u32;
-                vertex.push(to);
-                parent.push(dfn[node as usize]);
-                stack.push((to, graph.first_edge[to as usize]));
-            }
-        }
-    };
-    visit(0, 0, &mut dfn, &mut vertex, &mut parent);
-    let reachable = vertex.len();
+    let reachable = search.vertex.len();
     if reachable < n {
         virtual_child = vec![false; n];
+        let mut stack = Vec::new();
         for u in 0..n as u32 {
-            if dfn[u as usize] == NONE && retainers.of(NodeIndex(u)).is_empty() {
-                let at = vertex.len();
-                visit(u, 0, &mut dfn, &mut vertex, &mut parent);
+            if search.dfn[u as usize] == NONE && retainers.of(NodeIndex(u)).is_empty() {
+                let at = search.vertex.len();
+                visit(graph, essential, &mut search, u, &mut stack);
                 virtual_child[at] = true;
             }
         }
     }
+    let Search {
+        dfn,
+        vertex,
+        parent,
+    } = search;
     // Nodes in preorder; the rest (leftovers) get the root as dominator at the end.
     let numbered = vertex.len();
     progress.check()?;
@@ -163,41 +210,54 @@ pub(crate) fn compute(
     // Semi-dominators, in reverse preorder.
     let n = numbered;
     let mut semi: Vec<u32> = (0..n as u32).collect();
-    let mut label: Vec<u32> = (0..n as u32).collect();
-    let mut ancestor = vec![NONE; n];
+    let mut forest = vec![
+        Link {
+            ancestor: NONE,
+            best: 0
+        };
+        n
+    ];
     let mut path: Vec<u32> = Vec::new();
     for w in (1..n).rev() {
         if w % (1 << 20) == 0 {
             progress.check()?;
         }
-        if virtual_child.get(w).copied().unwrap_or(false) {
+        let is_virtual = virtual_child.get(w).copied().unwrap_or(false);
+        if is_virtual {
             semi[w] = 0;
         }
         let node = vertex[w];
         let preds = retainers.of(NodeIndex(node));
-        if preds.len() == 1 && !virtual_child.get(w).copied().unwrap_or(false) {
+        if preds.len() == 1 && !is_virtual {
             // Most heap objects have one retainer: the search reached them through it, so
             // it is their parent, still unprocessed, and their semi-dominator.
             semi[w] = parent[w];
-            ancestor[w] = parent[w];
+            forest[w] = Link {
+                ancestor: parent[w],
+                best: parent[w],
+            };
             continue;
         }
+        let mut s = semi[w];
         for &pred in preds {
             let v = dfn[pred as usize];
             if v == NONE {
                 // A leftover: it cannot lower anyone's semi-dominator.
                 continue;
             }
-            let u = eval(v, &mut ancestor, &mut label, &semi, &mut path);
-            if semi[u as usize] < semi[w] {
-                semi[w] = semi[u as usize];
+            let found = eval(v, &mut forest, &semi, &mut path);
+            if found < s {
+                s = found;
             }
         }
+        semi[w] = s;
         // link(parent(w), w)
-        ancestor[w] = parent[w];
+        forest[w] = Link {
+            ancestor: parent[w],
+            best: s,
+        };
     }
-    drop(ancestor);
-    drop(label);
+    drop(forest);
     drop(path);
 
     // Immediate dominators by NCA: `parent` becomes `idom` in place (in preorder space).
@@ -227,26 +287,35 @@ pub(crate) fn compute(
     })
 }
 
-/// Returns the vertex with the smallest semi-dominator on the forest path from `v` up to
-/// (not including) its tree's root, compressing the path.
+/// The smallest semi-dominator on the forest path from `v` up to (not including) its
+/// tree's root, compressing the path; `semi[v]` for a vertex not yet linked.
 #[inline]
-fn eval(v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], path: &mut Vec<u32>) -> u32 {
-    if ancestor[v as usize] == NONE {
-        return v;
+fn eval(v: u32, forest: &mut [Link], semi: &[u32], path: &mut Vec<u32>) -> u32 {
+    let first = forest[v as usize];
+    if first.ancestor == NONE {
+        return semi[v as usize];
     }
     // Collect the path whose ancestors are not tree roots, then compress top-down.
     path.clear();
     let mut x = v;
-    while ancestor[ancestor[x as usize] as usize] != NONE {
+    let mut at = first;
+    loop {
+        let up = forest[at.ancestor as usize];
+        if up.ancestor == NONE {
+            break;
+        }
         path.push(x);
-        x = ancestor[x as usize];
+        x = at.ancestor;
+        at = up;
     }
     while let Some(y) = path.pop() {
-        let a = ancestor[y as usize];
-        if semi[label[a as usize] as usize] < semi[label[y as usize] as usize] {
-            label[y as usize] = label[a as usize];
+        let a = forest[y as usize].ancestor;
+        let above = forest[a as usize];
+        let link = &mut forest[y as usize];
+        if above.best < link.best {
+            link.best = above.best;
         }
-        ancestor[y as usize] = ancestor[a as usize];
+        link.ancestor = above.ancestor;
     }
-    label[v as usize]
+    forest[v as usize].best
 }

@@ -145,24 +145,25 @@ impl Snapshot {
         drop(page);
         let side_result =
             side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
-        // Two independent chains, one per core: retainers then the dominator tree; and
-        // distances and the owners self sizes are attributed to. Sizes are only needed
-        // when retained sizes are summed, after both.
+        // Two cores: the depth-first numbering beside the retainer index and the owners
+        // self sizes are attributed to; then the semi-dominators beside the distances.
+        // Sizes are only needed when retained sizes are summed, after both.
         progress.start(Phase::Dominators, 0);
         progress.step("retainers, dominators | distances, self sizes");
         let (tree, (distances, owners)) = std::thread::scope(|s| {
-            let side = s.spawn(|| {
-                (
-                    distances::compute(&graph, &weakmaps),
-                    shallow::owners(&graph),
-                )
-            });
-            let main = Retainers::build(&graph, &essential, counts);
-            let tree = dominators::compute(&graph, &essential, &main, progress).map(|t| (t, main));
-            let side = side
+            let search = s.spawn(|| dominators::search(&graph, &essential));
+            let retainers = Retainers::build(&graph, &essential, counts);
+            let owners = shallow::owners(&graph);
+            let search = search
                 .join()
-                .unwrap_or_else(|_| (vec![UNREACHABLE; graph.node_count()], None));
-            (tree, side)
+                .unwrap_or_else(|_| dominators::search(&graph, &essential));
+            let side = s.spawn(|| distances::compute(&graph, &weakmaps));
+            let tree = dominators::finish(&graph, &essential, &retainers, search, progress)
+                .map(|t| (t, retainers));
+            let distances = side
+                .join()
+                .unwrap_or_else(|_| vec![UNREACHABLE; graph.node_count()]);
+            (tree, (distances, owners))
         });
         let (tree, retainers) = tree?;
         drop(weakmaps);

@@ -53,16 +53,32 @@ impl ClassNames {
     pub fn compute(graph: &HeapGraph) -> ClassNames {
         let mut interner = Interner::default();
         let mut class_of = Vec::with_capacity(graph.node_count());
+        // A class depends only on the node's type and name: decide it once per pair, not
+        // once per node (a heap has millions of nodes and a few thousand names in use).
+        let mut by_name: Vec<u32> = vec![u32::MAX; graph.strings.len()];
+        let mut by_type: [u32; 256] = [u32::MAX; 256];
         for n in graph.nodes() {
-            let id = match graph.node_type(n) {
-                NodeType::Hidden => interner.id("(system)"),
+            let ty = graph.node_type(n);
+            let id = match ty {
                 NodeType::Object | NodeType::Native => {
-                    interner.id(&short_tag_name(graph.node_name(n)))
+                    let name = graph.node_name_index(n) as usize;
+                    match by_name[name] {
+                        u32::MAX => {
+                            let id = interner.id(&short_tag_name(graph.node_name(n)));
+                            by_name[name] = id;
+                            id
+                        }
+                        id => id,
+                    }
                 }
-                NodeType::Code => interner.id("(compiled code)"),
-                NodeType::Closure => interner.id("Function"),
-                NodeType::RegExp => interner.id("RegExp"),
-                t => interner.id(&format!("({})", t.as_str())),
+                _ => match by_type[ty as usize] {
+                    u32::MAX => {
+                        let id = interner.id(&raw_class_name(ty, ""));
+                        by_type[ty as usize] = id;
+                        id
+                    }
+                    id => id,
+                },
             };
             class_of.push(id);
         }
@@ -176,49 +192,52 @@ struct Interface<'g> {
     properties: Vec<&'g str>,
 }
 
+/// The property-name string indices of each plain object, in edge order: what both
+/// shape passes read. Objects of one hidden class share the sequence, so results are
+/// memoized by it instead of being recomputed per object.
+fn property_indices(graph: &HeapGraph, n: NodeIndex, out: &mut Vec<u32>) {
+    out.clear();
+    let property = EdgeType::Property as u8;
+    for e in graph.edge_range(n) {
+        if graph.edge_type[e] == property {
+            out.push(graph.edge_name[e]);
+        }
+    }
+}
+
 /// The shapes common enough among plain objects to name them (DevTools'
 /// `inferInterfaceDefinitions`), most common first.
 fn infer_interfaces(graph: &HeapGraph) -> Vec<Interface<'_>> {
-    let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
+    // First by property sequence (cheap to hash, no string built per object), then the
+    // distinct sequences by the name they print as, first-seen order kept.
+    let mut by_sequence: HashMap<Vec<u32>, (usize, u64)> = HashMap::new();
     let mut total = 0u64;
-    let mut order = 0usize;
+    let mut sequence = Vec::new();
     for n in graph.nodes() {
         if !is_plain_object(graph, n) {
             continue;
         }
         total += 1;
-        let mut name = String::from("{");
-        let mut len16 = 1usize;
-        let mut properties = Vec::new();
-        for e in graph.edges(n) {
-            let crate::EdgeName::Name(prop) = e.name else {
-                continue;
-            };
-            if e.edge_type != EdgeType::Property || prop == "__proto__" {
-                continue;
+        property_indices(graph, n, &mut sequence);
+        let seen = by_sequence.len();
+        match by_sequence.get_mut(sequence.as_slice()) {
+            Some(entry) => entry.1 += 1,
+            None => {
+                by_sequence.insert(sequence.clone(), (seen, 1));
             }
-            let formatted = format_property_name(prop);
-            let f16 = formatted.encode_utf16().count();
-            if len16 > MIN_INTERFACE_PROPERTY_COUNT && len16 + f16 > MAX_INTERFACE_NAME_LENGTH {
-                break;
-            }
-            if len16 != 1 {
-                name.push_str(", ");
-                len16 += 2;
-            }
-            name.push_str(&formatted);
-            len16 += f16;
-            properties.push(prop);
         }
-        if properties.is_empty() {
+    }
+    let mut sequences: Vec<(Vec<u32>, (usize, u64))> = by_sequence.into_iter().collect();
+    sequences.sort_by_key(|(_, (order, _))| *order);
+    let mut candidates: HashMap<String, Candidate<'_>> = HashMap::new();
+    for (sequence, (order, count)) in sequences {
+        let Some((name, properties)) = shape_name(graph, &sequence) else {
             continue;
-        }
-        name.push('}');
-        let entry = candidates.entry(name).or_insert_with(|| {
-            order += 1;
-            (order, 0, properties)
-        });
-        entry.1 += 1;
+        };
+        candidates
+            .entry(name)
+            .or_insert_with(|| (order, 0, properties))
+            .1 += count;
     }
     let mut sorted: Vec<(String, Candidate<'_>)> = candidates.into_iter().collect();
     // Most common first; ties keep first-seen order, as JS's stable sort over a Map does.
@@ -230,6 +249,37 @@ fn infer_interfaces(graph: &HeapGraph) -> Vec<Interface<'_>> {
         .take_while(|(_, (_, count, _))| *count as f64 >= min)
         .map(|(name, (_, _, properties))| Interface { name, properties })
         .collect()
+}
+
+/// `{id, name, email}` for a sequence of property names, cut at DevTools' length limit;
+/// `None` for an object with no named property.
+fn shape_name<'g>(graph: &'g HeapGraph, sequence: &[u32]) -> Option<(String, Vec<&'g str>)> {
+    let mut name = String::from("{");
+    let mut len16 = 1usize;
+    let mut properties = Vec::new();
+    for &index in sequence {
+        let prop = graph.strings.get(index as usize);
+        if prop == "__proto__" {
+            continue;
+        }
+        let formatted = format_property_name(prop);
+        let f16 = formatted.encode_utf16().count();
+        if len16 > MIN_INTERFACE_PROPERTY_COUNT && len16 + f16 > MAX_INTERFACE_NAME_LENGTH {
+            break;
+        }
+        if len16 != 1 {
+            name.push_str(", ");
+            len16 += 2;
+        }
+        name.push_str(&formatted);
+        len16 += f16;
+        properties.push(prop);
+    }
+    if properties.is_empty() {
+        return None;
+    }
+    name.push('}');
+    Some((name, properties))
 }
 
 #[derive(Clone, Copy)]
@@ -311,15 +361,21 @@ fn apply_interfaces(
     }
     let mut props: Vec<&str> = Vec::new();
     let mut states: Vec<usize> = Vec::new();
+    let mut sequence = Vec::new();
+    // The match depends only on the property names (and, where nothing matches, on the
+    // object's own class, which is the same `Object` for every plain object).
+    let mut known: HashMap<Vec<u32>, u32> = HashMap::new();
     for n in graph.nodes() {
         if !is_plain_object(graph, n) {
             continue;
         }
+        property_indices(graph, n, &mut sequence);
+        if let Some(&class) = known.get(sequence.as_slice()) {
+            class_of[n.ix()] = class;
+            continue;
+        }
         props.clear();
-        props.extend(graph.edges(n).filter_map(|e| match (e.edge_type, e.name) {
-            (EdgeType::Property, crate::EdgeName::Name(p)) => Some(p),
-            _ => None,
-        }));
+        props.extend(sequence.iter().map(|&i| graph.strings.get(i as usize)));
         props.sort_by(|a, b| cmp16(a, b));
         let initial = Match {
             class: class_of[n.ix()],
@@ -355,6 +411,7 @@ fn apply_interfaces(
             }
         }
         class_of[n.ix()] = best.class;
+        known.insert(sequence.clone(), best.class);
     }
 }
 
