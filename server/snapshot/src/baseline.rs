@@ -12,7 +12,7 @@ use crate::error::{Result, SnapshotError};
 use crate::meta::Header;
 use crate::progress::{Phase, Progress};
 use crate::reader::{expect_key, read_header};
-use crate::scan::{self, FnSink};
+use crate::scan::{self, RecordSink};
 use crate::source::ByteSource;
 use crate::summary::raw_class_name;
 use crate::types::NodeType;
@@ -139,7 +139,6 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
         .iter()
         .map(|t| NodeType::from_name(t) as u8)
         .collect();
-    let mut field = 0usize;
     let mut count = 0u64;
     let mut max_odd = 0u64;
     // 64 ids per byte of file: far above any real snapshot's ids, yet a bitmap of at most
@@ -147,51 +146,58 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
     let mut ids = JsIdSet::with_limit(src.len().saturating_mul(64));
     let mut total_size: u64 = 0;
     let mut overflow = None;
-    let (mut ty, mut name, mut id, mut size) = (0u8, 0u32, 0u64, 0u64);
     // Totals of objects and native objects by name string (their class is their name),
     // and of everything else by type (its class is the type): array slots, no hashing in
     // the per-node path.
     let mut by_name: Vec<(u64, u64)> = Vec::new();
     let mut by_type: Vec<(u64, u64)> = vec![(0, 0); 256];
     let named = |t: u8| t == NodeType::Object as u8 || t == NodeType::Native as u8;
+    // No file holds more strings than a third of its bytes (`"",` each): a name index past
+    // that is an error (reported once the strings are read), and the table of totals by name
+    // never grows past it, whatever index a small file claims.
+    let name_limit = usize::try_from(src.len() / 3).unwrap_or(usize::MAX);
+    let mut impossible_name = None;
     let mut bad = None;
     let mut sampled: Vec<(u64, u8, u32)> = Vec::new();
-    let mut sink = FnSink(|v: u64| {
-        if field == layout.type_at {
-            ty = type_codes
-                .get(v as usize)
+    let read = [
+        layout.type_at,
+        layout.name_at,
+        layout.id_at,
+        layout.self_size_at,
+    ];
+    let mut sink = RecordSink::new(
+        |r: &[u64]| {
+            let ty = type_codes
+                .get(r[layout.type_at] as usize)
                 .copied()
                 .unwrap_or(NodeType::Other as u8);
-        } else if field == layout.name_at {
-            name = u32::try_from(v).unwrap_or(u32::MAX);
-        } else if field == layout.id_at {
-            id = v;
-        } else if field == layout.self_size_at {
-            size = v;
-            match total_size.checked_add(v) {
+            let name = u32::try_from(r[layout.name_at]).unwrap_or(u32::MAX);
+            let (id, size) = (r[layout.id_at], r[layout.self_size_at]);
+            match total_size.checked_add(size) {
                 Some(t) => total_size = t,
-                None => overflow = overflow.or(Some((count, v))),
+                None => overflow = overflow.or(Some((count, size))),
             }
-        }
-        field += 1;
-        if field == fields {
-            // Fields may come in any order; the record is complete here.
             if id & 1 == 1 {
                 max_odd = max_odd.max(id);
                 ids.insert(id);
-                let slot = if named(ty) {
+                let slot = if !named(ty) {
+                    Some(&mut by_type[ty as usize])
+                } else if (name as usize) < name_limit {
                     let i = name as usize;
                     if i >= by_name.len() {
-                        by_name.resize((i + 1).next_power_of_two().min(u32::MAX as usize), (0, 0));
+                        by_name.resize((i + 1).next_power_of_two().min(name_limit), (0, 0));
                     }
-                    &mut by_name[i]
+                    Some(&mut by_name[i])
                 } else {
-                    &mut by_type[ty as usize]
+                    impossible_name = impossible_name.or(Some((count, name)));
+                    None
                 };
-                slot.0 += 1;
-                // No slot can pass the total, which is checked: wrapping only ever
-                // happens on input that is rejected below.
-                slot.1 = slot.1.wrapping_add(size);
+                if let Some(slot) = slot {
+                    slot.0 += 1;
+                    // No slot can pass the total, which is checked: wrapping only ever
+                    // happens on input that is rejected below.
+                    slot.1 = slot.1.wrapping_add(size);
+                }
                 if IdentitySample::covers(id) {
                     sampled.push((id, ty, name));
                 }
@@ -199,20 +205,22 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
             if name == u32::MAX && bad.is_none() {
                 bad = Some(count);
             }
-            field = 0;
             count += 1;
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+        fields,
+        &read,
+    );
     let nodes_end =
         scan::parse_numbers(src, key.value_start, "the `nodes` array", &mut sink, |b| {
             progress.advance(b)
         })?;
-    if field != 0 {
+    if sink.partial() {
         return Err(SnapshotError::Meta(format!(
             "the nodes array does not hold whole records of {fields} numbers"
         )));
     }
+    drop(sink);
     if let Some((index, value)) = overflow {
         return Err(SnapshotError::BadValue {
             record: "node",
@@ -253,6 +261,15 @@ pub fn scan_baseline(src: &dyn ByteSource, progress: &Progress) -> Result<Baseli
         })
         .collect();
     entries.sort_unstable();
+    if let Some((index, name)) = impossible_name {
+        return Err(SnapshotError::BadValue {
+            record: "node",
+            index,
+            field: "name",
+            value: name as u64,
+            why: format!("past the {} strings", strings.len()),
+        });
+    }
     let mut merged: HashMap<String, (u64, u64)> = HashMap::new();
     let mut add = |class: std::borrow::Cow<'_, str>, n: u64, size: u64| {
         let slot = merged.entry(class.into_owned()).or_default();

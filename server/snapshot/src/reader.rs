@@ -12,7 +12,7 @@ use crate::error::{Result, SnapshotError};
 use crate::graph::{HeapGraph, Ids, Location, NodeIndex};
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
-use crate::scan::{self, Key, Sink, Strings};
+use crate::scan::{self, Key, RecordSink, Sink, Strings, Wanted};
 use crate::source::ByteSource;
 use crate::types::{EdgeType, NodeType};
 
@@ -36,6 +36,10 @@ enum NodeField {
 
 struct NodeSink {
     fields: Vec<NodeField>,
+    /// Where each field sits in a record (for whole records, see `push_many`).
+    at: NodeFieldsAt,
+    /// The fields read (not `Ignored`), with `next` unset.
+    wanted: Wanted,
     field: usize,
     ordinal: u64,
     type_map: Vec<u8>,
@@ -64,7 +68,16 @@ impl NodeSink {
             .map(|t| NodeType::from_name(t) as u8)
             .collect();
         NodeSink {
+            wanted: wanted_fields(&fields, |f| !matches!(f, NodeField::Ignored)),
             fields,
+            at: NodeFieldsAt {
+                ty: layout.type_at,
+                name: layout.name_at,
+                id: layout.id_at,
+                self_size: layout.self_size_at,
+                edge_count: layout.edge_count_at,
+                detachedness: layout.detachedness_at,
+            },
             field: 0,
             ordinal: 0,
             type_map,
@@ -93,7 +106,66 @@ impl NodeSink {
     }
 }
 
+/// The positions of a node record's fields.
+struct NodeFieldsAt {
+    ty: usize,
+    name: usize,
+    id: usize,
+    self_size: usize,
+    edge_count: usize,
+    detachedness: Option<usize>,
+}
+
+impl NodeSink {
+    /// One whole record: the same checks as field by field, in the same order, without
+    /// deciding per number which field it is.
+    #[inline(always)]
+    fn push_record(&mut self, r: &[u64]) -> Result<()> {
+        let at = &self.at;
+        let (ty, name, edges) = (r[at.ty], r[at.name], r[at.edge_count]);
+        let Some(&t) = self.type_map.get(ty as usize) else {
+            return Err(self.bad(
+                "type",
+                ty,
+                format!("but meta lists {} node types", self.type_map.len()),
+            ));
+        };
+        let Ok(name) = u32::try_from(name) else {
+            return Err(self.bad("name", name, "past any string index"));
+        };
+        let Ok(edges) = u32::try_from(edges) else {
+            return Err(self.bad("edge_count", edges, "more edges than a snapshot can hold"));
+        };
+        self.node_type.push(t);
+        self.node_name.push(name);
+        self.node_id.push(r[at.id]);
+        self.node_self_size.push(r[at.self_size]);
+        self.edge_count.push(edges);
+        if let Some(d) = at.detachedness {
+            self.detachedness.push(r[d].min(255) as u8);
+        }
+        self.ordinal += 1;
+        Ok(())
+    }
+}
+
 impl Sink for NodeSink {
+    #[inline(always)]
+    fn push_many(&mut self, values: &[u64]) -> Result<()> {
+        push_records(
+            self,
+            values,
+            |s| s.field,
+            |s| s.fields.len(),
+            Self::push_record,
+        )
+    }
+
+    #[inline(always)]
+    fn wanted(&self) -> Wanted {
+        self.wanted.at(self.field)
+    }
+
     #[inline(always)]
     fn push(&mut self, v: u64) -> Result<()> {
         match self.fields[self.field] {
@@ -141,6 +213,10 @@ enum EdgeField {
 
 struct EdgeSink {
     fields: Vec<EdgeField>,
+    /// Where the type, name and target sit in a record.
+    at: [usize; 3],
+    /// The fields read (not `Ignored`), with `next` unset.
+    wanted: Wanted,
     field: usize,
     ordinal: u64,
     type_map: Vec<u8>,
@@ -163,7 +239,9 @@ impl EdgeSink {
             .map(|t| EdgeType::from_name(t) as u8)
             .collect();
         EdgeSink {
+            wanted: wanted_fields(&fields, |f| !matches!(f, EdgeField::Ignored)),
             fields,
+            at: [layout.type_at, layout.name_at, layout.to_at],
             field: 0,
             ordinal: 0,
             type_map,
@@ -186,7 +264,61 @@ impl EdgeSink {
     }
 }
 
+impl EdgeSink {
+    /// One whole record, checked as field by field.
+    #[inline(always)]
+    fn push_record(&mut self, r: &[u64]) -> Result<()> {
+        let (ty, name, to) = (r[self.at[0]], r[self.at[1]], r[self.at[2]]);
+        let Some(&t) = self.type_map.get(ty as usize) else {
+            return Err(self.bad(
+                "type",
+                ty,
+                format!("but meta lists {} edge types", self.type_map.len()),
+            ));
+        };
+        let Ok(name) = u32::try_from(name) else {
+            return Err(self.bad("name_or_index", name, "past any string or element index"));
+        };
+        let (ordinal, rest) = split_node_index(to, self.node_fields);
+        if rest != 0 {
+            return Err(self.bad(
+                "to_node",
+                to,
+                format!("not a multiple of the {} node fields", self.node_fields),
+            ));
+        }
+        if ordinal >= self.node_count {
+            return Err(self.bad(
+                "to_node",
+                to,
+                format!("past the nodes array ({} nodes)", self.node_count),
+            ));
+        }
+        self.edge_type.push(t);
+        self.edge_name.push(name);
+        self.edge_to.push(ordinal as u32);
+        self.ordinal += 1;
+        Ok(())
+    }
+}
+
 impl Sink for EdgeSink {
+    #[inline(always)]
+    fn push_many(&mut self, values: &[u64]) -> Result<()> {
+        push_records(
+            self,
+            values,
+            |s| s.field,
+            |s| s.fields.len(),
+            Self::push_record,
+        )
+    }
+
+    #[inline(always)]
+    fn wanted(&self) -> Wanted {
+        self.wanted.at(self.field)
+    }
+
     #[inline(always)]
     fn push(&mut self, v: u64) -> Result<()> {
         match self.fields[self.field] {
@@ -207,8 +339,8 @@ impl Sink for EdgeSink {
                 }
             },
             EdgeField::To => {
-                let ordinal = v / self.node_fields;
-                if v % self.node_fields != 0 {
+                let (ordinal, rest) = split_node_index(v, self.node_fields);
+                if rest != 0 {
                     return Err(self.bad(
                         "to_node",
                         v,
@@ -232,6 +364,62 @@ impl Sink for EdgeSink {
             self.ordinal += 1;
         }
         Ok(())
+    }
+}
+
+/// The [`Wanted`] of a record sink whose fields `read` accepts.
+fn wanted_fields<T>(fields: &[T], read: impl Fn(&T) -> bool) -> Wanted {
+    match u32::try_from(fields.len()) {
+        Ok(width) if (1..=64).contains(&width) => Wanted {
+            width,
+            fields: fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| read(f))
+                .fold(0, |m, (i, _)| m | 1 << i),
+            next: 0,
+        },
+        _ => Wanted::ALL,
+    }
+}
+
+/// Feeds `values` to a record sink: field by field until a record boundary, then whole
+/// records, then the start of the next record field by field again.
+#[inline(always)]
+fn push_records<S: Sink>(
+    sink: &mut S,
+    values: &[u64],
+    field: impl Fn(&S) -> usize,
+    width: impl Fn(&S) -> usize,
+    record: impl Fn(&mut S, &[u64]) -> Result<()>,
+) -> Result<()> {
+    let mut rest = values;
+    while field(sink) != 0 {
+        let Some((&v, tail)) = rest.split_first() else {
+            return Ok(());
+        };
+        sink.push(v)?;
+        rest = tail;
+    }
+    let mut records = rest.chunks_exact(width(sink));
+    for r in &mut records {
+        record(sink, r)?;
+    }
+    for &v in records.remainder() {
+        sink.push(v)?;
+    }
+    Ok(())
+}
+
+/// `index / fields` and `index % fields`. Every snapshot has 6 or 7 node fields, and a
+/// division by a constant is a multiplication, where one by a variable costs tens of cycles
+/// on each of tens of millions of edges.
+#[inline(always)]
+fn split_node_index(index: u64, fields: u64) -> (u64, u64) {
+    match fields {
+        6 => (index / 6, index % 6),
+        7 => (index / 7, index % 7),
+        _ => (index / fields, index % fields),
     }
 }
 
@@ -615,32 +803,31 @@ pub fn scan_max_js_id(src: &dyn ByteSource, progress: &Progress) -> Result<IdSca
     progress.start(Phase::Parsing, src.len() - key.value_start);
     let fields = header.nodes.field_count;
     let id_at = header.nodes.id_at;
-    let mut field = 0usize;
     let mut count = 0u64;
     let mut max_odd = 0u64;
     let mut max_any = 0u64;
-    let mut sink = scan::FnSink(|v: u64| {
-        if field == id_at {
-            if v & 1 == 1 && v > max_odd {
-                max_odd = v;
+    let mut sink = RecordSink::new(
+        |r: &[u64]| {
+            let id = r[id_at];
+            if id & 1 == 1 && id > max_odd {
+                max_odd = id;
             }
-            max_any = max_any.max(v);
-        }
-        field += 1;
-        if field == fields {
-            field = 0;
+            max_any = max_any.max(id);
             count += 1;
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+        fields,
+        &[id_at],
+    );
     scan::parse_numbers(src, key.value_start, "the `nodes` array", &mut sink, |b| {
         progress.advance(b)
     })?;
-    if field != 0 {
+    if sink.partial() {
         return Err(SnapshotError::Meta(format!(
             "the nodes array does not hold whole records of {fields} numbers"
         )));
     }
+    drop(sink);
     if count != header.node_count {
         return Err(SnapshotError::CountMismatch {
             what: "node_count",

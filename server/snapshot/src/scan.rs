@@ -13,15 +13,123 @@ use crate::source::{for_each_block, ByteSource, BLOCK};
 pub(crate) trait Sink {
     /// Take the next number.
     fn push(&mut self, value: u64) -> Result<()>;
+    /// Take the next numbers (a sink of records takes whole records at once).
+    #[inline(always)]
+    fn push_many(&mut self, values: &[u64]) -> Result<()> {
+        for &v in values {
+            self.push(v)?;
+        }
+        Ok(())
+    }
+    /// The fields of its records the sink reads: `(record width, bit per wanted field,
+    /// field of the next number)`. Numbers of other fields are still checked for form but
+    /// may be passed as 0 instead of being converted: the id scans read one field in seven.
+    #[inline(always)]
+    fn wanted(&self) -> Wanted {
+        Wanted::ALL
+    }
 }
 
-/// Any sink that only counts or folds, as a closure.
-pub(crate) struct FnSink<F: FnMut(u64) -> Result<()>>(pub F);
+/// Which fields of fixed-width records a [`Sink`] reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wanted {
+    /// Numbers per record.
+    pub(crate) width: u32,
+    /// Bit `f` set: field `f` is read.
+    pub(crate) fields: u64,
+    /// The field the next number belongs to.
+    pub(crate) next: u32,
+}
 
-impl<F: FnMut(u64) -> Result<()>> Sink for FnSink<F> {
+impl Wanted {
+    /// Every number is read.
+    pub(crate) const ALL: Wanted = Wanted {
+        width: 1,
+        fields: 1,
+        next: 0,
+    };
+
+    /// The same fields, the next number being of field `field`.
+    #[inline(always)]
+    pub(crate) fn at(self, field: usize) -> Wanted {
+        Wanted {
+            next: if self.width == 1 { 0 } else { field as u32 },
+            ..self
+        }
+    }
+}
+
+/// A closure sink over whole records of `width` numbers that reads only the fields at
+/// the positions given (the others reach it as 0): the baseline and id scans, which want
+/// a few fields of each node and no per-number bookkeeping.
+pub(crate) struct RecordSink<F: FnMut(&[u64]) -> Result<()>> {
+    on_record: F,
+    record: Vec<u64>,
+    filled: usize,
+    wanted: Wanted,
+}
+
+impl<F: FnMut(&[u64]) -> Result<()>> RecordSink<F> {
+    /// A sink for records of `width` numbers (at least 1) reading the fields at `read`.
+    pub(crate) fn new(on_record: F, width: usize, read: &[usize]) -> Self {
+        let width = width.max(1);
+        let wanted = match u32::try_from(width) {
+            Ok(w) if w <= 64 => Wanted {
+                width: w,
+                fields: read.iter().fold(0u64, |m, &f| m | 1u64 << (f % 64)),
+                next: 0,
+            },
+            _ => Wanted::ALL,
+        };
+        RecordSink {
+            on_record,
+            record: vec![0; width],
+            filled: 0,
+            wanted,
+        }
+    }
+
+    /// Whether the numbers so far end inside a record.
+    pub(crate) fn partial(&self) -> bool {
+        self.filled != 0
+    }
+}
+
+impl<F: FnMut(&[u64]) -> Result<()>> Sink for RecordSink<F> {
     #[inline(always)]
     fn push(&mut self, value: u64) -> Result<()> {
-        (self.0)(value)
+        self.record[self.filled] = value;
+        self.filled += 1;
+        if self.filled == self.record.len() {
+            self.filled = 0;
+            (self.on_record)(&self.record)?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn push_many(&mut self, values: &[u64]) -> Result<()> {
+        let mut rest = values;
+        while self.filled != 0 {
+            let Some((&v, tail)) = rest.split_first() else {
+                return Ok(());
+            };
+            self.push(v)?;
+            rest = tail;
+        }
+        let mut records = rest.chunks_exact(self.record.len());
+        for r in &mut records {
+            (self.on_record)(r)?;
+        }
+        for &v in records.remainder() {
+            self.push(v)?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn wanted(&self) -> Wanted {
+        self.wanted.at(self.filled)
     }
 }
 
@@ -281,11 +389,27 @@ pub(crate) fn skip_number_array(
 ) -> Result<u64> {
     let mut quote = None;
     for_each_block(src, value_start, src.len(), |block, base| {
-        if let Some(i) = memchr::memchr(b'"', block) {
-            quote = Some(base + i as u64);
-            return Ok::<bool, SnapshotError>(true);
+        let found = memchr::memchr(b'"', block);
+        // Sampled, not validated: `memchr` is what makes skipping most of the file cheap.
+        // A byte no number array holds at either edge of a block (a sparse file's hole of
+        // zeros, binary junk) ends the skip there instead of after the whole file.
+        let skipped = &block[..found.unwrap_or(block.len())];
+        for at in [0, skipped.len().saturating_sub(1)] {
+            match skipped.get(at) {
+                Some(&b) if !is_number_array_byte(b) => {
+                    return Err(SnapshotError::syntax(
+                        base + at as u64,
+                        format!("unexpected {} in {section}", show(b)),
+                    ))
+                }
+                _ => {}
+            }
         }
-        Ok::<bool, SnapshotError>(false)
+        if let Some(i) = found {
+            quote = Some(base + i as u64);
+            return Ok(true);
+        }
+        Ok(false)
     })?;
     let Some(quote) = quote else {
         return Err(SnapshotError::Truncated {
@@ -318,6 +442,14 @@ pub(crate) fn skip_number_array(
         quote,
         format!("unexpected `\"` in {section}"),
     ))
+}
+
+/// Whether `b` can be part of an array of numbers (nested, as `trace_tree` is).
+fn is_number_array_byte(b: u8) -> bool {
+    matches!(
+        b,
+        b'0'..=b'9' | b',' | b'[' | b']' | b'-' | b'+' | b'.' | b'e' | b'E'
+    ) || is_ws(b)
 }
 
 /// Parses an array of non-negative integers starting just after its `[`, pushing each into
@@ -441,6 +573,15 @@ impl NumberState {
                     "expected `,` between numbers",
                 ));
             }
+            if i + WINDOW_READ <= n {
+                let done = window(block[i..i + WINDOW_READ].try_into().ok(), sink)?;
+                if done > 0 {
+                    // Stopped at a number's first digit, just after a comma.
+                    i += done;
+                    after_comma = true;
+                    continue;
+                }
+            }
             let start = i;
             let value = match swar_digits(block, i) {
                 Some((v, len)) => {
@@ -472,6 +613,194 @@ impl NumberState {
             after_comma = false;
         }
     }
+}
+
+/// Bytes a window classifies at once.
+const WINDOW: usize = 64;
+/// Bytes a window reads: a number starting in its last bytes may run 16 digits on.
+const WINDOW_READ: usize = WINDOW + 16;
+
+const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+#[cfg(any(test, not(target_arch = "x86_64")))]
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+#[cfg(any(test, not(target_arch = "x86_64")))]
+const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+/// Each byte's high bit gathered into one bit per byte, byte `k` to bit `k`.
+#[inline(always)]
+fn byte_mask(high_bits: u64) -> u64 {
+    (high_bits & HIGH_BITS).wrapping_mul(0x0002_0408_1020_4081) >> 56
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+/// High bit set in each byte of `word` equal to `byte`, exactly (no carries across bytes).
+#[inline(always)]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (u64::from(byte) * 0x0101_0101_0101_0101);
+    !(((x & LOW_SEVEN) + LOW_SEVEN) | x) & HIGH_BITS
+}
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+/// High bit set in each byte of `word` that is an ASCII digit, exactly.
+#[inline(always)]
+fn bytes_digit(word: u64) -> u64 {
+    let x = word ^ 0x3030_3030_3030_3030;
+    !(((x & LOW_SEVEN) + 0x7676_7676_7676_7676) | x) & HIGH_BITS
+}
+
+/// The value of the `len` (1 to 8) ASCII digits at the start of `word` (little endian).
+#[inline(always)]
+fn digits_value(word: u64, len: usize) -> u64 {
+    // Move the digits to the top bytes (lower bytes become leading zeros), then combine
+    // pairs, quads and octets of digits with three multiplications.
+    let digits = (word & LOW_NIBBLES) << (8 * (8 - len as u32));
+    let v = (digits & 0x0F00_0F00_0F00_0F00) >> 8;
+    let v = v + (digits & 0x000F_000F_000F_000F) * 10;
+    let w = (v & 0x00FF_0000_00FF_0000) >> 16;
+    let w = w + (v & 0x0000_00FF_0000_00FF) * 100;
+    let x = (w & 0x0000_FFFF_0000_0000) >> 32;
+    x + (w & 0x0000_0000_0000_FFFF) * 10_000
+}
+
+const POWERS_OF_TEN: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// Bit `k` of each mask: whether byte `k` of the window is a digit, a comma, a newline.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn classify(bytes: &[u8; WINDOW_READ]) -> (u64, u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_loadu_si128,
+        _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    let (mut digit, mut comma, mut newline) = (0u64, 0u64, 0u64);
+    for k in 0..WINDOW / 16 {
+        let chunk: &[u8; 16] = bytes[16 * k..16 * k + 16].try_into().unwrap_or(&[0; 16]);
+        // SAFETY: SSE2 is part of x86_64 itself, so these instructions always exist;
+        // `chunk` is 16 readable bytes and `loadu` has no alignment requirement.
+        let (d, c, n) = unsafe {
+            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+            // Digits are 0x30..=0x39, positive as signed bytes; bytes >= 0x80 are negative.
+            let is_digit = _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            (
+                _mm_movemask_epi8(is_digit),
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8))),
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
+            )
+        };
+        let lane = |m: i32| u64::from(m as u16) << (16 * k);
+        digit |= lane(d);
+        comma |= lane(c);
+        newline |= lane(n);
+    }
+    (digit, comma, newline)
+}
+
+/// Bit `k` of each mask: whether byte `k` of the window is a digit, a comma, a newline
+/// (eight bytes at a time in a `u64`, where SSE2 is not there).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn classify(bytes: &[u8; WINDOW_READ]) -> (u64, u64, u64) {
+    classify_swar(bytes)
+}
+
+/// [`classify`] without SIMD instructions (tested against the SSE2 one).
+#[cfg(any(test, not(target_arch = "x86_64")))]
+#[inline(always)]
+fn classify_swar(bytes: &[u8; WINDOW_READ]) -> (u64, u64, u64) {
+    let (mut digit, mut comma, mut newline) = (0u64, 0u64, 0u64);
+    for k in 0..WINDOW / 8 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[8 * k..8 * k + 8]);
+        let w = u64::from_le_bytes(w);
+        digit |= byte_mask(bytes_digit(w)) << (8 * k);
+        comma |= byte_mask(bytes_equal(w, b',')) << (8 * k);
+        newline |= byte_mask(bytes_equal(w, b'\n')) << (8 * k);
+    }
+    (digit, comma, newline)
+}
+
+/// Parses the numbers of a 64-byte window that starts at a number's first digit, when the
+/// bytes between them are exactly what V8 writes (`,` or `\n,`); returns how many bytes it
+/// consumed, ending at the first digit of the number it left for the next window (0 when
+/// the window is not in that form, and the exact scalar path takes over).
+///
+/// Classifying all 64 bytes first into digit, comma and newline masks is what makes this
+/// fast: every number's start and length are known from the masks, so converting one
+/// number does not wait for the previous one to be found, as a byte-by-byte scan must.
+#[inline(always)]
+fn window<S: Sink>(bytes: Option<&[u8; WINDOW_READ]>, sink: &mut S) -> Result<usize> {
+    let Some(bytes) = bytes else {
+        return Ok(0);
+    };
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (digit, comma, newline) = classify(bytes);
+    let starts = digit & !(digit << 1);
+    if starts.count_ones() < 2 {
+        return Ok(0);
+    }
+    // The last number may run past the window: it is left for the next one, and
+    // everything before its first digit is checked.
+    let last = 63 - starts.leading_zeros();
+    let before = (1u64 << last) - 1;
+    let through = before | (1u64 << last);
+    let run_ends = digit & !(digit >> 1);
+    let well_formed = !(digit | comma | newline) & before == 0
+        && (comma << 1) & !digit & through == 0
+        && (newline << 1) & !comma & through == 0
+        && (run_ends << 1) & !(comma | newline) & through == 0;
+    if !well_formed {
+        return Ok(0);
+    }
+    let mut values = [0u64; WINDOW / 2];
+    let mut count = 0;
+    let mut pending = starts & before;
+    let Wanted {
+        width,
+        fields,
+        next: mut field,
+    } = sink.wanted();
+    while pending != 0 {
+        let at = pending.trailing_zeros() as usize;
+        pending &= pending - 1;
+        let len = (!(digit >> at)).trailing_zeros() as usize;
+        let wanted = fields >> field & 1 == 1;
+        field += 1;
+        if field == width {
+            field = 0;
+        }
+        values[count] = if !wanted && len <= 16 {
+            0
+        } else if len <= 8 {
+            digits_value(word(at), len)
+        } else if len <= 16 {
+            digits_value(word(at), 8) * POWERS_OF_TEN[len - 8] + digits_value(word(at + 8), len - 8)
+        } else {
+            // Long numbers (and their errors) are the scalar path's.
+            sink.push_many(&values[..count])?;
+            return Ok(at);
+        };
+        count += 1;
+    }
+    sink.push_many(&values[..count])?;
+    Ok(last as usize)
 }
 
 /// Accumulates the digits at `block[i..]` onto `acc`; returns the value and how many.
@@ -573,6 +902,128 @@ mod number_tests {
         check(" 7 ,\n 8,\r\n9\t]", &[7, 8, 9]);
         check("]", &[]);
         check("9999999999999999999]", &[9_999_999_999_999_999_999]);
+    }
+
+    /// Parses `text` in blocks of `block` bytes: the result, or the error as text.
+    fn parse_in_blocks(text: &[u8], block: usize) -> std::result::Result<(Vec<u64>, u64), String> {
+        let mut st = NumberState::default();
+        let mut out = Collect(Vec::new());
+        for (k, chunk) in text.chunks(block).enumerate() {
+            match st.feed(chunk, (k * block) as u64, &mut out) {
+                Ok(Some(end)) => return Ok((out.0, end)),
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("truncated".into())
+    }
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A number array as V8 writes it: records of `fields` numbers of 1 to 19 digits,
+    /// a newline before each record's leading comma.
+    fn v8_array(rng: &mut Rng, numbers: usize, fields: usize) -> (Vec<u8>, Vec<u64>) {
+        let mut text = Vec::new();
+        let mut values = Vec::new();
+        for i in 0..numbers {
+            if i > 0 {
+                text.extend_from_slice(if i % fields == 0 { b"\n," } else { b"," });
+            }
+            let digits = match rng.below(10) {
+                0..=5 => 1 + rng.below(3),
+                6..=8 => 4 + rng.below(6),
+                _ => 10 + rng.below(10),
+            } as u32;
+            let v = rng.next() % 10u64.pow(digits.min(19));
+            values.push(v);
+            text.extend_from_slice(v.to_string().as_bytes());
+        }
+        text.push(b']');
+        (text, values)
+    }
+
+    #[test]
+    fn windows_parse_v8_arrays_exactly() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for fields in [3, 6, 7] {
+            let (text, values) = v8_array(&mut rng, 5_000, fields);
+            for block in [79, 80, 81, 128, 1000, 4096, text.len()] {
+                let got = parse_in_blocks(&text, block).expect("parses");
+                assert_eq!(got.0, values, "fields {fields}, block {block}");
+                assert_eq!(got.1, text.len() as u64 - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn windows_agree_with_the_scalar_path_on_damaged_arrays() {
+        // Blocks shorter than a window never take the fast path: that is the reference.
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let bad = [
+            b' ', b',', b'\n', b']', b'x', b'-', b'.', b'"', b'\r', b'0', b'9', 0xFF,
+        ];
+        for case in 0..3_000 {
+            let (mut text, _) = v8_array(&mut rng, 60, 7);
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(text.len() as u64 - 1) as usize;
+                text[at] = bad[rng.below(bad.len() as u64) as usize];
+            }
+            // Where an error is reported for a number cut by a block's end depends on the
+            // blocks; what is wrong does not.
+            let outcome = |block: usize| {
+                parse_in_blocks(&text, block).map_err(|e| match e.split_once(": ") {
+                    Some((_, what)) => what.to_string(),
+                    None => e,
+                })
+            };
+            let reference = outcome(WINDOW_READ - 1);
+            for block in [WINDOW_READ, 200, text.len()] {
+                assert_eq!(
+                    outcome(block),
+                    reference,
+                    "case {case}, block {block}: {}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sse2_and_swar_classify_alike() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let alphabet = [
+            b'0', b'5', b'9', b'/', b':', b',', b'\n', b' ', b']', 0x80, 0xB9, 0xFF,
+        ];
+        for _ in 0..10_000 {
+            let mut window = [0u8; WINDOW_READ];
+            for b in window.iter_mut() {
+                *b = if rng.below(4) == 0 {
+                    rng.next() as u8
+                } else {
+                    alphabet[rng.below(alphabet.len() as u64) as usize]
+                };
+            }
+            let mut expected = (0u64, 0u64, 0u64);
+            for (k, &b) in window[..WINDOW].iter().enumerate() {
+                expected.0 |= u64::from(b.is_ascii_digit()) << k;
+                expected.1 |= u64::from(b == b',') << k;
+                expected.2 |= u64::from(b == b'\n') << k;
+            }
+            assert_eq!(classify(&window), expected);
+            assert_eq!(classify_swar(&window), expected);
+        }
     }
 
     #[test]
