@@ -4,9 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use heapsight_snapshot::{
-    raw_class_name, DominatorChildren, EdgeName, NodeIndex, NodeType, Snapshot,
-};
+use heapsight_snapshot::{raw_class_name, EdgeName, NodeIndex, NodeType, Snapshot};
 
 use crate::finding::CodeAnchor;
 
@@ -22,8 +20,8 @@ pub struct Ctx<'s> {
     /// `tin[h] <= tin[x] < tout[h]`.
     tin: Vec<u32>,
     tout: Vec<u32>,
-    /// Children lists of the dominator tree.
-    pub tree: DominatorChildren,
+    /// Nodes by `tin`: the dominator tree in preorder.
+    by_tin: Vec<u32>,
     scripts: RefCell<HashMap<u32, Option<String>>>,
 }
 
@@ -31,12 +29,11 @@ impl<'s> Ctx<'s> {
     /// Builds the indices.
     pub fn new(snap: &'s Snapshot, max_a: u64, max_b: u64) -> Self {
         // Independent: the script table on one core, the dominator-tree index on the other.
-        let (scripts, (tree, (tin, tout))) = std::thread::scope(|s| {
+        let (scripts, (tin, tout, by_tin)) = std::thread::scope(|s| {
             let scripts = s.spawn(|| script_table(snap));
-            let tree = snap.dominator_children();
-            let spans = intervals(&tree, snap.graph.node_count());
+            let spans = intervals(snap);
             let scripts = scripts.join().unwrap_or_default();
-            (scripts, (tree, spans))
+            (scripts, spans)
         });
         Ctx {
             snap,
@@ -44,7 +41,7 @@ impl<'s> Ctx<'s> {
             max_b,
             tin,
             tout,
-            tree,
+            by_tin,
             scripts: RefCell::new(scripts),
         }
     }
@@ -100,12 +97,23 @@ impl<'s> Ctx<'s> {
     }
 
     /// Every node in dominator-tree preorder (each after its dominator).
-    pub fn preorder(&self) -> Vec<NodeIndex> {
-        let mut order = vec![NodeIndex::ROOT; self.tin.len()];
-        for (n, &t) in self.tin.iter().enumerate() {
-            order[t as usize] = NodeIndex(n as u32);
-        }
-        order
+    pub fn preorder(&self) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.by_tin.iter().map(|&n| NodeIndex(n))
+    }
+
+    /// The nodes `h` immediately dominates: in preorder, each child's subtree follows
+    /// the previous one's.
+    pub fn dominated_children(&self, h: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        let end = self.tout[h.ix()];
+        let mut t = self.tin[h.ix()] + 1;
+        std::iter::from_fn(move || {
+            if t >= end {
+                return None;
+            }
+            let child = self.by_tin[t as usize];
+            t = self.tout[child as usize];
+            Some(NodeIndex(child))
+        })
     }
 
     /// Size of the dominator subtree of `h` (nodes).
@@ -273,23 +281,41 @@ pub fn package_of(url: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Pre/post numbering of the dominator tree, iteratively.
-fn intervals(tree: &DominatorChildren, n: usize) -> (Vec<u32>, Vec<u32>) {
+/// Pre/post numbering of the dominator tree, and the nodes in that preorder, without
+/// children lists: subtree sizes summed backwards over an order that has every node after
+/// its dominator, then each node placed at its dominator's next free slot.
+fn intervals(snap: &Snapshot) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let dom = snap.dominators();
+    let (order, idom) = (dom.order(), dom.idoms());
+    let n = idom.len();
+    let mut size = vec![1u32; n];
+    for &v in order.iter().skip(1).rev() {
+        size[idom[v as usize] as usize] += size[v as usize];
+    }
     let mut tin = vec![0u32; n];
-    let mut tout = vec![0u32; n];
-    let mut clock = 0u32;
-    let mut stack: Vec<(u32, bool)> = vec![(0, false)];
-    while let Some((node, leaving)) = stack.pop() {
-        if leaving {
-            tout[node as usize] = clock;
-            continue;
-        }
-        tin[node as usize] = clock;
-        clock += 1;
-        stack.push((node, true));
-        for &c in tree.children(NodeIndex(node)) {
-            stack.push((c, false));
+    // The next free preorder slot under each node: just after itself, then after each
+    // child's subtree as the children are placed.
+    let mut next = vec![0u32; n];
+    if let Some(&root) = order.first() {
+        next[root as usize] = 1;
+    }
+    for &v in order.iter().skip(1) {
+        let parent = idom[v as usize] as usize;
+        let at = next[parent];
+        tin[v as usize] = at;
+        next[parent] = at + size[v as usize];
+        next[v as usize] = at + 1;
+    }
+    drop(next);
+    let mut by_tin = vec![0u32; n];
+    for (v, &t) in tin.iter().enumerate() {
+        if let Some(slot) = by_tin.get_mut(t as usize) {
+            *slot = v as u32;
         }
     }
-    (tin, tout)
+    // `size` becomes `tout` in place.
+    for (v, s) in size.iter_mut().enumerate() {
+        *s += tin[v];
+    }
+    (tin, size, by_tin)
 }

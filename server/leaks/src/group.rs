@@ -137,10 +137,8 @@ fn jointly_held(
         scratch.member[m.ix()] = true;
     }
     let others: Vec<u32> = ctx
-        .tree
-        .children(holder)
-        .iter()
-        .copied()
+        .dominated_children(holder)
+        .map(|c| c.0)
         .filter(|&c| !scratch.member[c as usize])
         .collect();
     let result = if others.is_empty() {
@@ -158,7 +156,7 @@ fn jointly_held(
                 if !snap.retains(e) {
                     continue;
                 }
-                let t = g.edge(e).to;
+                let t = g.edge_target(e);
                 if scratch.member[t.ix()] || scratch.seen[t.ix()] || !ctx.dominates(holder, t) {
                     continue;
                 }

@@ -23,20 +23,23 @@ pub fn path_to(ctx: &Ctx<'_>, target: NodeIndex) -> Vec<(NodeIndex, Option<usize
         if cur == NodeIndex::ROOT || d <= 1 {
             break;
         }
-        let best = snap
-            .retainers(cur)
-            .iter()
-            .copied()
-            .map(NodeIndex)
-            .filter(|&r| !seen.contains(&r.0) && !is_noise(ctx, r))
-            .min_by_key(|&r| (snap.distance(r), r.0));
-        let Some(r) = best else { break };
+        // A shared object can have millions of retainers: the noise and cycle checks (string
+        // compares, a hash lookup) run only for a retainer that would be the best so far.
+        let mut best: Option<(u32, u32)> = None;
+        for &r in snap.retainers(cur) {
+            let key = (snap.distance(NodeIndex(r)), r);
+            if best.is_none_or(|b| key < b) && !seen.contains(&r) && !is_noise(ctx, NodeIndex(r)) {
+                best = Some(key);
+            }
+        }
+        let Some((_, r)) = best else { break };
+        let r = NodeIndex(r);
         if snap.distance(r) == UNREACHABLE {
             break;
         }
         let edge = g
             .edge_range(r)
-            .filter(|&e| snap.retains(e) && g.edge(e).to == cur)
+            .filter(|&e| g.edge_target(e) == cur && snap.retains(e))
             .min_by_key(|&e| edge_preference(g.edge(e).edge_type));
         seen.insert(r.0);
         chain.push((r, edge));

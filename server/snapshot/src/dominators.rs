@@ -36,21 +36,25 @@ impl Tree {
             let dom = self.idom[node as usize] as usize;
             retained[dom] += retained[node as usize];
         }
-        // Leftovers (not in the preorder) hang off the root and dominate nothing.
-        if self.preorder.len() < self_sizes.len() {
+        let mut order = self.preorder;
+        // Leftovers (not in the preorder) hang off the root and dominate nothing: they
+        // join the order at its end, after the root.
+        if order.len() < self_sizes.len() {
             let mut numbered = vec![false; self_sizes.len()];
-            for &node in &self.preorder {
+            for &node in &order {
                 numbered[node as usize] = true;
             }
             for (node, seen) in numbered.iter().enumerate() {
                 if !seen {
                     retained[0] += self_sizes[node];
+                    order.push(node as u32);
                 }
             }
         }
         Dominators {
             idom: self.idom,
             retained,
+            order,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct Dominators {
     pub(crate) idom: Vec<u32>,
     /// `retained[n]`: bytes freed if `n` were collected.
     pub(crate) retained: Vec<u64>,
+    /// Every node once, each after its immediate dominator (the root first).
+    pub(crate) order: Vec<u32>,
 }
 
 impl Dominators {
@@ -72,6 +78,15 @@ impl Dominators {
     /// Retained size of `n`.
     pub fn retained_size(&self, n: NodeIndex) -> u64 {
         self.retained[n.ix()]
+    }
+    /// Every node once, each after its immediate dominator, the root first: the order in
+    /// which sums down or up the tree need no children lists.
+    pub fn order(&self) -> &[u32] {
+        &self.order
+    }
+    /// Immediate dominators of every node, by node index (the root's is itself).
+    pub fn idoms(&self) -> &[u32] {
+        &self.idom
     }
     /// Whether `a` dominates `b` (every node dominates itself). Walks up from `b`.
     pub fn dominates(&self, a: NodeIndex, b: NodeIndex) -> bool {
@@ -89,7 +104,7 @@ impl Dominators {
     }
     /// Approximate bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.idom.capacity() * 4 + self.retained.capacity() * 8
+        self.idom.capacity() * 4 + self.retained.capacity() * 8 + self.order.capacity() * 4
     }
 }
 

@@ -205,6 +205,11 @@ impl HeapGraph {
             to: NodeIndex(self.edge_to[e]),
         }
     }
+    /// The node edge `e` points to (without resolving its name, as [`HeapGraph::edge`] does).
+    #[inline]
+    pub fn edge_target(&self, e: usize) -> NodeIndex {
+        NodeIndex(self.edge_to[e])
+    }
     /// Outgoing edges of `n`.
     pub fn edges(&self, n: NodeIndex) -> impl ExactSizeIterator<Item = Edge<'_>> + '_ {
         self.edge_range(n).map(move |e| self.edge(e))
