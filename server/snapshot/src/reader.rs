@@ -40,6 +40,10 @@ struct NodeSink {
     at: NodeFieldsAt,
     /// The fields read (not `Ignored`), with `next` unset.
     wanted: Wanted,
+    /// The self sizes so far: every size shown later is a sum over some nodes, so their
+    /// total is checked once, as the nodes are read (an error in `nodes` is reported
+    /// before any in the sections after it).
+    total_self_size: u64,
     field: usize,
     ordinal: u64,
     type_map: Vec<u8>,
@@ -69,6 +73,7 @@ impl NodeSink {
             .collect();
         NodeSink {
             wanted: wanted_fields(&fields, |f| !matches!(f, NodeField::Ignored)),
+            total_self_size: 0,
             fields,
             at: NodeFieldsAt {
                 ty: layout.type_at,
@@ -117,6 +122,21 @@ struct NodeFieldsAt {
 }
 
 impl NodeSink {
+    #[inline(always)]
+    fn add_self_size(&mut self, size: u64) -> Result<()> {
+        match self.total_self_size.checked_add(size) {
+            Some(total) => {
+                self.total_self_size = total;
+                Ok(())
+            }
+            None => Err(self.bad(
+                "self_size",
+                size,
+                "the self sizes add up past 2^64 bytes",
+            )),
+        }
+    }
+
     /// One whole record: the same checks as field by field, in the same order, without
     /// deciding per number which field it is.
     #[inline(always)]
@@ -136,13 +156,16 @@ impl NodeSink {
         let Ok(edges) = u32::try_from(edges) else {
             return Err(self.bad("edge_count", edges, "more edges than a snapshot can hold"));
         };
+        let (id, size) = (r[at.id], r[at.self_size]);
+        let detachedness = at.detachedness.map(|d| r[d].min(255) as u8);
+        self.add_self_size(size)?;
         self.node_type.push(t);
         self.node_name.push(name);
-        self.node_id.push(r[at.id]);
-        self.node_self_size.push(r[at.self_size]);
+        self.node_id.push(id);
+        self.node_self_size.push(size);
         self.edge_count.push(edges);
-        if let Some(d) = at.detachedness {
-            self.detachedness.push(r[d].min(255) as u8);
+        if let Some(d) = detachedness {
+            self.detachedness.push(d);
         }
         self.ordinal += 1;
         Ok(())
@@ -184,7 +207,10 @@ impl Sink for NodeSink {
                 Err(_) => return Err(self.bad("name", v, "past any string index")),
             },
             NodeField::Id => self.node_id.push(v),
-            NodeField::SelfSize => self.node_self_size.push(v),
+            NodeField::SelfSize => {
+                self.add_self_size(v)?;
+                self.node_self_size.push(v);
+            }
             NodeField::EdgeCount => match u32::try_from(v) {
                 Ok(x) => self.edge_count.push(x),
                 Err(_) => {
@@ -497,7 +523,7 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
     let (send_count, string_count) = std::sync::mpsc::channel::<u64>();
     let (node_part, edges) = std::thread::scope(|s| {
         let header = &header;
-        let edge_job = s.spawn(|| -> Result<EdgeSink> {
+        let edge_job = s.spawn(|| -> Result<(EdgeSink, Tail, bool)> {
             // The string count arrives from the other thread once it has read `strings`.
             let string_count = string_count;
             let r = (|| {
@@ -515,26 +541,32 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                     header.node_count,
                     cap,
                 );
-                scan::parse_numbers(
+                let edges_end = scan::parse_numbers(
                     src,
                     edges_key.value_start,
                     "the `edges` array",
                     &mut sink,
                     advance,
                 )?;
-                // Check the edge names here, beside the other thread's work; if the other
-                // side failed there is no count, and its error is the one reported.
-                if let Ok(count) = string_count.recv() {
-                    check_edge_names(&sink, count)?;
-                }
-                Ok(sink)
+                let tail = read_tail(src, header, edges_end, progress)?;
+                // Check the edge names here, beside the other thread's work. Without a
+                // count (the other side failed, or found no `strings` from the end) the
+                // check happens after both.
+                let checked = match string_count.recv() {
+                    Ok(count) => {
+                        check_edge_names(&sink, count)?;
+                        true
+                    }
+                    Err(_) => false,
+                };
+                Ok((sink, tail, checked))
             })();
             if r.is_err() {
                 abort.store(true, Ordering::Relaxed);
             }
             r
         });
-        let node_part = (|| -> Result<(NodeSink, Rest)> {
+        let node_part = (|| -> Result<(NodeSink, Option<(u64, Strings)>)> {
             // Owned here so it is dropped when this side ends, however it ends: the edge
             // thread waiting for the count then stops waiting.
             let send_count = send_count;
@@ -557,11 +589,17 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                     header.nodes.field_count
                 )));
             }
-            let rest = read_rest(src, header, nodes_end, progress)?;
-            let count = rest.strings.len() as u64;
+            // `strings` is last: found from the end, it is read while the other thread
+            // is still on `edges` (the key's place is checked against its forward walk).
+            let Some(key) = scan::find_last_key(src, "strings", nodes_end, || advance(0))? else {
+                return Ok((sink, None));
+            };
+            progress.check()?;
+            let strings = scan::parse_strings(src, key.value_start)?;
+            let count = strings.len() as u64;
             let _ = send_count.send(count);
             check_node_names(&sink, count)?;
-            Ok((sink, rest))
+            Ok((sink, Some((key.value_start, strings))))
         })();
         if node_part.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -574,10 +612,28 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         (node_part, edges)
     });
     // Report the error that caused the other side to stop, not its `Cancelled`.
-    let (nodes, rest, edges) = match (node_part, edges) {
-        (Ok((n, r)), Ok(e)) => (n, r, e),
+    let ((nodes, from_end), (edges, tail, edges_checked)) = match (node_part, edges) {
+        (Ok(n), Ok(e)) => (n, e),
         (Err(SnapshotError::Cancelled), Err(e)) if !progress.is_cancelled() => return Err(e),
         (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    // The forward walk decides where `strings` is; what was read from the end counts
+    // only if it was there.
+    let strings = match from_end {
+        Some((at, strings)) if at == tail.strings_at => strings,
+        _ => {
+            let strings = scan::parse_strings(src, tail.strings_at)?;
+            check_node_names(&nodes, strings.len() as u64)?;
+            check_edge_names(&edges, strings.len() as u64)?;
+            strings
+        }
+    };
+    if !edges_checked {
+        check_edge_names(&edges, strings.len() as u64)?;
+    }
+    let rest = Rest {
+        locations: tail.locations,
+        strings,
     };
     progress.start(Phase::Validating, 0);
     progress.step("validate");
@@ -656,16 +712,22 @@ pub(crate) fn expect_key(src: &dyn ByteSource, pos: u64, name: &str) -> Result<K
     }
 }
 
-/// After `nodes`: skip `edges` (the other thread has it) and the tracing arrays, parse
-/// `locations`, then `strings`, which V8 always writes last.
-fn read_rest(
+/// What follows `edges`: the tracing arrays (skipped), `locations` (parsed) and the
+/// place of `strings`, which V8 always writes last.
+struct Tail {
+    locations: Vec<Location>,
+    /// Offset just after the `strings` array's `[`.
+    strings_at: u64,
+}
+
+/// Walks the keys after `edges` up to `strings`, parsing `locations` on the way.
+fn read_tail(
     src: &dyn ByteSource,
     header: &Header,
-    nodes_end: u64,
+    edges_end: u64,
     progress: &Progress,
-) -> Result<Rest> {
-    let edges_key = expect_key(src, nodes_end, "edges")?;
-    let mut pos = scan::skip_number_array(src, edges_key.value_start, "the `edges` array")?;
+) -> Result<Tail> {
+    let mut pos = edges_end;
     let mut locations = Vec::new();
     loop {
         progress.check()?;
@@ -676,8 +738,10 @@ fn read_rest(
         };
         match key.name.as_str() {
             "strings" => {
-                let strings = scan::parse_strings(src, key.value_start)?;
-                return Ok(Rest { locations, strings });
+                return Ok(Tail {
+                    locations,
+                    strings_at: key.value_start,
+                })
             }
             "locations" => {
                 let Some(layout) = header.locations.clone() else {
@@ -723,19 +787,7 @@ fn read_rest(
 
 fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Result<HeapGraph> {
     // Every size shown later (retained sizes, class totals) is a sum over some of the
-    // nodes: checking the sum of all of them once keeps every later sum in range.
-    let mut total: u64 = 0;
-    for (i, &size) in nodes.node_self_size.iter().enumerate() {
-        total = total
-            .checked_add(size)
-            .ok_or_else(|| SnapshotError::BadValue {
-                record: "node",
-                index: i as u64,
-                field: "self_size",
-                value: size,
-                why: "the self sizes add up past 2^64 bytes".into(),
-            })?;
-    }
+    // nodes: the sink checked the sum of all of them as it read them.
     let node_count = nodes.node_type.len() as u64;
     if node_count != header.node_count {
         return Err(SnapshotError::CountMismatch {

@@ -380,6 +380,54 @@ pub(crate) fn read_key(src: &dyn ByteSource, pos: u64) -> Result<Option<Key>> {
     }
 }
 
+/// The last top-level key `name` of the file, searched from its end and not before
+/// `not_before`: V8 writes `strings` last, so the thread that parses `nodes` can go
+/// straight to it while the other reads everything between. `None` when no such key is
+/// found (the caller then walks the keys forward). The caller checks the answer against
+/// the forward walk: a key-like pattern inside a hostile file is never trusted alone.
+pub(crate) fn find_last_key(
+    src: &dyn ByteSource,
+    name: &str,
+    not_before: u64,
+    mut keep_going: impl FnMut() -> Result<()>,
+) -> Result<Option<Key>> {
+    let pattern = format!("\"{name}\"");
+    let finder = memchr::memmem::FinderRev::new(pattern.as_bytes());
+    let region = src.len().saturating_sub(not_before);
+    let mut buf = vec![0u8; (BLOCK as u64).min(region).max(1) as usize];
+    let window = buf.len() as u64;
+    let mut end = src.len();
+    loop {
+        // Stops when the other thread has failed: its error is the one to report.
+        keep_going()?;
+        let start = end.saturating_sub(window).max(not_before);
+        let n = src.read_at(&mut buf[..(end - start) as usize], start)?;
+        let block = &buf[..n];
+        let mut limit = block.len();
+        while let Some(at) = finder.rfind(&block[..limit]) {
+            let before = &block[..at];
+            // After an odd run of backslashes the quote is escaped: inside a string.
+            let backslashes = before.iter().rev().take_while(|&&b| b == b'\\').count();
+            let separator = before.iter().rposition(|&b| !is_ws(b));
+            if let (0, Some(comma)) = (backslashes % 2, separator) {
+                if before[comma] == b',' {
+                    if let Ok(Some(key)) = read_key(src, start + comma as u64) {
+                        if key.name == name {
+                            return Ok(Some(key));
+                        }
+                    }
+                }
+            }
+            limit = at;
+        }
+        if start == not_before {
+            return Ok(None);
+        }
+        // The next window overlaps this one, so a key across the boundary is seen whole.
+        end = start + (pattern.len() as u64 - 1).min(end - start - 1);
+    }
+}
+
 /// Skips an array of numbers (possibly nested, as `trace_tree` is) by looking for the next
 /// `"`, which only a following key can hold. Returns the offset just after the array's `]`.
 pub(crate) fn skip_number_array(
