@@ -260,7 +260,13 @@ pub(crate) fn finish(
                 // A leftover: it cannot lower anyone's semi-dominator.
                 continue;
             }
-            let found = eval(v, &mut forest, &semi, &mut path);
+            // Numbered before `w`, `v` is not processed yet (reverse preorder): not in the
+            // forest, its own semi-dominator. Only later vertices need the forest.
+            let found = if (v as usize) < w {
+                v
+            } else {
+                eval(v, &mut forest, &semi, &mut path)
+            };
             if found < s {
                 s = found;
             }

@@ -12,7 +12,7 @@ use crate::error::{Result, SnapshotError};
 use crate::graph::{HeapGraph, Ids, Location, NodeIndex};
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
-use crate::scan::{self, Key, RecordSink, Sink, Strings, Wanted};
+use crate::scan::{self, Key, RecordSink, Sink, Strings};
 use crate::source::ByteSource;
 use crate::types::{EdgeType, NodeType};
 
@@ -38,8 +38,6 @@ struct NodeSink {
     fields: Vec<NodeField>,
     /// Where each field sits in a record (for whole records, see `push_many`).
     at: NodeFieldsAt,
-    /// The fields read (not `Ignored`), with `next` unset.
-    wanted: Wanted,
     /// The self sizes so far: every size shown later is a sum over some nodes, so their
     /// total is checked once, as the nodes are read (an error in `nodes` is reported
     /// before any in the sections after it).
@@ -72,7 +70,6 @@ impl NodeSink {
             .map(|t| NodeType::from_name(t) as u8)
             .collect();
         NodeSink {
-            wanted: wanted_fields(&fields, |f| !matches!(f, NodeField::Ignored)),
             total_self_size: 0,
             fields,
             at: NodeFieldsAt {
@@ -129,11 +126,7 @@ impl NodeSink {
                 self.total_self_size = total;
                 Ok(())
             }
-            None => Err(self.bad(
-                "self_size",
-                size,
-                "the self sizes add up past 2^64 bytes",
-            )),
+            None => Err(self.bad("self_size", size, "the self sizes add up past 2^64 bytes")),
         }
     }
 
@@ -182,11 +175,6 @@ impl Sink for NodeSink {
             |s| s.fields.len(),
             Self::push_record,
         )
-    }
-
-    #[inline(always)]
-    fn wanted(&self) -> Wanted {
-        self.wanted.at(self.field)
     }
 
     #[inline(always)]
@@ -241,8 +229,6 @@ struct EdgeSink {
     fields: Vec<EdgeField>,
     /// Where the type, name and target sit in a record.
     at: [usize; 3],
-    /// The fields read (not `Ignored`), with `next` unset.
-    wanted: Wanted,
     field: usize,
     ordinal: u64,
     type_map: Vec<u8>,
@@ -265,7 +251,6 @@ impl EdgeSink {
             .map(|t| EdgeType::from_name(t) as u8)
             .collect();
         EdgeSink {
-            wanted: wanted_fields(&fields, |f| !matches!(f, EdgeField::Ignored)),
             fields,
             at: [layout.type_at, layout.name_at, layout.to_at],
             field: 0,
@@ -341,11 +326,6 @@ impl Sink for EdgeSink {
     }
 
     #[inline(always)]
-    fn wanted(&self) -> Wanted {
-        self.wanted.at(self.field)
-    }
-
-    #[inline(always)]
     fn push(&mut self, v: u64) -> Result<()> {
         match self.fields[self.field] {
             EdgeField::Type => match self.type_map.get(v as usize) {
@@ -390,22 +370,6 @@ impl Sink for EdgeSink {
             self.ordinal += 1;
         }
         Ok(())
-    }
-}
-
-/// The [`Wanted`] of a record sink whose fields `read` accepts.
-fn wanted_fields<T>(fields: &[T], read: impl Fn(&T) -> bool) -> Wanted {
-    match u32::try_from(fields.len()) {
-        Ok(width) if (1..=64).contains(&width) => Wanted {
-            width,
-            fields: fields
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| read(f))
-                .fold(0, |m, (i, _)| m | 1 << i),
-            next: 0,
-        },
-        _ => Wanted::ALL,
     }
 }
 
