@@ -90,11 +90,11 @@ pub fn groups(ctx: &Ctx<'_>, min_bytes: u64) -> Vec<Group> {
     out.sort_by(|a, b| b.retained.cmp(&a.retained).then(a.holder.cmp(&b.holder)));
     out.truncate(MAX_GROUPS);
     let mut scratch = Scratch {
-        seen: vec![false; g.node_count()],
-        member: vec![false; g.node_count()],
+        flags: vec![0; g.node_count()],
     };
     for group in &mut out {
-        let (extra, cut) = jointly_held(ctx, group.holder, &group.members, &mut scratch);
+        let needed = min_bytes.saturating_sub(group.retained);
+        let (extra, cut) = jointly_held(ctx, group, needed, &mut scratch);
         group.retained += extra;
         group.lower_bound = cut;
     }
@@ -118,38 +118,50 @@ fn is_noise(ctx: &Ctx<'_>, n: NodeIndex) -> bool {
     }
 }
 
-/// Reusable per-node flags for the searches (cleared after each).
+/// Reusable per-node flags for the searches (cleared after each): one byte per node, so
+/// a step of the search makes one random access for all three questions.
 struct Scratch {
-    seen: Vec<bool>,
-    member: Vec<bool>,
+    flags: Vec<u8>,
 }
 
-/// Bytes of the holder's other dominator children that only members reach.
-fn jointly_held(
-    ctx: &Ctx<'_>,
-    holder: NodeIndex,
-    members: &[NodeIndex],
-    scratch: &mut Scratch,
-) -> (u64, bool) {
+const MEMBER: u8 = 1;
+const SEEN: u8 = 2;
+const OTHER: u8 = 4;
+
+/// Bytes of the holder's other dominator children that only members reach. When even all
+/// of them together stay under `needed` bytes the group cannot reach the threshold, and
+/// the search (a walk of the holder's dominator subtree) is skipped: 0. The search stops
+/// as soon as it has reached every other child: then none is held by the members alone.
+fn jointly_held(ctx: &Ctx<'_>, group: &Group, needed: u64, scratch: &mut Scratch) -> (u64, bool) {
+    let (holder, members) = (group.holder, &group.members);
     let snap = ctx.snap;
     let g = &snap.graph;
+    let flags = &mut scratch.flags;
     for m in members {
-        scratch.member[m.ix()] = true;
+        flags[m.ix()] |= MEMBER;
     }
     let others: Vec<u32> = ctx
         .dominated_children(holder)
         .map(|c| c.0)
-        .filter(|&c| !scratch.member[c as usize])
+        .filter(|&c| flags[c as usize] & MEMBER == 0)
         .collect();
-    let result = if others.is_empty() {
+    let at_most: u64 = others
+        .iter()
+        .map(|&c| snap.retained_size(NodeIndex(c)))
+        .sum();
+    let result = if others.is_empty() || at_most < needed {
         (0, false)
     } else if ctx.subtree_size(holder) > SEARCH_LIMIT {
         (0, true)
     } else {
+        for &c in &others {
+            flags[c as usize] |= OTHER;
+        }
+        let mut unseen = others.len();
         let mut visited = vec![holder.0];
-        scratch.seen[holder.ix()] = true;
+        flags[holder.ix()] |= SEEN;
         let mut head = 0;
-        while head < visited.len() {
+        'search: while head < visited.len() {
             let x = visited[head];
             head += 1;
             for e in g.edge_range(NodeIndex(x)) {
@@ -157,25 +169,35 @@ fn jointly_held(
                     continue;
                 }
                 let t = g.edge_target(e);
-                if scratch.member[t.ix()] || scratch.seen[t.ix()] || !ctx.dominates(holder, t) {
+                let f = flags[t.ix()];
+                if f & (MEMBER | SEEN) != 0 || !ctx.dominates(holder, t) {
                     continue;
                 }
-                scratch.seen[t.ix()] = true;
+                flags[t.ix()] = f | SEEN;
                 visited.push(t.0);
+                if f & OTHER != 0 {
+                    unseen -= 1;
+                    if unseen == 0 {
+                        break 'search;
+                    }
+                }
             }
         }
         let extra = others
             .iter()
-            .filter(|&&c| !scratch.seen[c as usize])
+            .filter(|&&c| flags[c as usize] & SEEN == 0)
             .map(|&c| snap.retained_size(NodeIndex(c)))
             .sum();
         for v in visited {
-            scratch.seen[v as usize] = false;
+            flags[v as usize] &= !SEEN;
+        }
+        for &c in &others {
+            flags[c as usize] &= !OTHER;
         }
         (extra, false)
     };
     for m in members {
-        scratch.member[m.ix()] = false;
+        flags[m.ix()] &= !MEMBER;
     }
     result
 }
