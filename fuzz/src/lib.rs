@@ -1,12 +1,22 @@
 //! Shared code of heapsight's fuzz targets: invariant checks on whatever the snapshot
-//! reader accepts ([`check_snapshot`], [`check_id_scan`]) and the structure-aware
-//! snapshot mutator ([`mutate`]).
+//! reader accepts ([`check_snapshot`], [`check_id_scan`]), the structure-aware snapshot
+//! mutator ([`mutate`]), and the checks of the other parsers of outside data: positions
+//! ([`check_line_index`]), source maps ([`check_source_map`]), capture manifests
+//! ([`check_manifest`]) and JSON reports ([`check_report`]).
 //!
 //! The checks go beyond "no panic": a snapshot the reader accepts must give indices that
 //! stay in range, a dominator tree that leads every node to the root, retained sizes that
-//! add up to the heap's total, and an id scan that agrees with the full reader.
+//! add up to the heap's total, and an id scan that agrees with the full reader; positions
+//! must round-trip; every range handed to an editor must lie inside its text.
 
+mod json_inputs;
 pub mod mutate;
+mod positions;
+mod sourcemaps;
+
+pub use json_inputs::{check_manifest, check_report};
+pub use positions::check_line_index;
+pub use sourcemaps::check_source_map;
 
 use heapsight_snapshot::{summarize, HeapGraph, IdScan, NodeIndex, Snapshot};
 

@@ -48,10 +48,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("heapsight: error: {err:#}");
+            eprintln!("heapsight: error: {}", describe(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, `: `-joined as `{:#}` does, without a cause the text before
+/// already ends with: an error that shows its source in its own message and also returns it
+/// from `source()` (the leak finder's "file: reason") would print the reason twice.
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !out.is_empty() && out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Rust ignores SIGPIPE, which turns `heapsight analyze | head` into a panic on the next

@@ -80,8 +80,19 @@ pub struct Placed<'a> {
 }
 
 impl Analysis {
-    /// Joins `loaded` to the workspace at `root` under `config`.
+    /// Joins `loaded` to the workspace at `root` under `config`; a finding whose code is in
+    /// a file outside the workspace is placed there (the command line's `place_all`).
     pub fn new(loaded: Arc<Loaded>, root: &Path, config: &Config) -> Analysis {
+        Analysis::join(loaded, root, config, true)
+    }
+
+    /// [`Analysis::new`] without the files outside the workspace: none of them is read
+    /// because a snapshot names it (what the language server uses).
+    pub fn workspace_only(loaded: Arc<Loaded>, root: &Path, config: &Config) -> Analysis {
+        Analysis::join(loaded, root, config, false)
+    }
+
+    fn join(loaded: Arc<Loaded>, root: &Path, config: &Config, outside_files: bool) -> Analysis {
         let resolver = PathResolver::new(root, &config.path_mappings);
         let findings: Vec<usize> = (0..loaded.findings.len())
             .filter(|&i| {
@@ -98,6 +109,7 @@ impl Analysis {
             let finding = &loaded.findings[i];
             let (site, in_workspace) = match site_of(finding, &resolver, &loaded.scripts, false) {
                 Some(site) => (site, true),
+                None if !outside_files => continue,
                 None => match site_of(finding, &resolver, &loaded.scripts, true) {
                     Some(site) => (site, false),
                     None => continue,

@@ -32,7 +32,7 @@ pub use finding::{Anchor, Binding, Finding, Growth, Holder, Hop, LeakKindName};
 pub use hover::{finding_markdown, Hover};
 pub use inputs::Input;
 pub use lens::CodeLens;
-pub use load::{load, read_report, LoadOptions, Loaded, Source, Summary};
+pub use load::{load, parse_report, read_report, LoadOptions, Loaded, Source, Summary};
 pub use manifest::{sha256_hex, CapturedScript, CapturedScripts};
 
 pub use heapsight_leaks::{format_bytes, format_count, LeakKind};

@@ -172,7 +172,13 @@ struct ReportFile {
 /// Reads a report written by `heapsight analyze --format json`.
 pub fn read_report(path: &Path) -> Result<(Vec<Finding>, Summary), IdeError> {
     let bytes = std::fs::read(path).map_err(IdeError::io(path))?;
-    let report: ReportFile = serde_json::from_slice(&bytes).map_err(|e| IdeError::Json {
+    parse_report(&bytes, path)
+}
+
+/// Parses the bytes of a report written by `heapsight analyze --format json`; `path` names
+/// the file in errors.
+pub fn parse_report(bytes: &[u8], path: &Path) -> Result<(Vec<Finding>, Summary), IdeError> {
+    let report: ReportFile = serde_json::from_slice(bytes).map_err(|e| IdeError::Json {
         path: path.to_path_buf(),
         message: format!("not a heapsight JSON report: {e}"),
     })?;

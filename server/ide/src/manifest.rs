@@ -51,11 +51,15 @@ impl CapturedScripts {
     pub fn read(capture: &Path) -> Result<CapturedScripts, IdeError> {
         let path = capture.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path).map_err(IdeError::io(&path))?;
-        let manifest: ManifestFile =
-            serde_json::from_slice(&bytes).map_err(|e| IdeError::Json {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        CapturedScripts::from_json(&bytes, &path)
+    }
+
+    /// Parses the bytes of a `manifest.json`; `path` names the file in errors.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<CapturedScripts, IdeError> {
+        let manifest: ManifestFile = serde_json::from_slice(bytes).map_err(|e| IdeError::Json {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let mut by_url = HashMap::new();
         for script in manifest.scripts {
             let record = CapturedScript {

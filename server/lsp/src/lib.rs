@@ -9,6 +9,7 @@
 
 mod commands;
 mod documents;
+mod framing;
 mod from_proto;
 mod handlers;
 mod loader;
@@ -33,8 +34,20 @@ where
 {
     let (service, socket) = LspService::build(Backend::new)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+        .custom_method(framing::INVALID_MESSAGE, Backend::invalid_message)
         .finish();
-    Server::new(input, output, socket).serve(service).await;
+    // tower-lsp-server stops reading at the first message it cannot decode: `framing`
+    // answers those with an error instead and passes the rest on through a bounded pipe.
+    let (to_server, from_filter) = tokio::io::duplex(framing::PIPE);
+    let filter = async move {
+        let _ = framing::filter(input, to_server).await;
+        // The pipe is closed now: the server sees the end of its input and finishes.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = Server::new(from_filter, output, socket).serve(service) => {}
+        () = filter => {}
+    }
 }
 
 /// Serves LSP on stdin/stdout (what `heapsight lsp` runs).

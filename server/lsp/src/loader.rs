@@ -155,7 +155,8 @@ pub async fn load_with(
             let source = loaded.source;
             let root = state.root();
             let joined = tokio::task::spawn_blocking(move || {
-                Analysis::new(Arc::new(loaded), &root, &config)
+                // A snapshot naming a file outside the workspace does not get it read.
+                Analysis::workspace_only(Arc::new(loaded), &root, &config)
             })
             .await
             .map_err(|e| e.to_string());

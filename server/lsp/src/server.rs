@@ -16,6 +16,7 @@ use tower_lsp_server::ls_types::{
 };
 use tower_lsp_server::{Client, LanguageServer};
 
+use crate::framing;
 use crate::handlers::{
     code_action, code_lens, configuration, execute_command, hover, initialize, progress_cancel,
     text_sync, watched_files,
@@ -34,6 +35,11 @@ impl Backend {
         Backend {
             state: Arc::new(State::new(client)),
         }
+    }
+
+    /// Answers a message the transport could not decode (see `framing`) with its error.
+    pub async fn invalid_message(&self, params: framing::Invalid) -> Result<()> {
+        Err(params.into_error())
     }
 
     /// Handles `window/workDoneProgress/cancel`.

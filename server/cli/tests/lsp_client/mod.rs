@@ -1,12 +1,17 @@
 //! A small LSP client over the real `heapsight lsp` process: typed requests and
 //! notifications, awaited notifications, and automatic answers to the server's own
-//! requests (progress tokens, registrations, configuration, showDocument).
+//! requests (progress tokens, registrations, configuration, showDocument). For the stress
+//! tests: raw bytes, a paused reader (a client that stops reading), the server's pid, and
+//! fixture workspaces. Each test file uses a part of it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -32,6 +37,8 @@ pub struct Client {
     pub received: Vec<Value>,
     /// The server's answer to `initialize`.
     pub initialize_result: Value,
+    /// While true, the reader thread reads nothing more from the server's stdout.
+    paused: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl Client {
@@ -49,9 +56,21 @@ impl Client {
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, incoming) = mpsc::channel();
+        let paused = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = paused.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_message(&mut reader) {
+            loop {
+                {
+                    let (lock, cv) = &*gate;
+                    let mut paused = lock.lock().expect("gate");
+                    while *paused {
+                        paused = cv.wait(paused).expect("gate");
+                    }
+                }
+                let Some(message) = read_message(&mut reader) else {
+                    break;
+                };
                 if tx.send(message).is_err() {
                     break;
                 }
@@ -67,6 +86,7 @@ impl Client {
             settings: options.clone(),
             received: Vec::new(),
             initialize_result: Value::Null,
+            paused,
         };
         let uri = uri(root);
         let init = client.request_raw(
@@ -160,6 +180,70 @@ impl Client {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes `bytes` to the server's stdin as they are (no framing added).
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// A second handle on the server's stdin, for a thread that may block writing to it.
+    pub fn stdin_handle(&self) -> std::fs::File {
+        let fd = self.stdin.as_fd().try_clone_to_owned().expect("dup stdin");
+        std::fs::File::from(fd)
+    }
+
+    /// The next id [`Client::send_request`] will use; `skip` ids are reserved for the
+    /// caller's own raw requests.
+    pub fn reserve_ids(&mut self, skip: i64) -> i64 {
+        let first = self.next_id;
+        self.next_id += skip;
+        first
+    }
+
+    /// Stops reading the server's output (after the message being read, if any).
+    pub fn pause_reading(&self) {
+        *self.paused.0.lock().expect("gate") = true;
+    }
+
+    /// Reads the server's output again.
+    pub fn resume_reading(&self) {
+        *self.paused.0.lock().expect("gate") = false;
+        self.paused.1.notify_all();
+    }
+
+    /// Waits for the first message (kept ones first) satisfying `accept`; the server's own
+    /// requests are answered meanwhile.
+    pub fn wait_message(&mut self, accept: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(accept)
+    }
+
+    /// Takes in every message that arrives within `wait` (answering the server's own
+    /// requests); they stay unconsumed.
+    pub fn pump(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while let Ok(message) = self
+            .incoming
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.received.push(message.clone());
+            if message.get("method").is_some() && message.get("id").is_some() {
+                self.answer_server_request(&message);
+                continue;
+            }
+            self.backlog.push_back(message);
+        }
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     fn send(&mut self, message: Value) {
         let body = message.to_string();
         write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
@@ -243,6 +327,45 @@ impl Client {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// A temp folder removed when the test ends.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A copy of fixture `app` in a fresh temp folder, with its A/B/C in `.heapsight/`.
+pub fn fixture_workspace(app: &str, name: &str) -> TempDir {
+    use heapsight_tests::support::{fixture_dir, fixture_snapshots};
+    let root = std::env::temp_dir().join(format!("heapsight-lsp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join(".heapsight")).expect("mkdir");
+    for entry in std::fs::read_dir(fixture_dir(app).expect("fixture")).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let name = path.file_name().expect("name");
+            std::fs::copy(&path, root.join(name)).expect("copy");
+        }
+    }
+    let triple = fixture_snapshots(app, 20).expect("fixture snapshots");
+    for (from, label) in [(&triple.a, "A"), (&triple.b, "B"), (&triple.c, "C")] {
+        std::fs::copy(from, root.join(format!(".heapsight/{label}.heapsnapshot"))).expect("copy");
+    }
+    TempDir(std::fs::canonicalize(root).expect("canonical"))
+}
+
+/// The server's resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }
 
 /// The `file:` URI of `path`.
