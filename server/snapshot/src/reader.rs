@@ -12,7 +12,7 @@ use crate::error::{Result, SnapshotError};
 use crate::graph::{HeapGraph, Ids, Location, NodeIndex};
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
-use crate::scan::{self, Key, RecordSink, Sink, Strings};
+use crate::scan::{self, push_records, Key, RecordSink, Sink, Strings};
 use crate::source::ByteSource;
 use crate::types::{EdgeType, NodeType};
 
@@ -371,34 +371,6 @@ impl Sink for EdgeSink {
         }
         Ok(())
     }
-}
-
-/// Feeds `values` to a record sink: field by field until a record boundary, then whole
-/// records, then the start of the next record field by field again.
-#[inline(always)]
-fn push_records<S: Sink>(
-    sink: &mut S,
-    values: &[u64],
-    field: impl Fn(&S) -> usize,
-    width: impl Fn(&S) -> usize,
-    record: impl Fn(&mut S, &[u64]) -> Result<()>,
-) -> Result<()> {
-    let mut rest = values;
-    while field(sink) != 0 {
-        let Some((&v, tail)) = rest.split_first() else {
-            return Ok(());
-        };
-        sink.push(v)?;
-        rest = tail;
-    }
-    let mut records = rest.chunks_exact(width(sink));
-    for r in &mut records {
-        record(sink, r)?;
-    }
-    for &v in records.remainder() {
-        sink.push(v)?;
-    }
-    Ok(())
 }
 
 /// `index / fields` and `index % fields`. Every snapshot has 6 or 7 node fields, and a

@@ -32,6 +32,34 @@ pub(crate) trait Sink {
     }
 }
 
+/// Feeds `values` to a record sink: field by field until a record boundary, then whole
+/// records, then the start of the next record field by field again.
+#[inline(always)]
+pub(crate) fn push_records<S: Sink>(
+    sink: &mut S,
+    values: &[u64],
+    field: impl Fn(&S) -> usize,
+    width: impl Fn(&S) -> usize,
+    record: impl Fn(&mut S, &[u64]) -> Result<()>,
+) -> Result<()> {
+    let mut rest = values;
+    while field(sink) != 0 {
+        let Some((&v, tail)) = rest.split_first() else {
+            return Ok(());
+        };
+        sink.push(v)?;
+        rest = tail;
+    }
+    let mut records = rest.chunks_exact(width(sink));
+    for r in &mut records {
+        record(sink, r)?;
+    }
+    for &v in records.remainder() {
+        sink.push(v)?;
+    }
+    Ok(())
+}
+
 /// Which fields of fixed-width records a [`Sink`] reads.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Wanted {
@@ -111,22 +139,13 @@ impl<F: FnMut(&[u64]) -> Result<()>> Sink for RecordSink<F> {
 
     #[inline(always)]
     fn push_many(&mut self, values: &[u64]) -> Result<()> {
-        let mut rest = values;
-        while self.filled != 0 {
-            let Some((&v, tail)) = rest.split_first() else {
-                return Ok(());
-            };
-            self.push(v)?;
-            rest = tail;
-        }
-        let mut records = rest.chunks_exact(self.record.len());
-        for r in &mut records {
-            (self.on_record)(r)?;
-        }
-        for &v in records.remainder() {
-            self.push(v)?;
-        }
-        Ok(())
+        push_records(
+            self,
+            values,
+            |s| s.filled,
+            |s| s.record.len(),
+            |s, r| (s.on_record)(r),
+        )
     }
 
     #[inline(always)]
