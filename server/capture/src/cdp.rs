@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{CaptureError, Result};
-use crate::inspector::WsEndpoint;
+use crate::inspector::{self, WsEndpoint};
 
 /// One protocol event.
 #[derive(Debug, Clone)]
@@ -57,32 +57,40 @@ impl std::fmt::Debug for Cdp {
 const MAX_MESSAGE: usize = 1 << 30;
 
 impl Cdp {
-    /// Opens the WebSocket at `ep`. `timeout` bounds the connection and, later, the wait
-    /// for each message.
-    pub async fn connect(ep: &WsEndpoint, timeout: Duration) -> Result<Cdp> {
+    /// Opens the WebSocket at `ep`, refusing addresses off this machine unless
+    /// `allow_remote` (see [`inspector::connect`]). `timeout` bounds the connection and,
+    /// later, the wait for each message.
+    pub async fn connect(ep: &WsEndpoint, allow_remote: bool, timeout: Duration) -> Result<Cdp> {
         let addr = ep.authority();
         let url = ep.url();
         let connect = async {
-            let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
-                .await
+            let tcp = inspector::connect(&ep.host, ep.port, allow_remote).await?;
+            // The handshake names the address we connected to, not a name that could
+            // resolve elsewhere; the inspector's DNS-rebinding check accepts IPs.
+            let peer = tcp
+                .peer_addr()
                 .map_err(|source| CaptureError::Unreachable {
                     addr: addr.clone(),
                     source,
                 })?;
+            let handshake_url = format!("ws://{peer}{}", ep.path);
             // Chunks are many and small; do not let Nagle hold our small commands back.
             let _ = tcp.set_nodelay(true);
             let config = WebSocketConfig::default()
                 .max_message_size(Some(MAX_MESSAGE))
                 .max_frame_size(Some(MAX_MESSAGE));
-            let (ws, _response) =
-                tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config))
-                    .await
-                    .map_err(|e| {
-                        CaptureError::Protocol(format!(
-                            "WebSocket handshake with {url} failed: {e} (is another debugger \
+            let (ws, _response) = tokio_tungstenite::client_async_with_config(
+                handshake_url.as_str(),
+                tcp,
+                Some(config),
+            )
+            .await
+            .map_err(|e| {
+                CaptureError::Protocol(format!(
+                    "WebSocket handshake with {url} failed: {e} (is another debugger \
                              attached, or is the target id stale?)"
-                        ))
-                    })?;
+                ))
+            })?;
             Ok::<_, CaptureError>(ws)
         };
         let ws =

@@ -1,7 +1,7 @@
 //! Finding the inspector: parsing `ws://` URLs, the loopback-only rule, and the
 //! `/json/list` discovery endpoint (one plain HTTP/1.1 GET over a TCP stream).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -95,22 +95,29 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
     Ok((host.to_owned(), port))
 }
 
-/// Whether `host` names this machine only: `localhost`, 127.0.0.0/8 or `::1`.
+/// Whether `host` can only name this machine, judged from its spelling: 127.0.0.0/8, `::1`
+/// (also IPv4-mapped), `localhost` or a `*.localhost` name. Names still go through
+/// [`connect`], which resolves them and refuses any address that is not loopback: a hosts
+/// file or a resolver may map `localhost` elsewhere.
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if h.eq_ignore_ascii_case("localhost") || h.to_ascii_lowercase().ends_with(".localhost") {
         return true;
     }
-    match h.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => {
+    h.parse::<IpAddr>().is_ok_and(is_loopback_ip)
+}
+
+fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => false,
+        IpAddr::V4(v4) => v4.is_loopback(),
     }
 }
 
-/// Refuses a non-loopback inspector unless the user allowed it.
+/// Refuses a non-loopback inspector unless the user allowed it. This is the check by
+/// spelling, made before any name lookup; [`connect`] checks what the name resolves to.
 pub fn check_loopback(host: &str, port: u16, allow_remote: bool) -> Result<()> {
     if allow_remote || is_loopback(host) {
         Ok(())
@@ -119,6 +126,59 @@ pub fn check_loopback(host: &str, port: u16, allow_remote: bool) -> Result<()> {
             addr: authority(host, port),
         })
     }
+}
+
+/// The addresses `host:port` resolves to, all of them loopback unless `allow_remote`: one
+/// address elsewhere refuses the lot, since the OS might pick it on the next lookup.
+pub async fn resolve(host: &str, port: u16, allow_remote: bool) -> Result<Vec<SocketAddr>> {
+    check_loopback(host, port, allow_remote)?;
+    let addr = authority(host, port);
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|source| CaptureError::Unreachable {
+            addr: addr.clone(),
+            source,
+        })?
+        .collect();
+    only_loopback(&addr, resolved, allow_remote)
+}
+
+/// `resolved` if it is not empty and, unless `allow_remote`, every address is loopback.
+fn only_loopback(
+    addr: &str,
+    resolved: Vec<SocketAddr>,
+    allow_remote: bool,
+) -> Result<Vec<SocketAddr>> {
+    if resolved.is_empty() {
+        return Err(CaptureError::Unreachable {
+            addr: addr.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the name resolves to no address",
+            ),
+        });
+    }
+    if !allow_remote {
+        if let Some(remote) = resolved.iter().find(|a| !is_loopback_ip(a.ip())) {
+            return Err(CaptureError::RemoteRefused {
+                addr: format!("{addr} (which resolves to {remote})"),
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+/// Opens a TCP connection to the inspector at `host:port`, to one of the addresses
+/// [`resolve`] checked: the name is not looked up again between the check and the connect.
+pub async fn connect(host: &str, port: u16, allow_remote: bool) -> Result<TcpStream> {
+    let addrs = resolve(host, port, allow_remote).await?;
+    TcpStream::connect(&addrs[..])
+        .await
+        .map_err(|source| CaptureError::Unreachable {
+            addr: authority(host, port),
+            source,
+        })
 }
 
 /// One entry of the inspector's `/json/list`.
@@ -142,9 +202,14 @@ pub struct TargetInfo {
 }
 
 /// Fetches `/json/list` from the inspector at `host:port`.
-pub async fn list_targets(host: &str, port: u16, timeout: Duration) -> Result<Vec<TargetInfo>> {
+pub async fn list_targets(
+    host: &str,
+    port: u16,
+    allow_remote: bool,
+    timeout: Duration,
+) -> Result<Vec<TargetInfo>> {
     let addr = authority(host, port);
-    let body = tokio::time::timeout(timeout, http_get(host, port, "/json/list"))
+    let body = tokio::time::timeout(timeout, http_get(host, port, allow_remote, "/json/list"))
         .await
         .map_err(|_| CaptureError::Timeout {
             what: format!("the inspector at {addr} to answer /json/list"),
@@ -165,8 +230,7 @@ pub async fn discover(
     allow_remote: bool,
     timeout: Duration,
 ) -> Result<WsEndpoint> {
-    check_loopback(host, port, allow_remote)?;
-    let targets = list_targets(host, port, timeout).await?;
+    let targets = list_targets(host, port, allow_remote, timeout).await?;
     let target = targets
         .iter()
         .find(|t| t.kind == "node" && t.websocket_url.is_some())
@@ -186,19 +250,20 @@ pub async fn discover(
 const MAX_HTTP_BODY: usize = 1 << 20;
 
 /// A minimal HTTP/1.1 GET: `Connection: close`, a `Content-Length` or read to the end.
-async fn http_get(host: &str, port: u16, path: &str) -> Result<Vec<u8>> {
+async fn http_get(host: &str, port: u16, allow_remote: bool, path: &str) -> Result<Vec<u8>> {
     let addr = authority(host, port);
-    let mut stream =
-        TcpStream::connect((host, port))
-            .await
-            .map_err(|source| CaptureError::Unreachable {
-                addr: addr.clone(),
-                source,
-            })?;
+    let mut stream = connect(host, port, allow_remote).await?;
     // The inspector checks the Host header against DNS rebinding: it must be an IP or
-    // `localhost`, which `addr` is whenever we got here with the loopback rule.
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\r\n");
+    // `localhost`. The address we connected to always is.
+    let peer = stream
+        .peer_addr()
+        .map_err(|source| CaptureError::Unreachable {
+            addr: addr.clone(),
+            source,
+        })?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {peer}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
     let io = |source| CaptureError::Unreachable {
         addr: addr.clone(),
         source,
@@ -318,6 +383,48 @@ mod tests {
             "{msg}"
         );
         assert!(check_loopback("10.0.0.5", 9229, true).is_ok());
+    }
+
+    #[test]
+    fn names_must_resolve_to_loopback_only() {
+        let local: SocketAddr = "127.0.0.1:9229".parse().expect("literal");
+        let local6: SocketAddr = "[::1]:9229".parse().expect("literal");
+        let remote: SocketAddr = "10.0.0.5:9229".parse().expect("literal");
+        assert_eq!(
+            only_loopback("localhost:9229", vec![local, local6], false).expect("loopback"),
+            vec![local, local6]
+        );
+        // One address elsewhere refuses the name, even listed after a loopback one.
+        let err = only_loopback("dev.localhost:9229", vec![local, remote], false)
+            .expect_err("a remote address");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("dev.localhost:9229 (which resolves to 10.0.0.5:9229)")
+                && msg.contains("--allow-remote"),
+            "{msg}"
+        );
+        assert!(only_loopback("dev:9229", vec![local, remote], true).is_ok());
+        assert!(matches!(
+            only_loopback("nowhere.localhost:9229", Vec::new(), false),
+            Err(CaptureError::Unreachable { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn resolve_checks_before_and_after_the_lookup() {
+        let addrs = resolve("localhost", 9229, false).await.expect("localhost");
+        assert!(addrs.iter().all(|a| is_loopback_ip(a.ip())), "{addrs:?}");
+        // Refused by its spelling: no lookup, no connection attempt.
+        assert!(matches!(
+            resolve("example.com", 9229, false).await,
+            Err(CaptureError::RemoteRefused { .. })
+        ));
+        // A `*.localhost` name passes the spelling check but must still resolve to loopback:
+        // whatever this machine's resolver says, the answer is never a remote address.
+        match resolve("heapsight-test.localhost", 9229, false).await {
+            Ok(addrs) => assert!(addrs.iter().all(|a| is_loopback_ip(a.ip())), "{addrs:?}"),
+            Err(e) => assert!(matches!(e, CaptureError::Unreachable { .. }), "{e}"),
+        }
     }
 
     #[test]

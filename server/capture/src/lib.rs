@@ -42,7 +42,9 @@ mod time;
 
 pub use cdp::{Cdp, Event, Step};
 pub use error::{CaptureError, Result};
-pub use inspector::{check_loopback, discover, is_loopback, list_targets, TargetInfo, WsEndpoint};
+pub use inspector::{
+    check_loopback, connect, discover, is_loopback, list_targets, resolve, TargetInfo, WsEndpoint,
+};
 pub use manifest::{
     url_to_path, Manifest, Mode, PhaseRecord, Script, SnapshotFile, MANIFEST_FILE, MANIFEST_VERSION,
 };

@@ -9,7 +9,7 @@
 //! [`read_latest`] resolves it.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::{CaptureError, Result};
@@ -47,17 +47,35 @@ pub fn read_latest(project_root: &Path) -> Result<PathBuf> {
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is empty"),
         });
     }
+    // The file is data: it may only name a folder inside `.heapsight/`.
+    let inside = Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !inside {
+        return Err(CaptureError::Read {
+            path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("`{rel}` is not a folder inside {}", base.display()),
+            ),
+        });
+    }
     Ok(base.join(rel))
 }
 
 /// Points `.heapsight/latest` of `project_root` at `capture_dir`.
 pub(crate) fn write_latest(project_root: &Path, capture_dir: &Path) -> Result<()> {
     let base = project_root.join(HEAPSIGHT_DIR);
+    // Relative, so that the project can move; `read_latest` refuses anything else.
     let target = capture_dir
         .strip_prefix(&base)
-        .map(Path::to_path_buf)
-        .or_else(|_| std::path::absolute(capture_dir))
-        .unwrap_or_else(|_| capture_dir.to_path_buf());
+        .map_err(|_| CaptureError::Write {
+            path: base.join(LATEST_FILE),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is not inside {}", capture_dir.display(), base.display()),
+            ),
+        })?;
     let line = format!("{}\n", target.to_string_lossy());
     atomic_write(&base.join(LATEST_FILE), line.as_bytes())
 }
@@ -241,6 +259,11 @@ mod tests {
         let text = std::fs::read_to_string(root.join(".heapsight/latest")).expect("read");
         assert_eq!(text, "captures/19700101T000000Z-2\n");
         assert_eq!(read_latest(&root).expect("resolves"), second.path());
+        for outside in ["/etc\n", "../elsewhere\n", "captures/../../x\n"] {
+            std::fs::write(root.join(".heapsight/latest"), outside).expect("write");
+            let err = read_latest(&root).expect_err("outside .heapsight");
+            assert!(err.to_string().contains("latest"), "{err}");
+        }
         first.commit();
         second.commit();
         let _ = std::fs::remove_dir_all(&root);

@@ -182,6 +182,50 @@ fn inject_inspector(
     (program, args, env, is_node)
 }
 
+/// The first inspector flag in `args` or `node_options` that would make Node listen on a
+/// host that is not loopback (`--inspect=0.0.0.0:9229`, `--inspect-port [::]:9229`), with
+/// that host. Node keeps the last such flag, so a user's flag would override ours; it is
+/// refused before the target starts rather than noticed once it listens everywhere. App
+/// arguments after the script are scanned too: a false alarm there is rare and says why.
+fn remote_inspect_flag(args: &[String], node_options: &str) -> Option<(String, String)> {
+    let tokens: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .chain(node_options.split_whitespace())
+        .collect();
+    for (i, token) in tokens.iter().enumerate() {
+        let Some(rest) = token.strip_prefix("--") else {
+            continue;
+        };
+        let (name, inline) = match rest.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (rest, None),
+        };
+        let takes_value = matches!(name, "inspect-port" | "debug-port");
+        if !(takes_value || matches!(name, "inspect" | "inspect-brk" | "inspect-wait")) {
+            continue;
+        }
+        let value = match (inline, takes_value) {
+            (Some(v), _) => v,
+            (None, true) => tokens.get(i + 1).copied().unwrap_or_default(),
+            (None, false) => continue,
+        };
+        let host = if let Some(v6) = value.strip_prefix('[') {
+            v6.split(']').next().unwrap_or_default()
+        } else if let Some((host, _port)) = value.rsplit_once(':') {
+            host
+        } else if value.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        } else {
+            value
+        };
+        if !host.is_empty() && !inspector::is_loopback(host) {
+            return Some((token.to_string(), host.to_owned()));
+        }
+    }
+    None
+}
+
 /// Replaces `{pid}` and `{port}` in a helper command.
 fn substitute(template: &str, pid: Option<i64>, port: Option<&str>) -> Result<String> {
     let mut cmd = template.to_owned();
@@ -433,6 +477,21 @@ impl Run<'_> {
         env: &[(String, String)],
     ) -> Result<WsEndpoint> {
         let (program, args, env, is_node) = inject_inspector(command, env);
+        if !self.opts.allow_remote {
+            // The child inherits our NODE_OPTIONS unless the command's environment sets it.
+            let node_options = env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "NODE_OPTIONS")
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var("NODE_OPTIONS").ok())
+                .unwrap_or_default();
+            if let Some((flag, host)) = remote_inspect_flag(&args, &node_options) {
+                return Err(CaptureError::RemoteRefused {
+                    addr: format!("{host} (from `{flag}` in the command or NODE_OPTIONS)"),
+                });
+            }
+        }
         if !is_node {
             self.reporter.note(&format!(
                 "`{program}` is not `node`: the inspector flag goes into NODE_OPTIONS, and the \
@@ -531,7 +590,7 @@ impl Run<'_> {
         let mut cdp = guarded(
             self.target.as_ref(),
             Phase::Attach,
-            Cdp::connect(ep, opts.connect_timeout),
+            Cdp::connect(ep, opts.allow_remote, opts.connect_timeout),
         )
         .await?;
         cdp.set_timeout(opts.stall_timeout);
@@ -965,6 +1024,39 @@ mod tests {
         );
         let (_, _, _, is_node) = inject_inspector(&strings(&["nodemon", "a.js"]), &[]);
         assert!(!is_node);
+    }
+
+    #[test]
+    fn inspector_flags_that_listen_elsewhere() {
+        let remote = |args: &[&str], options: &str| {
+            remote_inspect_flag(&strings(args), options).map(|(_, host)| host)
+        };
+        assert_eq!(
+            remote(&["--inspect=0.0.0.0:9229", "a.js"], ""),
+            Some("0.0.0.0".into())
+        );
+        assert_eq!(
+            remote(&["--inspect-brk=[::]:0", "a.js"], ""),
+            Some("::".into())
+        );
+        assert_eq!(
+            remote(&["--inspect-port", "10.0.0.5:9"], ""),
+            Some("10.0.0.5".into())
+        );
+        assert_eq!(
+            remote(&["a.js"], "--inspect-wait=example.com"),
+            Some("example.com".into())
+        );
+        assert_eq!(remote(&[INSPECT_FLAG, "--inspect=9230", "a.js"], ""), None);
+        assert_eq!(
+            remote(&["--inspect", "a.js"], "--inspect=localhost:1"),
+            None
+        );
+        assert_eq!(
+            remote(&["--inspect=[::1]:9229", "--inspector-x=0.0.0.0"], ""),
+            None
+        );
+        assert_eq!(remote(&["--inspect-port"], ""), None);
     }
 
     #[test]

@@ -395,9 +395,11 @@ async fn attaches_by_port_and_leaves_the_target_running() {
         .next()
         .and_then(|p| p.parse().ok())
         .expect("port");
+    // By name: the name is resolved, every address checked to be loopback, and the
+    // handshake sent to the checked address (the inspector refuses other Host names).
     let mut opts = Options::new(
         Source::Port {
-            host: "127.0.0.1".into(),
+            host: "localhost".into(),
             port,
         },
         Output::Project(dir.clone()),
@@ -411,7 +413,10 @@ async fn attaches_by_port_and_leaves_the_target_running() {
     let done = result.expect("attach capture succeeds");
     assert!(alive_after);
     assert_eq!(done.manifest.mode, Mode::Attach);
-    assert_eq!(done.manifest.inspector.as_deref(), Some(url));
+    assert_eq!(
+        done.manifest.inspector,
+        Some(url.replace("ws://127.0.0.1:", "ws://localhost:"))
+    );
     assert!(done.dir.starts_with(dir.join(".heapsight/captures")));
     assert_eq!(
         heapsight_capture::read_latest(&dir).expect("latest"),
@@ -444,5 +449,38 @@ async fn refuses_remote_inspectors_without_connecting() {
         .expect_err("nothing listens on port 1");
     assert!(matches!(err, CaptureError::Unreachable { .. }), "{err:?}");
     assert!(!dir.join("out").exists());
+    // A command or NODE_OPTIONS that would make the inspector listen on every interface
+    // (Node keeps the last flag, the user's) is refused before the target starts.
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mark = dir.join("ran");
+    let script = format!(
+        "require('fs').writeFileSync({:?}, 'ran')",
+        mark.display().to_string()
+    );
+    for (command, env) in [
+        (vec!["node", "--inspect=0.0.0.0:0", "-e", &script], vec![]),
+        (
+            vec!["node", "-e", &script],
+            vec![(
+                "NODE_OPTIONS".to_owned(),
+                "--inspect-port=[::]:0".to_owned(),
+            )],
+        ),
+    ] {
+        let opts = Options::new(
+            Source::Spawn {
+                command: command.iter().map(|s| s.to_string()).collect(),
+                cwd: None,
+                env,
+            },
+            Output::Dir(dir.join("out")),
+        );
+        let err = capture(&opts, Arc::new(heapsight_capture::Silent))
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, CaptureError::RemoteRefused { .. }), "{err:?}");
+        assert!(err.to_string().contains("--allow-remote"), "{err}");
+        assert!(!mark.exists(), "the target ran");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

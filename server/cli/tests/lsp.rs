@@ -7,11 +7,11 @@
 
 mod lsp_client;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use heapsight_lsp::StatusNotification;
-use heapsight_tests::support::{expected, fixture_dir, fixture_snapshots};
-use lsp_client::{uri, Client};
+use heapsight_tests::support::{expected, fixture_snapshots};
+use lsp_client::{fixture_workspace as workspace, uri, Client, TempDir};
 use serde_json::{json, Value};
 use tower_lsp_server::ls_types::notification::{
     DidChangeTextDocument, DidOpenTextDocument, PublishDiagnostics, ShowMessage,
@@ -23,33 +23,6 @@ use tower_lsp_server::ls_types::{
     PublishDiagnosticsParams, Range, TextDocumentContentChangeEvent, TextDocumentIdentifier,
     TextDocumentItem, TextDocumentPositionParams, Uri, VersionedTextDocumentIdentifier,
 };
-
-/// A temp folder removed when the test ends.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A copy of fixture `app` in a fresh temp folder, with its A/B/C in `.heapsight/`.
-fn workspace(app: &str, name: &str) -> TempDir {
-    let root = std::env::temp_dir().join(format!("heapsight-lsp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join(".heapsight")).unwrap();
-    for entry in std::fs::read_dir(fixture_dir(app).unwrap()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            std::fs::copy(&path, root.join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    let triple = fixture_snapshots(app, 20).unwrap();
-    for (from, label) in [(&triple.a, "A"), (&triple.b, "B"), (&triple.c, "C")] {
-        std::fs::copy(from, root.join(format!(".heapsight/{label}.heapsnapshot"))).unwrap();
-    }
-    TempDir(std::fs::canonicalize(root).unwrap())
-}
 
 fn capabilities() -> Value {
     json!({

@@ -1,7 +1,7 @@
 //! What to analyze: the newest complete capture under the snapshot folder, three snapshots
 //! placed directly in it, or a JSON report from `heapsight analyze --format json`.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::error::IdeError;
@@ -99,11 +99,15 @@ pub fn from_paths(paths: &[PathBuf]) -> Result<Input, IdeError> {
     }
 }
 
-/// The capture folder `<snapshot_dir>/latest` names, when it exists.
+/// The capture folder `<snapshot_dir>/latest` names, when it exists inside `snapshot_dir`:
+/// the file is data, so an absolute path or one climbing out with `..` names nothing.
 pub fn latest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
     let line = std::fs::read_to_string(snapshot_dir.join("latest")).ok()?;
     let named = Path::new(line.trim());
-    if line.trim().is_empty() {
+    let inside = named
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if line.trim().is_empty() || !inside {
         return None;
     }
     let dir = snapshot_dir.join(named);
@@ -196,4 +200,35 @@ fn modified(path: &Path) -> SystemTime {
     std::fs::metadata(path)
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_names_only_folders_inside() {
+        let base = std::env::temp_dir().join(format!("heapsight-latest-{}", std::process::id()));
+        let snapshot_dir = base.join("ws/.heapsight");
+        let inside = snapshot_dir.join("captures/one");
+        let outside = base.join("elsewhere");
+        for dir in [&inside, &outside] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+            std::fs::write(dir.join(MANIFEST_FILE), "{}").expect("manifest");
+        }
+        let latest = |line: &str| {
+            std::fs::write(snapshot_dir.join("latest"), line).expect("latest");
+            latest_capture(&snapshot_dir)
+        };
+        assert_eq!(latest("captures/one\n"), Some(inside.clone()));
+        assert_eq!(
+            latest("./captures/one"),
+            Some(snapshot_dir.join("./captures/one"))
+        );
+        assert_eq!(latest(&outside.display().to_string()), None);
+        assert_eq!(latest("../../elsewhere"), None);
+        assert_eq!(latest("captures/../../../elsewhere"), None);
+        assert_eq!(latest(""), None);
+        let _ = std::fs::remove_dir_all(&base);
+    }
 }

@@ -30,9 +30,15 @@ pub struct Args {
     /// Exit with code 1 when a finding retains more than this (e.g. 10MB).
     #[arg(long, value_parser = parse_size)]
     fail_above: Option<u64>,
-    /// Paths in the output are relative to this folder when inside it.
+    /// The workspace: paths in the output are relative to it, and only its files are read
+    /// to place findings at their call sites.
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Also read the source files outside --root that the snapshots name. Without it, a
+    /// finding in such a file is placed at V8's position of its function: a snapshot is
+    /// data, and the paths in it do not choose what heapsight reads.
+    #[arg(long)]
+    read_outside_root: bool,
     /// Only these kinds (comma-separated: listener,collection,timer,closure,promise,other).
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     kinds: Vec<LeakKind>,
@@ -141,7 +147,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
-    let places = places(&report, &args.paths, &[a, b, c], &root);
+    let places = places(
+        &report,
+        &args.paths,
+        &[a, b, c],
+        &root,
+        args.read_outside_root,
+    );
     match args.format {
         Format::Text => print_text(&report, &places, args.comparison),
         Format::Json => println!(

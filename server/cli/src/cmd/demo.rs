@@ -156,9 +156,11 @@ pub fn analyze_and_print(dir: &Path) -> anyhow::Result<()> {
     println!();
     println!("heapsight analyze {}", shown(dir));
     let dir_arg = dir.to_string_lossy();
-    // A failing analysis still leaves the capture and the stats worth showing.
+    // A failing analysis still leaves the capture and the stats worth showing. The demo
+    // made these snapshots itself, of the app it was given (which `--app` may put outside the
+    // current folder): the files they name are the ones it ran.
     if let Err(e) = subcommand::<crate::cmd::analyze::Args>(
-        &["heapsight analyze", dir_arg.as_ref()],
+        &["heapsight analyze", dir_arg.as_ref(), "--read-outside-root"],
         crate::cmd::analyze::run,
     ) {
         println!("  analysis failed: {e:#}");

@@ -28,12 +28,13 @@ pub struct Place {
 
 /// The places of `report`'s findings, in order; `paths` are the command's snapshot
 /// arguments (a capture folder brings its manifest's recorded sources), `root` the
-/// workspace root (canonical).
+/// workspace root (canonical). Files outside `root` are read only if `read_outside`.
 pub fn places(
     report: &Report,
     paths: &[PathBuf],
     [a, b, c]: &[PathBuf; 3],
     root: &Path,
+    read_outside: bool,
 ) -> Vec<Place> {
     let input = match inputs::from_paths(paths) {
         Ok(Input::Snapshots { capture: None, .. }) | Err(_) | Ok(Input::Report(_)) => {
@@ -58,7 +59,11 @@ pub fn places(
         min_retained_bytes: 0,
         ..Config::default()
     };
-    let analysis = Analysis::new(Arc::new(loaded), root, &config);
+    let analysis = if read_outside {
+        Analysis::new(Arc::new(loaded), root, &config)
+    } else {
+        Analysis::workspace_only(Arc::new(loaded), root, &config)
+    };
     let located = analysis.place_all();
     report
         .findings

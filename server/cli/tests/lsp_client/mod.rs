@@ -45,7 +45,27 @@ impl Client {
     /// Starts `heapsight lsp` in `root` and initializes it with `capabilities` and
     /// `options` as `initializationOptions`.
     pub fn start(root: &Path, capabilities: Value, options: Value) -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_heapsight"))
+        Client::start_under(&[], root, capabilities, options)
+    }
+
+    /// [`Client::start`] with the server run by `wrapper` (a program and its arguments,
+    /// e.g. `strace ... -o trace`); `pid` is then the wrapper's.
+    pub fn start_under(
+        wrapper: &[&str],
+        root: &Path,
+        capabilities: Value,
+        options: Value,
+    ) -> Client {
+        let server = env!("CARGO_BIN_EXE_heapsight");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
+        let mut child = command
             .arg("lsp")
             .current_dir(root)
             .stdin(Stdio::piped())
