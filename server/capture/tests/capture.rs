@@ -482,5 +482,44 @@ async fn refuses_remote_inspectors_without_connecting() {
         assert!(err.to_string().contains("--allow-remote"), "{err}");
         assert!(!mark.exists(), "the target ran");
     }
+    // A flag heapsight cannot see (inside a shell script, where Node's command line beats the
+    // NODE_OPTIONS heapsight sets) is caught when the inspector announces its address: refused,
+    // and the target stopped.
+    let token = format!("heapsight-hidden-flag-{}", std::process::id());
+    let hidden =
+        format!("node --inspect=0.0.0.0:0 -e \"setInterval(() => {{}}, 1000) // {token}\"");
+    let opts = Options::new(
+        Source::Spawn {
+            command: vec!["sh".into(), "-c".into(), hidden],
+            cwd: None,
+            env: vec![],
+        },
+        Output::Dir(dir.join("out")),
+    );
+    let err = capture(&opts, Arc::new(heapsight_capture::Silent))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, CaptureError::RemoteRefused { .. }), "{err:?}");
+    assert!(err.to_string().contains("0.0.0.0"), "{err}");
+    // Processes whose command line carries the token: the shell and the node it started.
+    let running = || -> Vec<String> {
+        std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| c.contains(&token) && !c.contains("cargo"))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !running().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        running(),
+        Vec::<String>::new(),
+        "the target was left running"
+    );
+    assert!(!dir.join("out").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
