@@ -43,21 +43,33 @@ pub fn source_mapping_url(script: &str) -> Option<&str> {
 }
 
 /// Where the map of the script at `script_path` with text `script_text` is, if it has one we
-/// may read (`http(s)` URLs are ignored).
+/// may read: inline (`data:`), a `file:` URL or a relative path. Any other scheme (`http:`,
+/// `HTTPS:`, `ftp:` ...) and protocol-relative `//host/...` URLs are ignored: heapsight
+/// never fetches, and a map on another machine is not this code's map.
 pub fn locate(script_path: &Path, script_text: &str) -> Option<MapSource> {
     let url = source_mapping_url(script_text)?;
-    if url.starts_with("data:") {
-        return Some(MapSource::Inline(url.to_owned()));
-    }
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return None;
-    }
-    if url.starts_with("file:") {
-        return decode_file_url(url).map(MapSource::File);
+    match url_scheme(url).map(str::to_ascii_lowercase).as_deref() {
+        Some("data") => return Some(MapSource::Inline(url.to_owned())),
+        Some("file") => return decode_file_url(url).map(MapSource::File),
+        Some(_) => return None,
+        None if url.starts_with("//") || url.starts_with("\\\\") => return None,
+        None => {}
     }
     let relative = url.split(['?', '#']).next().unwrap_or(url);
     let dir = script_path.parent().unwrap_or(Path::new(""));
     Some(MapSource::File(normalize(&dir.join(relative))))
+}
+
+/// The scheme of `url` (RFC 3986: a letter, then letters, digits, `+`, `-` or `.`, then
+/// `:`), if it has one. One letter is not a scheme: `C:/maps/x.map` is a Windows path.
+fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && scheme.len() > 1
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
 }
 
 /// A loaded source map.

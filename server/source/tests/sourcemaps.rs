@@ -112,13 +112,32 @@ fn mapping_url_comments() {
         locate(script, "//# sourceMappingURL=../maps/main.js.map"),
         Some(MapSource::File(PathBuf::from("/w/maps/main.js.map")))
     );
+    for remote in [
+        "https://cdn.example/main.js.map",
+        "http://10.0.0.5/main.js.map",
+        "HTTP://cdn.example/main.js.map",
+        "ftp://cdn.example/main.js.map",
+        "//cdn.example/main.js.map",
+        "file://build-host/w/dist/main.js.map",
+    ] {
+        let text = format!("//# sourceMappingURL={remote}");
+        assert_eq!(locate(script, &text), None, "{remote}");
+    }
     assert_eq!(
+        locate(script, "//# sourceMappingURL=file:///w/dist/main.js.map"),
+        Some(MapSource::File(PathBuf::from("/w/dist/main.js.map")))
+    );
+    assert_eq!(
+        locate(script, "//# sourceMappingURL=main.js.map?v=2#x"),
+        Some(MapSource::File(PathBuf::from("/w/dist/main.js.map")))
+    );
+    assert!(matches!(
         locate(
             script,
-            "//# sourceMappingURL=https://cdn.example/main.js.map"
+            "//# sourceMappingURL=data:application/json;base64,e30="
         ),
-        None
-    );
+        Some(MapSource::Inline(_))
+    ));
 }
 
 #[test]
