@@ -615,6 +615,40 @@ fn check_vscode(scenario: &Scenario) {
     workspace.remove();
 }
 
+/// VS Code applies a workspace's own `.vscode/settings.json`. In Restricted Mode the settings
+/// that choose a program to run or where files are read must come from the user's settings
+/// only, so the manifest lists every such setting as restricted.
+#[test]
+fn vscode_restricts_the_settings_that_run_programs_or_read_files() {
+    let path = repo_root().join("editors/vscode/package.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).expect("package.json")).expect("JSON");
+    let trust = &manifest["capabilities"]["untrustedWorkspaces"];
+    assert_eq!(trust["supported"], "limited", "{trust}");
+    let restricted: Vec<&str> = trust["restrictedConfigurations"]
+        .as_array()
+        .expect("restrictedConfigurations")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let properties = manifest["contributes"]["configuration"]["properties"]
+        .as_object()
+        .expect("settings");
+    for name in &restricted {
+        assert!(properties.contains_key(*name), "{name} is not a setting");
+    }
+    for name in properties.keys() {
+        let lower = name.to_ascii_lowercase();
+        let chooses = ["command", "path", "dir", "mapping"]
+            .iter()
+            .any(|word| lower.contains(word));
+        assert!(
+            !chooses || restricted.contains(&name.as_str()),
+            "{name} chooses a program or files but a workspace may set it in Restricted Mode"
+        );
+    }
+}
+
 /// The extension's `.vsix` the set-up script built, checked to be newer than its sources.
 fn fresh_vsix() -> PathBuf {
     let vsix = repo_root().join("target/editors/heapsight.vsix");
