@@ -214,7 +214,7 @@ fn a_capture_naming_etc_passwd_opens_nothing_outside() {
             .arg(&capture)
             .args(extra)
             .output()
-            .unwrap();
+            .expect("strace runs (Debian package strace; tests/setup-editors.sh installs it)");
         assert!(
             out.status.success(),
             "{}",
