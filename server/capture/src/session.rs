@@ -169,17 +169,23 @@ fn inject_inspector(
     if is_node {
         args.insert(0, INSPECT_FLAG.to_owned());
     } else {
-        let existing = env
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "NODE_OPTIONS")
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var("NODE_OPTIONS").ok())
-            .unwrap_or_default();
-        let value = format!("{existing} {INSPECT_FLAG}").trim().to_owned();
+        let value = format!("{} {INSPECT_FLAG}", node_options(&env))
+            .trim()
+            .to_owned();
         env.push(("NODE_OPTIONS".to_owned(), value));
     }
     (program, args, env, is_node)
+}
+
+/// The NODE_OPTIONS the target will see: the command's environment's, else ours, which it
+/// inherits.
+fn node_options(env: &[(String, String)]) -> String {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == "NODE_OPTIONS")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("NODE_OPTIONS").ok())
+        .unwrap_or_default()
 }
 
 /// The first inspector flag in `args` or `node_options` that would make Node listen on a
@@ -478,15 +484,7 @@ impl Run<'_> {
     ) -> Result<WsEndpoint> {
         let (program, args, env, is_node) = inject_inspector(command, env);
         if !self.opts.allow_remote {
-            // The child inherits our NODE_OPTIONS unless the command's environment sets it.
-            let node_options = env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "NODE_OPTIONS")
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var("NODE_OPTIONS").ok())
-                .unwrap_or_default();
-            if let Some((flag, host)) = remote_inspect_flag(&args, &node_options) {
+            if let Some((flag, host)) = remote_inspect_flag(&args, &node_options(&env)) {
                 return Err(CaptureError::RemoteRefused {
                     addr: format!("{host} (from `{flag}` in the command or NODE_OPTIONS)"),
                 });

@@ -42,6 +42,29 @@ fn rewrite(from: &Path, to: &Path, old: &str, new: &str) -> usize {
     count
 }
 
+/// Waits for the analysis, checks the report names the listener leak, and returns the hover
+/// at `line` of the file at `path` (outside the workspace: expected to be empty).
+fn ready_then_hover(
+    client: &mut Client,
+    path: &str,
+    line: u32,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let status = client.await_notification::<StatusNotification>(|s| s.state != "analyzing");
+    assert_eq!(status.state, "ready", "{}", client.statuses());
+    let report = client
+        .request_raw(
+            "workspace/executeCommand",
+            json!({"command": "heapsight.showReport"}),
+        )
+        .unwrap();
+    let markdown = report["markdown"].as_str().unwrap_or_default();
+    assert!(markdown.contains("listener"), "{markdown}");
+    client.request_raw(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": format!("file://{path}")}, "position": {"line": line, "character": 3}}),
+    )
+}
+
 #[test]
 fn a_script_url_outside_the_workspace_is_not_read() {
     let workspace = fixture_workspace("listener-leak", "outside");
@@ -83,20 +106,7 @@ fn a_script_url_outside_the_workspace_is_not_read() {
         .unwrap();
 
     let mut client = Client::start(&root, json!({}), json!({}));
-    let status = client.await_notification::<StatusNotification>(|s| s.state != "analyzing");
-    assert_eq!(status.state, "ready", "{}", client.statuses());
-    let report = client
-        .request_raw(
-            "workspace/executeCommand",
-            json!({"command": "heapsight.showReport"}),
-        )
-        .unwrap();
-    let markdown = report["markdown"].as_str().unwrap_or_default();
-    assert!(markdown.contains("listener"), "{markdown}");
-    let hover = client.request_raw(
-        "textDocument/hover",
-        json!({"textDocument": {"uri": format!("file://{}", secret.display())}, "position": {"line": 39, "character": 3}}),
-    );
+    let hover = ready_then_hover(&mut client, &secret.display().to_string(), 39);
     assert_eq!(hover, Ok(serde_json::Value::Null));
     let everything = serde_json::to_string(&client.received).unwrap();
     assert!(client.shutdown().success());
@@ -247,20 +257,7 @@ fn a_capture_naming_etc_passwd_opens_nothing_outside() {
     let wrapper = strace_opens(&trace);
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     let mut client = Client::start_under(&wrapper, &root, json!({}), json!({}));
-    let status = client.await_notification::<StatusNotification>(|s| s.state != "analyzing");
-    assert_eq!(status.state, "ready", "{}", client.statuses());
-    let report = client
-        .request_raw(
-            "workspace/executeCommand",
-            json!({"command": "heapsight.showReport"}),
-        )
-        .unwrap();
-    let markdown = report["markdown"].as_str().unwrap_or_default();
-    assert!(markdown.contains("listener"), "{markdown}");
-    let hover = client.request_raw(
-        "textDocument/hover",
-        json!({"textDocument": {"uri": format!("file://{passwd}")}, "position": {"line": 0, "character": 0}}),
-    );
+    let hover = ready_then_hover(&mut client, passwd, 0);
     assert_eq!(hover, Ok(serde_json::Value::Null));
     let everything = serde_json::to_string(&client.received).unwrap();
     let published_outside = client.received.iter().any(|m| {
