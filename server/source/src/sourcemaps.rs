@@ -72,6 +72,31 @@ fn url_scheme(url: &str) -> Option<&str> {
     .then_some(scheme)
 }
 
+/// The largest generated (line, column) of an index map, its sections placed at their
+/// offsets; `None` when a sum passes `u32::MAX`. A column offset is added to every line's
+/// columns, not only the first: the bound only has to be safe.
+fn index_extent(index: &sourcemap::SourceMapIndex) -> Option<(u32, u32)> {
+    let of_map = |map: &sourcemap::SourceMap| {
+        map.tokens().fold((0, 0), |(line, col), t| {
+            (line.max(t.get_dst_line()), col.max(t.get_dst_col()))
+        })
+    };
+    let mut extent = (0u32, 0u32);
+    for section in index.sections() {
+        let (off_line, off_col) = section.get_offset();
+        let (line, col) = match section.get_sourcemap() {
+            Some(sourcemap::DecodedMap::Regular(map)) => of_map(map),
+            Some(sourcemap::DecodedMap::Hermes(hermes)) => of_map(hermes),
+            Some(sourcemap::DecodedMap::Index(inner)) => index_extent(inner)?,
+            None => (0, 0),
+        };
+        let line = line.checked_add(off_line)?;
+        let col = col.checked_add(off_col)?;
+        extent = (extent.0.max(line), extent.1.max(col));
+    }
+    Some(extent)
+}
+
 /// A loaded source map.
 #[derive(Debug)]
 pub struct ScriptMap {
@@ -127,6 +152,16 @@ impl ScriptMap {
         let map = match decoded {
             sourcemap::DecodedMap::Regular(map) => map,
             sourcemap::DecodedMap::Index(index) => {
+                // Flattening adds each section's offset to its positions with plain `u32`
+                // arithmetic: offsets near 2^32 would wrap (or panic with overflow checks).
+                if index_extent(&index).is_none() {
+                    return Err(SourceError::SourceMap {
+                        origin: base_dir.display().to_string(),
+                        message: "an index map's section offsets put generated positions \
+                                  past 2^32"
+                            .to_owned(),
+                    });
+                }
                 index.flatten().map_err(|error| SourceError::SourceMap {
                     origin: base_dir.display().to_string(),
                     message: error.to_string(),

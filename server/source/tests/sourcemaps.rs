@@ -3,7 +3,9 @@
 //! `data:` URL.
 #![allow(clippy::unwrap_used)]
 
-use heapsight_source::sourcemaps::{locate, original_call_site, source_mapping_url, MapSource};
+use heapsight_source::sourcemaps::{
+    locate, original_call_site, source_mapping_url, MapSource, ScriptMap,
+};
 use heapsight_source::SourceError;
 use std::path::{Path, PathBuf};
 
@@ -152,4 +154,22 @@ fn a_map_outside_the_workspace_is_not_read() {
     )
     .unwrap_err();
     assert!(matches!(error, SourceError::OutsideWorkspace(_)), "{error}");
+}
+
+/// Source maps the fuzzer found (kept under `fuzz/regressions/`). `sourcemap-1.bin` is an index
+/// map whose section offset, added to a column that decodes negative (a `u32` near 2^32),
+/// overflowed inside the `sourcemap` crate's flattening: a panic with overflow checks, a
+/// wrapped column without. It must be refused with a typed error.
+#[test]
+fn fuzz_regressions_are_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
+    let bytes = std::fs::read(dir.join("sourcemap-1.bin")).unwrap();
+    let err = ScriptMap::from_json(&bytes, PathBuf::from("/w")).unwrap_err();
+    assert!(
+        matches!(&err, SourceError::SourceMap { message, .. } if message.contains("past 2^32")),
+        "{err}"
+    );
+    // The same offsets with columns that fit still flatten.
+    let fits = br#"{"version":3,"sections":[{"offset":{"line":2,"column":4},"map":{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}}]}"#;
+    assert!(ScriptMap::from_json(fits, PathBuf::from("/w")).is_ok());
 }
