@@ -64,15 +64,7 @@ impl Cdp {
         let addr = ep.authority();
         let url = ep.url();
         let connect = async {
-            let tcp = inspector::connect(&ep.host, ep.port, allow_remote).await?;
-            // The handshake names the address we connected to, not a name that could
-            // resolve elsewhere; the inspector's DNS-rebinding check accepts IPs.
-            let peer = tcp
-                .peer_addr()
-                .map_err(|source| CaptureError::Unreachable {
-                    addr: addr.clone(),
-                    source,
-                })?;
+            let (tcp, peer) = inspector::connect(&ep.host, ep.port, allow_remote).await?;
             let handshake_url = format!("ws://{peer}{}", ep.path);
             // Chunks are many and small; do not let Nagle hold our small commands back.
             let _ = tcp.set_nodelay(true);

@@ -171,14 +171,17 @@ fn only_loopback(
 
 /// Opens a TCP connection to the inspector at `host:port`, to one of the addresses
 /// [`resolve`] checked: the name is not looked up again between the check and the connect.
-pub async fn connect(host: &str, port: u16, allow_remote: bool) -> Result<TcpStream> {
+/// Returns the address connected to, which is what requests must name: the inspector's
+/// DNS-rebinding check accepts an IP or `localhost` as the `Host`, not any name.
+pub async fn connect(host: &str, port: u16, allow_remote: bool) -> Result<(TcpStream, SocketAddr)> {
     let addrs = resolve(host, port, allow_remote).await?;
-    TcpStream::connect(&addrs[..])
-        .await
-        .map_err(|source| CaptureError::Unreachable {
-            addr: authority(host, port),
-            source,
-        })
+    let unreachable = |source| CaptureError::Unreachable {
+        addr: authority(host, port),
+        source,
+    };
+    let stream = TcpStream::connect(&addrs[..]).await.map_err(unreachable)?;
+    let peer = stream.peer_addr().map_err(unreachable)?;
+    Ok((stream, peer))
 }
 
 /// One entry of the inspector's `/json/list`.
@@ -252,15 +255,7 @@ const MAX_HTTP_BODY: usize = 1 << 20;
 /// A minimal HTTP/1.1 GET: `Connection: close`, a `Content-Length` or read to the end.
 async fn http_get(host: &str, port: u16, allow_remote: bool, path: &str) -> Result<Vec<u8>> {
     let addr = authority(host, port);
-    let mut stream = connect(host, port, allow_remote).await?;
-    // The inspector checks the Host header against DNS rebinding: it must be an IP or
-    // `localhost`. The address we connected to always is.
-    let peer = stream
-        .peer_addr()
-        .map_err(|source| CaptureError::Unreachable {
-            addr: addr.clone(),
-            source,
-        })?;
+    let (mut stream, peer) = connect(host, port, allow_remote).await?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {peer}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     );

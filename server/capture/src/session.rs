@@ -415,7 +415,6 @@ impl Run<'_> {
             Source::Url(url) => {
                 let s = self.begin(Phase::Attach, format!("attach to {url}"));
                 let ep = WsEndpoint::parse(url)?;
-                inspector::check_loopback(&ep.host, ep.port, opts.allow_remote)?;
                 self.connect(&ep).await?;
                 let summary = self.identify().await?;
                 self.end(s, summary);
@@ -578,9 +577,8 @@ impl Run<'_> {
                 })
             }
         };
-        let ep = WsEndpoint::parse(&url)?;
-        inspector::check_loopback(&ep.host, ep.port, self.opts.allow_remote)?;
-        Ok(ep)
+        // `connect` refuses it if the target listens beyond loopback.
+        WsEndpoint::parse(&url)
     }
 
     async fn connect(&mut self, ep: &WsEndpoint) -> Result<()> {

@@ -154,11 +154,11 @@ pub fn analyze_and_print(dir: &Path) -> anyhow::Result<()> {
     }
 
     println!();
-    println!("heapsight analyze {}", shown(dir));
+    // The demo made these snapshots itself, of the app it was given (which `--app` may put
+    // outside the current folder): the files they name are the ones it ran.
+    println!("heapsight analyze {} --read-outside-root", shown(dir));
     let dir_arg = dir.to_string_lossy();
-    // A failing analysis still leaves the capture and the stats worth showing. The demo
-    // made these snapshots itself, of the app it was given (which `--app` may put outside the
-    // current folder): the files they name are the ones it ran.
+    // A failing analysis still leaves the capture and the stats worth showing.
     if let Err(e) = subcommand::<crate::cmd::analyze::Args>(
         &["heapsight analyze", dir_arg.as_ref(), "--read-outside-root"],
         crate::cmd::analyze::run,
