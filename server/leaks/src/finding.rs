@@ -1,6 +1,6 @@
 //! What the leak finder reports: findings in plain data, serializable as the JSON contract.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kind of leak, one module each under `kinds/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -157,4 +157,87 @@ pub struct Finding {
     pub captured: Vec<String>,
     /// The number of leaked objects in the group (all of them, not only the items).
     pub objects: u64,
+    /// Where the leaked objects were allocated, when the snapshot carries V8's allocation
+    /// stacks (`--track-allocations`, or DevTools' allocation instrumentation).
+    pub allocations: Option<Allocations>,
+    /// Why the finding sits where it does: the evidence that chose its user line.
+    pub placement: Placement,
+}
+
+/// One frame of an allocation stack, as V8's allocation tracker recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StackFrame {
+    /// The function's name (empty for an anonymous function).
+    pub function: String,
+    /// The script's URL or path, when V8 named it.
+    pub url: Option<String>,
+    /// V8's script id.
+    pub script_id: u32,
+    /// 0-based line of the function's start (V8's `trace_function_infos` are 1-based).
+    pub line: u32,
+    /// 0-based UTF-16 column of the function's start.
+    pub column: u32,
+    /// Whether the frame is in the user's own code: not under `node_modules`, not one of
+    /// Node's internals.
+    pub user: bool,
+}
+
+/// The leaked objects that one call stack allocated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationStack {
+    /// Frames from the allocating function outwards (callee first, then its callers).
+    pub frames: Vec<StackFrame>,
+    /// Leaked objects this stack allocated.
+    pub count: u64,
+    /// Their self sizes.
+    pub bytes: u64,
+    /// The index in `frames` of the first frame in the user's code, counted from the
+    /// allocation site; `None` when no user frame allocated them.
+    pub user_frame: Option<usize>,
+}
+
+/// The allocation stacks of a finding's leaked objects, aggregated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocations {
+    /// The few stacks accounting for most of the leaked bytes, largest first.
+    pub stacks: Vec<AllocationStack>,
+    /// Leaked objects with a stack, and their bytes.
+    pub tracked_objects: u64,
+    /// Bytes of the leaked objects with a stack.
+    pub tracked_bytes: u64,
+    /// Leaked objects without one (allocated before tracking began, or moved by the GC).
+    pub untracked_objects: u64,
+    /// Bytes of the leaked objects without a stack.
+    pub untracked_bytes: u64,
+}
+
+/// The evidence that chose a finding's user line, strongest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementEvidence {
+    /// The first user frame of the leaked objects' allocation stacks.
+    AllocationStack,
+    /// A user function stored in the leaked items (a route handler in a router's stack,
+    /// a listener, an interceptor).
+    UserClosure,
+    /// The growing call (`.add`, `.set`, `.push`, `[k] =`) on the holder's user binding.
+    GrowingCall,
+    /// The user call that created the library object holding the leak.
+    Creator,
+    /// The user function nearest the leaked objects on the retainer path.
+    RetainerPath,
+    /// No user line could be justified: the finding says so instead of guessing.
+    #[default]
+    None,
+}
+
+/// Why a finding sits on its line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// What chose the line.
+    pub evidence: PlacementEvidence,
+    /// For allocation stacks and creators: the name of the function the user code calls
+    /// there (the next frame toward the allocation, `use`, `createLogger`), so the source
+    /// layer can find that call inside the user function.
+    pub callee: Option<String>,
 }

@@ -25,7 +25,10 @@ use std::path::{Path, PathBuf};
 use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
 
 pub use comparison::ClassDelta;
-pub use finding::{Binding, CodeAnchor, Finding, Growth, Holder, LeakKind, PathHop};
+pub use finding::{
+    AllocationStack, Allocations, Binding, CodeAnchor, Finding, Growth, Holder, LeakKind,
+    PathHop, Placement, PlacementEvidence, StackFrame,
+};
 pub use message::{format_bytes, format_count};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
@@ -252,6 +255,8 @@ fn build(
         users,
         captured: kinds::closure::captured(ctx, &functions),
         objects: group.objects,
+        allocations: None,
+        placement: Placement::default(),
     };
     finding.message = message::message(&finding, c.detail);
     finding
