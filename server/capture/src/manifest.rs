@@ -57,6 +57,34 @@ pub struct Manifest {
     pub scripts: Vec<Script>,
     /// Scripts left out because they are Node's own (`node:`) or have no URL.
     pub internal_scripts_skipped: u64,
+    /// Allocation tracking, when it was on (absent in manifests written without it, and in
+    /// those of heapsight versions before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation_tracking: Option<AllocationTracking>,
+}
+
+/// How allocation tracking ran during a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationTracking {
+    /// From when objects carry an allocation stack: objects allocated earlier have
+    /// `trace_node_id` 0.
+    pub since: TrackingSince,
+    /// The V8 flags heapsight gave the target for it (`--no-compact`,
+    /// `--no-turbo-inlining`): empty when it could not pass them (attached, or started
+    /// through a wrapper).
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// From when allocations were tracked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrackingSince {
+    /// From the app's first line: the target was started paused, and resumed once tracking
+    /// was on.
+    Start,
+    /// From the moment heapsight attached: start-up allocations have no stack.
+    Attach,
 }
 
 /// One phase's timing.
@@ -199,6 +227,29 @@ mod tests {
             url_to_path("file:///bad%zz%4").as_deref(),
             Some("/bad%zz%4")
         );
+    }
+
+    #[test]
+    fn allocation_tracking_is_optional_and_round_trips() {
+        let old = r#"{"version":1,"heapsight":"0.1.0","mode":"spawn","pid":1,
+            "node_version":"v20.0.0","command":["node","a.js"],"inspector":null,
+            "started_at":"x","finished_at":"y","phases":[],"files":[],"scripts":[],
+            "internal_scripts_skipped":0}"#;
+        let mut m: Manifest = serde_json::from_str(old).expect("an old manifest reads");
+        assert_eq!(m.allocation_tracking, None);
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(!text.contains("allocation_tracking"), "{text}");
+        m.allocation_tracking = Some(AllocationTracking {
+            since: TrackingSince::Start,
+            flags: vec!["--no-compact".into()],
+        });
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(
+            text.contains(r#""allocation_tracking":{"since":"start","flags":["--no-compact"]}"#),
+            "{text}"
+        );
+        let back: Manifest = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, m);
     }
 
     #[test]

@@ -86,11 +86,17 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Longest silence of the inspector (or of a growing snapshot file) before we give up.
     pub stall_timeout: Duration,
+    /// Turn on V8's allocation tracking (`HeapProfiler.startTrackingHeapObjects` with
+    /// `trackAllocations`), so the snapshots carry each object's allocation stack. A `node`
+    /// we start is started paused and tracked from its first line, with the V8 flags of
+    /// [`TRACKING_V8_FLAGS`](crate::TRACKING_V8_FLAGS) its binary has; otherwise tracking
+    /// starts when we attach. Costly: see the crate's README.
+    pub track_allocations: bool,
 }
 
 impl Options {
     /// Defaults: no warm-up, no workload, 5 s idle, 3 GC rounds, sources recorded,
-    /// 30 s to connect, 120 s of silence tolerated.
+    /// 30 s to connect, 120 s of silence tolerated, no allocation tracking.
     pub fn new(source: Source, output: Output) -> Options {
         Options {
             source,
@@ -107,6 +113,7 @@ impl Options {
             record_sources: true,
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(120),
+            track_allocations: false,
         }
     }
 }

@@ -19,7 +19,8 @@ use crate::error::{CaptureError, Result};
 use crate::heap;
 use crate::inspector::{self, WsEndpoint};
 use crate::manifest::{
-    self, Manifest, Mode, PhaseRecord, Script, SnapshotFile, MANIFEST_FILE, MANIFEST_VERSION,
+    self, AllocationTracking, Manifest, Mode, PhaseRecord, Script, SnapshotFile, TrackingSince,
+    MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
@@ -72,6 +73,8 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         app_port: None,
         scripts: Vec::new(),
         skipped: 0,
+        tracking: None,
+        paused: false,
     };
     match run.go().await {
         Ok(manifest) => {
@@ -89,6 +92,14 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
 /// Checks the options before anything starts; returns the compiled ready-line regex.
 fn check(opts: &Options) -> Result<Option<Regex>> {
     let spawn = matches!(opts.source, Source::Spawn { .. });
+    if opts.track_allocations && matches!(opts.source, Source::Signal { .. }) {
+        return Err(CaptureError::Config(
+            "--track-allocations needs the inspector, and signal mode (--pid) has none: start \
+             the process with heapsight (`heapsight capture --track-allocations -- node app.js`) \
+             or attach with --port"
+                .into(),
+        ));
+    }
     if let Source::Spawn { command, .. } = &opts.source {
         if command.is_empty() {
             return Err(CaptureError::Config(
@@ -145,36 +156,132 @@ fn ready_match(re: &Regex, line: &str) -> Option<ReadyMatch> {
     })
 }
 
-/// Puts the inspector flag into the command: after the program if it is `node`, else
-/// into `NODE_OPTIONS`. Returns the arguments and extra environment.
-fn inject_inspector(
-    command: &[String],
-    env: &[(String, String)],
-) -> (String, Vec<String>, Vec<(String, String)>, bool) {
-    let program = command.first().cloned().unwrap_or_default();
-    let mut args: Vec<String> = command.iter().skip(1).cloned().collect();
-    let mut env = env.to_vec();
-    let name = std::path::Path::new(&program)
+/// The inspector flag of a tracked start: loopback only, any free port, and the main
+/// script held until we send `Runtime.runIfWaitingForDebugger` (tracking is on by then).
+pub const INSPECT_BRK_FLAG: &str = "--inspect-brk=127.0.0.1:0";
+
+/// V8 flags given to a `node` we start with allocation tracking, each only if that binary
+/// lists it in `--v8-options` (all of Node 18 to 26 do). While tracking, V8 stops following
+/// an object's stack once a compacting GC moves it, and inlined frames are missing from the
+/// stacks; these two keep both. Node refuses V8 flags in `NODE_OPTIONS`, so a target
+/// started through a wrapper, or attached to, runs without them.
+pub const TRACKING_V8_FLAGS: &[&str] = &["--no-compact", "--no-turbo-inlining"];
+
+/// Whether `program` names a Node binary by its file name: `node`, `nodejs`, `node20`,
+/// `node-22`, `node.exe`.
+fn is_node_program(program: &str) -> bool {
+    let name = std::path::Path::new(program)
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let is_node = name == "node" || name == "nodejs" || name.starts_with("node.") || {
+    name == "node" || name == "nodejs" || name.starts_with("node.") || {
         // node20, node-22 and the like
         name.strip_prefix("node").is_some_and(|rest| {
             rest.trim_start_matches(['-', '_'])
                 .chars()
                 .all(|c| c.is_ascii_digit() || c == '.')
         })
-    };
+    }
+}
+
+/// How the target is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Launch {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// The program is `node` itself, so flags went on its command line.
+    is_node: bool,
+    /// It waits for `Runtime.runIfWaitingForDebugger` before its main script.
+    paused: bool,
+}
+
+/// Puts the inspector flag into the command: after the program if it is `node` (then
+/// `--inspect-brk` when `pause`, and `node_flags`), else `--inspect` into `NODE_OPTIONS`
+/// (there a paused start would hold every Node process the wrapper starts, and V8 flags are
+/// refused).
+fn inject_inspector(
+    command: &[String],
+    env: &[(String, String)],
+    pause: bool,
+    node_flags: &[String],
+) -> Launch {
+    let program = command.first().cloned().unwrap_or_default();
+    let mut args: Vec<String> = command.iter().skip(1).cloned().collect();
+    let mut env = env.to_vec();
+    let is_node = is_node_program(&program);
     if is_node {
-        args.insert(0, INSPECT_FLAG.to_owned());
+        let flag = if pause {
+            INSPECT_BRK_FLAG
+        } else {
+            INSPECT_FLAG
+        };
+        let ours = std::iter::once(flag.to_owned()).chain(node_flags.iter().cloned());
+        args.splice(0..0, ours);
     } else {
         let value = format!("{} {INSPECT_FLAG}", node_options(&env))
             .trim()
             .to_owned();
         env.push(("NODE_OPTIONS".to_owned(), value));
     }
-    (program, args, env, is_node)
+    Launch {
+        program,
+        args,
+        env,
+        is_node,
+        paused: is_node && pause,
+    }
+}
+
+/// The flags of `wanted` (`--no-x` or `--x`) that `node --v8-options` lists, run as the
+/// target will be (same working directory and environment). An error says why none could
+/// be checked.
+async fn v8_flags_of(
+    program: &str,
+    cwd: Option<&std::path::Path>,
+    env: &[(String, String)],
+    wanted: &[&str],
+) -> std::result::Result<Vec<String>, String> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.arg("--v8-options")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(20), cmd.output())
+        .await
+        .map_err(|_| format!("`{program} --v8-options` did not answer within 20 s"))?
+        .map_err(|e| format!("cannot run `{program} --v8-options`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{program} --v8-options` failed ({})",
+            crate::process::status_words(out.status)
+        ));
+    }
+    let listed = v8_option_names(&String::from_utf8_lossy(&out.stdout));
+    Ok(wanted
+        .iter()
+        .filter(|flag| {
+            let name = flag.trim_start_matches("--");
+            let name = name.strip_prefix("no-").unwrap_or(name);
+            listed.iter().any(|l| l == name)
+        })
+        .map(|f| (*f).to_owned())
+        .collect())
+}
+
+/// The option names of `node --v8-options` output: lines like `  --compact (Perform ...)`.
+fn v8_option_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(|name| name.replace('_', "-"))
+        .collect()
 }
 
 /// The NODE_OPTIONS the target will see: the command's environment's, else ours, which it
@@ -351,6 +458,10 @@ struct Run<'o> {
     app_port: Option<String>,
     scripts: Vec<Script>,
     skipped: u64,
+    /// Allocation tracking as planned at start and confirmed once it is on.
+    tracking: Option<AllocationTracking>,
+    /// The target we started waits for `Runtime.runIfWaitingForDebugger`.
+    paused: bool,
 }
 
 impl Run<'_> {
@@ -402,14 +513,22 @@ impl Run<'_> {
                     .map(|a| shell_quote(a))
                     .collect::<Vec<_>>()
                     .join(" ");
+                let held = if opts.track_allocations
+                    && command.first().is_some_and(|p| is_node_program(p))
+                {
+                    ", held before its first line until allocation tracking is on"
+                } else {
+                    ""
+                };
                 let s = self.begin(
                     Phase::Attach,
-                    format!("start `{shown}` with the inspector on 127.0.0.1 (a free port)"),
+                    format!("start `{shown}` with the inspector on 127.0.0.1 (a free port){held}"),
                 );
                 self.command = command.clone();
                 let ep = self.spawn(command, cwd.clone(), env).await?;
                 self.connect(&ep).await?;
                 let summary = self.identify().await?;
+                let summary = self.start_tracking(summary).await?;
                 self.end(s, summary);
             }
             Source::Url(url) => {
@@ -417,6 +536,7 @@ impl Run<'_> {
                 let ep = WsEndpoint::parse(url)?;
                 self.connect(&ep).await?;
                 let summary = self.identify().await?;
+                let summary = self.start_tracking(summary).await?;
                 self.end(s, summary);
             }
             Source::Port { host, port } => {
@@ -429,6 +549,7 @@ impl Run<'_> {
                     .await?;
                 self.connect(&ep).await?;
                 let summary = self.identify().await?;
+                let summary = self.start_tracking(summary).await?;
                 self.end(s, summary);
             }
             Source::Signal {
@@ -481,7 +602,50 @@ impl Run<'_> {
         cwd: Option<PathBuf>,
         env: &[(String, String)],
     ) -> Result<WsEndpoint> {
-        let (program, args, env, is_node) = inject_inspector(command, env);
+        let track = self.opts.track_allocations;
+        let program = command.first().map(String::as_str).unwrap_or_default();
+        let mut flags = Vec::new();
+        if track && is_node_program(program) {
+            match v8_flags_of(program, cwd.as_deref(), env, TRACKING_V8_FLAGS).await {
+                Ok(found) => {
+                    let missing: Vec<&str> = TRACKING_V8_FLAGS
+                        .iter()
+                        .copied()
+                        .filter(|f| !found.iter().any(|g| g == f))
+                        .collect();
+                    if !missing.is_empty() {
+                        self.reporter.note(&format!(
+                            "`{program}` has no {}: tracking without it, some allocation \
+                             stacks may be missing or cut",
+                            missing.join(" or ")
+                        ));
+                    }
+                    flags = found;
+                }
+                Err(why) => self.reporter.note(&format!(
+                    "{why}; tracking without {}",
+                    TRACKING_V8_FLAGS.join(" ")
+                )),
+            }
+        }
+        let Launch {
+            program,
+            args,
+            env,
+            is_node,
+            paused,
+        } = inject_inspector(command, env, track, &flags);
+        if track {
+            self.paused = paused;
+            self.tracking = Some(AllocationTracking {
+                since: if paused {
+                    TrackingSince::Start
+                } else {
+                    TrackingSince::Attach
+                },
+                flags,
+            });
+        }
         if !self.opts.allow_remote {
             if let Some((flag, host)) = remote_inspect_flag(&args, &node_options(&env)) {
                 return Err(CaptureError::RemoteRefused {
@@ -494,6 +658,15 @@ impl Run<'_> {
                 "`{program}` is not `node`: the inspector flag goes into NODE_OPTIONS, and the \
                  first Node process to open an inspector is the one captured"
             ));
+            if track {
+                self.reporter.note(
+                    "--track-allocations through a wrapper: heapsight cannot start the Node \
+                     process paused (every Node process the wrapper starts would wait) nor give \
+                     it V8 flags (Node refuses them in NODE_OPTIONS), so allocations are tracked \
+                     from attach time: objects allocated before have no allocation stack. Start \
+                     `node` directly to track from the first line",
+                );
+            }
         }
         let (url_tx, url_rx) = oneshot::channel::<std::result::Result<String, String>>();
         let url_tx = Mutex::new(Some(url_tx));
@@ -640,6 +813,58 @@ impl Run<'_> {
             self.node_version.as_deref().unwrap_or("?"),
             self.inspector.as_deref().unwrap_or("?")
         ))
+    }
+
+    /// With `--track-allocations`: turns V8's allocation tracking on, then lets a target
+    /// started paused run its main script. Returns the attach summary, completed.
+    async fn start_tracking(&mut self, summary: String) -> Result<String> {
+        if !self.opts.track_allocations {
+            return Ok(summary);
+        }
+        let tracking = self.tracking.get_or_insert(AllocationTracking {
+            since: TrackingSince::Attach,
+            flags: Vec::new(),
+        });
+        let since = tracking.since;
+        let flags = tracking.flags.join(" ");
+        if since == TrackingSince::Attach && self.target.is_none() {
+            self.reporter.note(&format!(
+                "allocation tracking starts now: objects allocated before heapsight attached \
+                 (what the app made at start-up included) have no allocation stack, and V8's \
+                 {} cannot be given to a running process, so some stacks may be missing. To \
+                 track from the first line, let heapsight start it: `heapsight capture \
+                 --track-allocations -- node app.js`",
+                TRACKING_V8_FLAGS.join(" ")
+            ));
+        }
+        let paused = self.paused;
+        let Some(cdp) = self.cdp.as_mut() else {
+            return Ok(summary);
+        };
+        guarded(self.target.as_ref(), Phase::Attach, async {
+            cdp.call(
+                "HeapProfiler.startTrackingHeapObjects",
+                json!({ "trackAllocations": true }),
+            )
+            .await?;
+            if paused {
+                cdp.call("Runtime.runIfWaitingForDebugger", json!({}))
+                    .await?;
+            }
+            Ok(())
+        })
+        .await?;
+        self.paused = false;
+        let how = match since {
+            TrackingSince::Start => "allocations tracked from the first line (started paused)",
+            TrackingSince::Attach => "allocations tracked from now on (earlier ones have no stack)",
+        };
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(", with {flags}")
+        };
+        Ok(format!("{summary}; {how}{flags}"))
     }
 
     async fn warm_up(&mut self) -> Result<()> {
@@ -910,7 +1135,17 @@ impl Run<'_> {
             "nothing to close (the target keeps running)"
         };
         let s = self.begin(Phase::Finish, what);
-        if let Some(cdp) = self.cdp.take() {
+        if let Some(mut cdp) = self.cdp.take() {
+            if self.tracking.is_some() {
+                // Ends tracking without the fourth full snapshot that
+                // `stopTrackingHeapObjects` would stream. Closing the session does the same;
+                // this says it plainly to a target that keeps running.
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    cdp.call("HeapProfiler.disable", json!({})),
+                )
+                .await;
+            }
             cdp.close().await;
         }
         let summary = match self.target.as_ref().map(|t| &t.child) {
@@ -947,6 +1182,7 @@ impl Run<'_> {
             files: self.files.clone(),
             scripts: std::mem::take(&mut self.scripts),
             internal_scripts_skipped: self.skipped,
+            allocation_tracking: self.tracking.clone(),
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)
@@ -1000,26 +1236,69 @@ mod tests {
 
     #[test]
     fn inspector_flag_placement() {
-        let (p, args, env, is_node) = inject_inspector(&strings(&["node", "app.js", "-x"]), &[]);
-        assert_eq!(p, "node");
-        assert_eq!(args, strings(&[INSPECT_FLAG, "app.js", "-x"]));
-        assert!(env.is_empty() && is_node);
-        let (_, args, _, is_node) =
-            inject_inspector(&strings(&["/opt/node-22/bin/node20", "a.js"]), &[]);
-        assert!(is_node);
-        assert_eq!(args[0], INSPECT_FLAG);
-        let (_, args, env, is_node) = inject_inspector(
+        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], false, &[]);
+        assert_eq!(l.program, "node");
+        assert_eq!(l.args, strings(&[INSPECT_FLAG, "app.js", "-x"]));
+        assert!(l.env.is_empty() && l.is_node && !l.paused);
+        let l = inject_inspector(
+            &strings(&["/opt/node-22/bin/node20", "a.js"]),
+            &[],
+            false,
+            &[],
+        );
+        assert!(l.is_node);
+        assert_eq!(l.args[0], INSPECT_FLAG);
+        let l = inject_inspector(
             &strings(&["npm", "start"]),
             &[("NODE_OPTIONS".into(), "--max-old-space-size=100".into())],
+            false,
+            &[],
         );
-        assert!(!is_node);
-        assert_eq!(args, strings(&["start"]));
+        assert!(!l.is_node);
+        assert_eq!(l.args, strings(&["start"]));
         assert_eq!(
-            env.last().map(|(_, v)| v.as_str()),
+            l.env.last().map(|(_, v)| v.as_str()),
             Some("--max-old-space-size=100 --inspect=127.0.0.1:0")
         );
-        let (_, _, _, is_node) = inject_inspector(&strings(&["nodemon", "a.js"]), &[]);
-        assert!(!is_node);
+        assert!(!inject_inspector(&strings(&["nodemon", "a.js"]), &[], false, &[]).is_node);
+    }
+
+    #[test]
+    fn a_tracked_start_is_paused_with_v8_flags_only_for_node_itself() {
+        let flags = strings(&["--no-compact", "--no-turbo-inlining"]);
+        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], true, &flags);
+        assert!(l.paused);
+        assert_eq!(
+            l.args,
+            strings(&[
+                INSPECT_BRK_FLAG,
+                "--no-compact",
+                "--no-turbo-inlining",
+                "app.js",
+                "-x"
+            ])
+        );
+        // Through a wrapper: NODE_OPTIONS, not paused, no V8 flags (Node refuses them there).
+        let l = inject_inspector(&strings(&["sh", "run.sh"]), &[], true, &flags);
+        assert!(!l.paused && !l.is_node);
+        assert_eq!(l.args, strings(&["run.sh"]));
+        let options = l.env.last().map(|(_, v)| v.clone()).unwrap_or_default();
+        assert!(options.ends_with(INSPECT_FLAG), "{options}");
+        assert!(!options.contains("compact"), "{options}");
+        // Our flag is checked like the user's.
+        assert_eq!(remote_inspect_flag(&l.args, &options), None);
+        assert_eq!(remote_inspect_flag(&strings(&[INSPECT_BRK_FLAG]), ""), None);
+    }
+
+    #[test]
+    fn v8_options_are_read_by_name() {
+        let text = "Synopsis:\n  shell [options] [--shell] [<file>...]\nOptions:\n  \
+                    --compact (Perform compaction on full GCs)\n        type: bool  default: \
+                    --compact\n  --turbo_inlining (enable inlining)\n  --compact-maps (x)\n";
+        let names = v8_option_names(text);
+        assert!(names.iter().any(|n| n == "compact"), "{names:?}");
+        assert!(names.iter().any(|n| n == "turbo-inlining"), "{names:?}");
+        assert!(!names.iter().any(|n| n == "turbo-inlining-x"));
     }
 
     #[test]

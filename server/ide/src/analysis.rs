@@ -49,6 +49,9 @@ pub struct Site {
     pub anchor: Anchor,
     /// Whether the script ran compiled and `path` is its original source.
     pub compiled: bool,
+    /// The placement candidate (index into the finding's) that chose this file, when the
+    /// finding carries candidates and one of them found its call.
+    pub candidate: Option<usize>,
 }
 
 /// A finding placed in its file as read from disk, for batch output.
@@ -292,7 +295,11 @@ impl Analysis {
             .get(&site.path)
             .map_or(text, |t| t.as_ref());
         let finding = &self.loaded.findings[index];
-        let mut placement = locate::place(finding, &site.anchor, &site.path, captured, text);
+        let candidate = site
+            .candidate
+            .and_then(|i| finding.placement.candidates.get(i));
+        let mut placement =
+            locate::place(finding, &site.anchor, candidate, &site.path, captured, text);
         if self.changed_unmapped.contains(&site.path) {
             placement.stale = true;
         }
@@ -305,9 +312,10 @@ impl Analysis {
     }
 }
 
-/// The workspace file and position for a finding: its anchor when that is the user's
-/// code, else the first function of the user's code that uses the holder; in the original
-/// source when the script has a source map.
+/// The workspace file and position for a finding: the first placement candidate whose call
+/// the source layer finds; else (reports without candidates, or none found) its anchor when
+/// that is the user's code, else the first function of the user's code that uses the holder.
+/// In the original source when the script has a source map.
 /// Files outside the workspace are taken only when `outside`.
 fn site_of(
     finding: &Finding,
@@ -315,15 +323,40 @@ fn site_of(
     scripts: &CapturedScripts,
     outside: bool,
 ) -> Option<Site> {
+    let resolve = |anchor: &Anchor| match resolver.resolve(anchor.url.as_deref()?) {
+        Resolved::Workspace(path) => Some((path, anchor.clone())),
+        Resolved::Outside(path) if outside => Some((path, anchor.clone())),
+        _ => None,
+    };
+    let candidates = &finding.placement.candidates;
+    let found = candidates.iter().enumerate().find_map(|(i, candidate)| {
+        let anchor = Anchor::from(&candidate.anchor);
+        let (path, anchor) = resolve(&anchor)?;
+        let (site, text) = site_at(path, anchor, resolver, scripts)?;
+        locate::resolves(candidate, &site.anchor, &site.path, &text).then_some(Site {
+            candidate: Some(i),
+            ..site
+        })
+    });
+    if found.is_some() {
+        return found;
+    }
     let (path, anchor) = finding
         .anchor
         .iter()
         .chain(finding.users.iter())
-        .find_map(|anchor| match resolver.resolve(anchor.url.as_deref()?) {
-            Resolved::Workspace(path) => Some((path, anchor.clone())),
-            Resolved::Outside(path) if outside => Some((path, anchor.clone())),
-            _ => None,
-        })?;
+        .find_map(resolve)?;
+    site_at(path, anchor, resolver, scripts).map(|(site, _)| site)
+}
+
+/// The site of `anchor` in the script at `path`, through its source map when it has one,
+/// and the text of the file the site is in.
+fn site_at(
+    path: PathBuf,
+    anchor: Anchor,
+    resolver: &PathResolver,
+    scripts: &CapturedScripts,
+) -> Option<(Site, String)> {
     let url = anchor.url.as_deref().unwrap_or("");
     let text = scripts
         .get(url)
@@ -335,18 +368,31 @@ fn site_of(
     } else {
         project_root(&path)
     };
-    let original = text.and_then(|text| locate::original(&path, &text, &root, &anchor));
+    let original = text
+        .as_deref()
+        .and_then(|text| locate::original(&path, text, &root, &anchor));
     Some(match original {
-        Some((path, anchor)) => Site {
-            path,
-            anchor,
-            compiled: true,
-        },
-        None => Site {
-            path,
-            anchor,
-            compiled: false,
-        },
+        Some((path, anchor)) => {
+            let text = std::fs::read_to_string(&path).ok()?;
+            (
+                Site {
+                    path,
+                    anchor,
+                    compiled: true,
+                    candidate: None,
+                },
+                text,
+            )
+        }
+        None => (
+            Site {
+                path,
+                anchor,
+                compiled: false,
+                candidate: None,
+            },
+            text.unwrap_or_default(),
+        ),
     })
 }
 

@@ -30,7 +30,12 @@ pub struct Entry {
 
 /// The key for `files` analyzed with `options` (any text that changes the result).
 pub fn key(files: &[PathBuf], options: &str) -> Option<String> {
-    let mut key = format!("heapsight {} {options}", env!("CARGO_PKG_VERSION"));
+    // The entry format's version: 2 added the findings' allocation stacks and placement
+    // (an entry written before would read back without them).
+    let mut key = format!(
+        "heapsight {} entries-2 {options}",
+        env!("CARGO_PKG_VERSION")
+    );
     for file in files {
         let meta = std::fs::metadata(file).ok()?;
         let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;

@@ -135,6 +135,13 @@ pub struct Finding {
     /// Leaked objects in the group.
     #[serde(default)]
     pub objects: u64,
+    /// Where the leaked objects were allocated, when the snapshot carries allocation
+    /// stacks (the leak finder's own type; reports written before it have none).
+    #[serde(default)]
+    pub allocations: Option<heapsight_leaks::Allocations>,
+    /// Why the finding sits on its line (the leak finder's own type).
+    #[serde(default)]
+    pub placement: heapsight_leaks::Placement,
 }
 
 /// [`LeakKind`] by its JSON name.
@@ -248,6 +255,8 @@ impl From<&heapsight_leaks::Finding> for Finding {
             users: f.users.iter().map(Anchor::from).collect(),
             captured: f.captured.clone(),
             objects: f.objects,
+            allocations: f.allocations.clone(),
+            placement: f.placement.clone(),
         }
     }
 }

@@ -1,11 +1,14 @@
 //! Hover text on a flagged range: what leaks and how much, the retainer path from the GC
-//! root with each hop's distance, the holder's items by allocation time, and what the
-//! leaked closures capture.
+//! root with each hop's distance, the holder's items by allocation time, where the leaked
+//! objects were allocated (when the snapshot has allocation stacks), and what the leaked
+//! closures capture.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use heapsight_leaks::{format_bytes, format_count};
+use heapsight_leaks::{
+    file_name, fold_frames, format_bytes, format_count, Allocations, FrameRun, StackFrame,
+};
 
 use crate::analysis::Analysis;
 use crate::finding::Finding;
@@ -83,6 +86,9 @@ pub fn finding_markdown(f: &Finding, stale: bool) -> String {
     if let Some(library) = &f.holder.library {
         let _ = writeln!(out, "Held in a library structure: {library}.\n");
     }
+    if let Some(allocations) = &f.allocations {
+        out.push_str(&allocations_markdown(allocations));
+    }
     if !f.retainer_path.is_empty() {
         let _ = writeln!(out, "Retainer path from the GC root:\n");
         for (i, hop) in f.retainer_path.iter().enumerate() {
@@ -113,4 +119,223 @@ pub fn finding_markdown(f: &Finding, stale: bool) -> String {
         let _ = writeln!(out, "Captured by the leaked closures: {}", vars.join(", "));
     }
     out.trim_end().to_string()
+}
+
+/// Stacks shown in a hover or report.
+const SHOWN_STACKS: usize = 3;
+
+/// Entries shown per stack (frames and folded runs); the rest is counted.
+const SHOWN_FRAMES: usize = 8;
+
+/// "Allocated by": the top stacks with their objects and bytes, user frames in bold,
+/// library and Node runs folded, and the share of leaked bytes that has no stack.
+pub fn allocations_markdown(a: &Allocations) -> String {
+    let mut out = String::new();
+    let total = a.tracked_bytes.saturating_add(a.untracked_bytes);
+    if a.stacks.is_empty() {
+        if total > 0 {
+            let _ = writeln!(
+                out,
+                "No allocation stack for any of the leaked objects (allocated before tracking began).\n"
+            );
+        }
+        return out;
+    }
+    let _ = writeln!(out, "Allocated by:\n");
+    for (i, stack) in a.stacks.iter().take(SHOWN_STACKS).enumerate() {
+        let items = if stack.items > 0 {
+            format!(", {} of the items", format_count(stack.items))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "{}. {} objects, {} ({}){items}",
+            i + 1,
+            format_count(stack.count),
+            format_bytes(stack.bytes),
+            percent(stack.bytes, total)
+        );
+        let runs = fold_frames(&stack.frames);
+        for run in runs.iter().take(SHOWN_FRAMES) {
+            let line = match run {
+                FrameRun::Frame(frame) => frame_markdown(frame),
+                FrameRun::Folded { frames, origin } => {
+                    format!("… {frames} frames in {}", escape_markdown(origin))
+                }
+            };
+            let _ = writeln!(out, "   - {line}");
+        }
+        if runs.len() > SHOWN_FRAMES {
+            let rest: usize = runs[SHOWN_FRAMES..]
+                .iter()
+                .map(|r| match r {
+                    FrameRun::Frame(_) => 1,
+                    FrameRun::Folded { frames, .. } => *frames,
+                })
+                .sum();
+            let _ = writeln!(out, "   - … {rest} more frames");
+        }
+    }
+    if a.stacks.len() > SHOWN_STACKS {
+        let more = a.stacks.len() - SHOWN_STACKS;
+        let s = if more == 1 { "" } else { "s" };
+        let _ = writeln!(out, "\n{more} more stack{s}.");
+    }
+    out.push('\n');
+    if a.untracked_bytes > 0 {
+        let _ = writeln!(
+            out,
+            "No allocation stack for {} of the leaked bytes ({} objects, {}: allocated before tracking began, or moved by the GC).\n",
+            percent(a.untracked_bytes, total),
+            format_count(a.untracked_objects),
+            format_bytes(a.untracked_bytes)
+        );
+    }
+    out
+}
+
+/// `` **`handler`** (server.js:13) `` for a user frame, `` `use` (index.js:40) `` otherwise.
+fn frame_markdown(frame: &StackFrame) -> String {
+    let name = if frame.function.is_empty() {
+        "(anonymous)"
+    } else {
+        frame.function.as_str()
+    };
+    let code = code_span(name);
+    let name = if frame.user {
+        format!("**{code}**")
+    } else {
+        code
+    };
+    match &frame.url {
+        Some(url) => format!(
+            "{name} ({}:{})",
+            escape_markdown(file_name(url)),
+            frame.line + 1
+        ),
+        None => name,
+    }
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 * 100.0 / total as f64;
+    if p > 0.0 && p < 1.0 {
+        "<1%".into()
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
+/// A snapshot string as an inline code span: one line, no backticks to end it early.
+pub(crate) fn code_span(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| match c {
+            '`' => '\'',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect();
+    format!("`{clean}`")
+}
+
+/// A snapshot string as Markdown text: the characters Markdown gives a meaning to are
+/// escaped, control characters become spaces.
+pub(crate) fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '+'
+            | '!' | '|' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use heapsight_leaks::{AllocationStack, Allocations, StackFrame};
+
+    use super::allocations_markdown;
+
+    fn frame(function: &str, url: Option<&str>, line: u32, user: bool) -> StackFrame {
+        StackFrame {
+            function: function.into(),
+            url: url.map(str::to_string),
+            script_id: 1,
+            line,
+            column: 0,
+            user,
+        }
+    }
+
+    #[test]
+    fn stacks_fold_library_runs_mark_user_frames_and_escape() {
+        let express = "/srv/node_modules/express/lib/router/index.js";
+        let stack = AllocationStack {
+            frames: vec![
+                frame("push", None, 0, false),
+                frame("handle", Some(express), 10, false),
+                frame("next", Some(express), 20, false),
+                frame("dispatch", Some(express), 30, false),
+                frame("process_params", Some(express), 40, false),
+                frame("add_`route`*", Some("/srv/app/my_server.js"), 12, true),
+                frame("", Some("node:internal/main/run_main_module"), 3, false),
+            ],
+            count: 1000,
+            bytes: 48_000,
+            items: 1000,
+            user_frame: Some(5),
+        };
+        let a = Allocations {
+            stacks: vec![stack.clone(), stack.clone(), stack.clone(), stack],
+            tracked_objects: 4000,
+            tracked_bytes: 192_000,
+            untracked_objects: 10,
+            untracked_bytes: 8_000,
+        };
+        let md = allocations_markdown(&a);
+        assert!(
+            md.contains("1. 1,000 objects, 48.0 kB (24%), 1,000 of the items"),
+            "{md}"
+        );
+        assert!(md.contains("   - `push`\n"), "{md}");
+        assert!(md.contains("   - … 4 frames in express\n"), "{md}");
+        // The user frame: bold, its name's backtick made harmless, the file name escaped.
+        assert!(
+            md.contains("   - **`add_'route'*`** (my\\_server.js:13)\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("   - `(anonymous)` (run\\_main\\_module:4)\n"),
+            "{md}"
+        );
+        // Three stacks shown, the fourth counted.
+        assert_eq!(md.matches("of the items").count(), 3, "{md}");
+        assert!(md.contains("1 more stack."), "{md}");
+        assert!(
+            md.contains("No allocation stack for 4% of the leaked bytes"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn no_tracked_object_says_so() {
+        let a = Allocations {
+            untracked_objects: 3,
+            untracked_bytes: 300,
+            ..Allocations::default()
+        };
+        assert!(allocations_markdown(&a).contains("No allocation stack for any"));
+        assert_eq!(allocations_markdown(&Allocations::default()), "");
+    }
 }

@@ -11,10 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use heapsight_leaks::LeakKind;
+use heapsight_leaks::{LeakKind, PlacementCandidate, PlacementEvidence};
 use heapsight_source::{
-    call_site_at_function, collection_sites, CallSite, Language, LineIndex, LineMap, ParsedFile,
-    TextEdit, TextRange,
+    binding_calls, call_site_at_function, calls_in_function, collection_sites, package_calls,
+    CallSite, Language, LineIndex, LineMap, ParsedFile, TextEdit, TextRange,
 };
 
 use crate::finding::{Anchor, Finding};
@@ -33,6 +33,8 @@ pub struct Placement {
     pub declaration: Option<TextRange>,
     /// The call site in the current text, when the source layer found it.
     pub site: Option<CallSite>,
+    /// What chose the line.
+    pub evidence: PlacementEvidence,
 }
 
 /// One quick fix: edits to the current text.
@@ -51,51 +53,157 @@ pub struct Fix {
 enum Key<'a> {
     /// The registered function V8 placed at this line and UTF-16 column.
     Function { line: u32, column: u32 },
+    /// The call named `callee` inside the function V8 placed at this line and column.
+    CallIn {
+        line: u32,
+        column: u32,
+        callee: Option<&'a str>,
+    },
     /// The growing call of `binding` whose statement starts on this line.
     Mutation { binding: &'a str, line: u32 },
+    /// The per-request call on (or passing) `binding` whose statement starts on this line.
+    Use { binding: &'a str, line: u32 },
+    /// The call into `package`'s exports whose statement starts on this line.
+    Creator { package: &'a str, line: u32 },
 }
 
-impl Key<'_> {
+impl<'a> Key<'a> {
+    /// The key of `candidate` in `file` (the text as captured): where its call is.
+    fn of(candidate: &'a PlacementCandidate, anchor: &Anchor, file: &ParsedFile) -> Option<Self> {
+        let at = |sites: Vec<CallSite>| sites.first().map(|s| line_of(file, s.statement.start));
+        let (line, column) = (anchor.line, anchor.column);
+        let key = match candidate.evidence {
+            PlacementEvidence::UserClosure | PlacementEvidence::RetainerPath => {
+                Key::Function { line, column }
+            }
+            PlacementEvidence::AllocationStack => Key::CallIn {
+                line,
+                column,
+                callee: candidate.callee.as_deref(),
+            },
+            PlacementEvidence::GrowingCall => {
+                let binding = candidate.binding.as_deref()?;
+                let line = at(collection_sites(file, binding).mutations)?;
+                Key::Mutation { binding, line }
+            }
+            PlacementEvidence::BindingCall => {
+                let binding = candidate.binding.as_deref()?;
+                let sites = binding_calls(file, binding).into_iter().map(|(s, _)| s).collect();
+                Key::Use {
+                    binding,
+                    line: at(sites)?,
+                }
+            }
+            PlacementEvidence::Creator => {
+                let package = candidate.package.as_deref()?;
+                let mut sites = package_calls(file, package);
+                // `const ratesFor = _.memoize(...)` over the package's other calls, when the
+                // path names the binding the created object went to.
+                if let Some(binding) = candidate.binding.as_deref() {
+                    sites.sort_by_key(|site| !initializes(file, site, binding));
+                }
+                Key::Creator {
+                    package,
+                    line: at(sites)?,
+                }
+            }
+            PlacementEvidence::None => return None,
+        };
+        key.find(file).is_some().then_some(key)
+    }
+
     fn line(self) -> u32 {
         match self {
-            Key::Function { line, .. } | Key::Mutation { line, .. } => line,
+            Key::Function { line, .. }
+            | Key::CallIn { line, .. }
+            | Key::Mutation { line, .. }
+            | Key::Use { line, .. }
+            | Key::Creator { line, .. } => line,
         }
     }
 
     fn with_line(self, line: u32) -> Self {
         match self {
             Key::Function { column, .. } => Key::Function { line, column },
+            Key::CallIn { column, callee, .. } => Key::CallIn {
+                line,
+                column,
+                callee,
+            },
             Key::Mutation { binding, .. } => Key::Mutation { binding, line },
+            Key::Use { binding, .. } => Key::Use { binding, line },
+            Key::Creator { package, .. } => Key::Creator { package, line },
         }
     }
 
     fn find(self, file: &ParsedFile) -> Option<CallSite> {
+        let on_line = |sites: Vec<CallSite>, line: u32| {
+            sites
+                .into_iter()
+                .find(|site| line_of(file, site.statement.start) == line)
+        };
         match self {
             Key::Function { line, column } => call_site_at_function(file, line, column),
-            Key::Mutation { binding, line } => collection_sites(file, binding)
-                .mutations
+            Key::CallIn {
+                line,
+                column,
+                callee,
+            } => calls_in_function(file, line, column, callee)
                 .into_iter()
-                .find(|site| line_of(file, site.statement.start) == line),
+                .next(),
+            Key::Mutation { binding, line } => on_line(collection_sites(file, binding).mutations, line),
+            Key::Use { binding, line } => on_line(
+                binding_calls(file, binding).into_iter().map(|(s, _)| s).collect(),
+                line,
+            ),
+            Key::Creator { package, line } => on_line(package_calls(file, package), line),
         }
     }
 }
 
+/// Whether the statement of `site` declares or assigns `binding`.
+fn initializes(file: &ParsedFile, site: &CallSite, binding: &str) -> bool {
+    let text = file.range_text(site.statement);
+    let text = text
+        .trim_start_matches("export ")
+        .trim_start_matches("const ")
+        .trim_start_matches("let ")
+        .trim_start_matches("var ");
+    text.strip_prefix(binding)
+        .is_some_and(|rest| rest.trim_start().starts_with('='))
+}
+
+/// Whether `candidate` finds a call in `text` (the file as captured), the first test a
+/// candidate passes before it becomes a finding's place.
+pub fn resolves(candidate: &PlacementCandidate, anchor: &Anchor, path: &Path, text: &str) -> bool {
+    let Some(language) = Language::from_path(path) else {
+        return false;
+    };
+    Key::of(candidate, anchor, &parse(text, language)).is_some()
+}
+
 /// Places `finding`, whose code is `anchor` in the file at `path`, captured as `captured`
-/// and now reading `current`.
+/// and now reading `current`; `candidate` is the placement rule that chose the file, when the
+/// finding carries them.
 pub fn place(
     finding: &Finding,
     anchor: &Anchor,
+    candidate: Option<&PlacementCandidate>,
     path: &Path,
     captured: &str,
     current: &str,
 ) -> Placement {
+    let evidence = candidate.map_or(PlacementEvidence::None, |c| c.evidence);
     let Some(language) = Language::from_path(path) else {
-        return on_line(current, anchor.line, captured != current, None);
+        return on_line(current, anchor.line, captured != current, None, evidence);
     };
     let then = parse(captured, language);
     let binding = growing_binding(finding);
-    let key = binding
-        .and_then(|binding| {
+    let key = match candidate {
+        Some(candidate) => Key::of(candidate, anchor, &then),
+        // A report written before placement candidates: a collection on its first growing
+        // call, anything else at V8's function position.
+        None => binding.and_then(|binding| {
             let first = collection_sites(&then, binding)
                 .mutations
                 .into_iter()
@@ -104,11 +212,13 @@ pub fn place(
                 binding,
                 line: line_of(&then, first.statement.start),
             })
-        })
-        .unwrap_or(Key::Function {
-            line: anchor.line,
-            column: anchor.column,
-        });
+        }),
+    };
+    // No call found for the candidate: the function's own line, as V8 placed it.
+    let key = key.unwrap_or(Key::Function {
+        line: anchor.line,
+        column: anchor.column,
+    });
     let (now, key) = if captured == current {
         (then, key)
     } else {
@@ -121,7 +231,7 @@ pub fn place(
                     .rev()
                     .find_map(|l| map.map_line(l))
                     .map_or(0, |l| l + 1);
-                return on_line(current, line, true, None);
+                return on_line(current, line, true, None, evidence);
             }
         }
     };
@@ -133,8 +243,9 @@ pub fn place(
             stale: false,
             declaration,
             site: Some(site),
+            evidence,
         },
-        None => on_line(current, key.line(), false, declaration),
+        None => on_line(current, key.line(), false, declaration, evidence),
     }
 }
 
@@ -229,7 +340,13 @@ fn line_of(file: &ParsedFile, offset: usize) -> u32 {
 }
 
 /// The trimmed extent of `line` in `text`, when no call site is found there.
-fn on_line(text: &str, line: u32, stale: bool, declaration: Option<TextRange>) -> Placement {
+fn on_line(
+    text: &str,
+    line: u32,
+    stale: bool,
+    declaration: Option<TextRange>,
+    evidence: PlacementEvidence,
+) -> Placement {
     let index = LineIndex::new(text);
     let (start, end) = index.line_range(line).unwrap_or((text.len(), text.len()));
     let content = &text[start..end];
@@ -246,6 +363,7 @@ fn on_line(text: &str, line: u32, stale: bool, declaration: Option<TextRange>) -
         stale,
         declaration,
         site: None,
+        evidence,
     }
 }
 

@@ -116,6 +116,16 @@ impl<'s> Ctx<'s> {
         })
     }
 
+    /// `h` and every node it dominates, in dominator-tree preorder.
+    pub fn subtree(&self, h: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        let (from, to) = (self.tin[h.ix()] as usize, self.tout[h.ix()] as usize);
+        self.by_tin
+            .get(from..to)
+            .unwrap_or_default()
+            .iter()
+            .map(|&n| NodeIndex(n))
+    }
+
     /// Size of the dominator subtree of `h` (nodes).
     pub fn subtree_size(&self, h: NodeIndex) -> u32 {
         self.tout[h.ix()] - self.tin[h.ix()]

@@ -44,7 +44,7 @@ impl LeakKind {
 }
 
 /// A position in a script, as V8 recorded it (0-based line, UTF-16 column).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CodeAnchor {
     /// V8's script id.
     pub script_id: u32,
@@ -191,6 +191,10 @@ pub struct AllocationStack {
     pub count: u64,
     /// Their self sizes.
     pub bytes: u64,
+    /// How many of the finding's items (listeners, entries, timers, callbacks; counted in
+    /// the bounded sample the kind looked at) this stack allocated.
+    #[serde(default)]
+    pub items: u64,
     /// The index in `frames` of the first frame in the user's code, counted from the
     /// allocation site; `None` when no user frame allocated them.
     pub user_frame: Option<usize>,
@@ -199,7 +203,9 @@ pub struct AllocationStack {
 /// The allocation stacks of a finding's leaked objects, aggregated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocations {
-    /// The few stacks accounting for most of the leaked bytes, largest first.
+    /// The few stacks accounting for most of the leaked bytes: those that allocated the
+    /// finding's items first (most items first), then the others, largest first (see the
+    /// `stacks` module).
     pub stacks: Vec<AllocationStack>,
     /// Leaked objects with a stack, and their bytes.
     pub tracked_objects: u64,
@@ -222,6 +228,9 @@ pub enum PlacementEvidence {
     UserClosure,
     /// The growing call (`.add`, `.set`, `.push`, `[k] =`) on the holder's user binding.
     GrowingCall,
+    /// A call on (or passing) a user binding of the library object, from code that runs per
+    /// request: `httpRequests.inc({ path })`, `createLogger({ transports: [shared] })`.
+    BindingCall,
     /// The user call that created the library object holding the leak.
     Creator,
     /// The user function nearest the leaked objects on the retainer path.
@@ -231,13 +240,51 @@ pub enum PlacementEvidence {
     None,
 }
 
+impl PlacementEvidence {
+    /// How the evidence reads in a hover or a report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PlacementEvidence::AllocationStack => "the first user frame of the allocation stacks",
+            PlacementEvidence::UserClosure => "a user function stored in the leaked items",
+            PlacementEvidence::GrowingCall => "the call that grows the collection",
+            PlacementEvidence::BindingCall => "a per-request call on the structure's user binding",
+            PlacementEvidence::Creator => "the user call that created the library object",
+            PlacementEvidence::RetainerPath => "the user function nearest the leak on the retainer path",
+            PlacementEvidence::None => "no user line could be justified",
+        }
+    }
+}
+
+/// One place the user's line may be: a user function or file, and what to look for there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementCandidate {
+    /// The rule that proposes it.
+    pub evidence: PlacementEvidence,
+    /// The user function to look in (a stack frame, a stored closure, the function nearest
+    /// on the path), or any function of the file to look in (bindings, creators).
+    pub anchor: CodeAnchor,
+    /// For allocation stacks: the name of the function the user code calls there (the next
+    /// frame toward the allocation: `use`, `createLogger`); `None` when V8 gives no name.
+    #[serde(default)]
+    pub callee: Option<String>,
+    /// For growing calls and binding calls: the user variable whose calls to look for.
+    #[serde(default)]
+    pub binding: Option<String>,
+    /// For creators: the npm package whose export made the object holding the leak.
+    #[serde(default)]
+    pub package: Option<String>,
+}
+
 /// Why a finding sits on its line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
-    /// What chose the line.
+    /// The strongest evidence the heap alone has (the first candidate's); the source layer
+    /// may fall back to a later candidate.
     pub evidence: PlacementEvidence,
-    /// For allocation stacks and creators: the name of the function the user code calls
-    /// there (the next frame toward the allocation, `use`, `createLogger`), so the source
-    /// layer can find that call inside the user function.
+    /// For allocation stacks: the function the user code calls there.
+    #[serde(default)]
     pub callee: Option<String>,
+    /// Where the user's line may be, strongest first.
+    #[serde(default)]
+    pub candidates: Vec<PlacementCandidate>,
 }

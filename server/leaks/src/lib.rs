@@ -18,6 +18,8 @@ mod group;
 mod kinds;
 mod message;
 mod paths;
+mod placement;
+mod stacks;
 mod triple;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +29,10 @@ use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
 pub use comparison::ClassDelta;
 pub use finding::{
     AllocationStack, Allocations, Binding, CodeAnchor, Finding, Growth, Holder, LeakKind,
-    PathHop, Placement, PlacementEvidence, StackFrame,
+    PathHop, Placement, PlacementCandidate, PlacementEvidence, StackFrame,
 };
 pub use message::{format_bytes, format_count};
+pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
 /// What to report.
@@ -219,26 +222,43 @@ fn build(
         Some(b) if b.kind == "variable" => scope_users(ctx, &owner_path, c.owner),
         _ => Vec::new(),
     };
-    let library = library_holder(ctx, &owner_path, c.owner);
+    let in_user_code = |a: &CodeAnchor| a.url.as_deref().is_some_and(ctx::Ctx::is_user_url);
+    // A variable of the user's own code names the owner: it is the user's structure, even
+    // when a library object is above it on the path (a `seen` Map captured by a route
+    // handler that an express Layer holds).
+    let user_owned = binding.as_ref().is_some_and(|b| b.kind == "variable")
+        && users.iter().any(in_user_code);
+    let library = (!user_owned)
+        .then(|| kinds::library_structure(ctx, &owner_path, c.owner))
+        .flatten();
     let holder = Holder {
         class: ctx.class(c.owner).to_string(),
         id: g.node_id(c.owner),
         binding,
-        library,
+        library: library.as_ref().map(|l| l.label.clone()),
         distance: {
             let d = ctx.snap.distance(c.owner);
             (d != heapsight_snapshot::UNREACHABLE).then_some(d)
         },
     };
-    // Library and Node code is never the place of a finding: go down to the user's own
-    // functions that the structure holds.
-    let in_user_code = |a: &CodeAnchor| a.url.as_deref().is_some_and(ctx::Ctx::is_user_url);
-    let anchor = match c.anchor {
-        Some(a) if in_user_code(&a) => Some(a),
-        other => kinds::user_anchor(ctx, &c.items).or(other),
+    // The items are the user's own functions (listeners, callbacks, handlers): V8's
+    // position of the function finds its registering call.
+    let item_functions = match c.anchor.clone() {
+        Some(a) if in_user_code(&a) && c.kind != LeakKind::Collection => Some(a),
+        _ => kinds::user_anchor(ctx, &c.items),
     };
-    // Until the source layer places a collection on its growing call, point at the
-    // first function in whose scope the collection is declared.
+    // Library and Node code is never the place of a finding. A user's collection is placed
+    // in the file that declares it (on its growing call), never on the constructor of what
+    // it stores.
+    let own_collection = user_owned && c.kind == LeakKind::Collection;
+    let anchor = if own_collection {
+        users.iter().find(|a| in_user_code(a)).cloned()
+    } else {
+        match c.anchor {
+            Some(a) if in_user_code(&a) => Some(a),
+            other => item_functions.clone().or(other),
+        }
+    };
     let anchor = anchor.or_else(|| users.first().cloned());
     let mut finding = Finding {
         kind: c.kind,
@@ -255,33 +275,38 @@ fn build(
         users,
         captured: kinds::closure::captured(ctx, &functions),
         objects: group.objects,
-        allocations: None,
+        allocations: stacks::allocations(ctx, group, &c.items),
         placement: Placement::default(),
+    };
+    let own_binding = holder_variable(&finding).filter(|_| own_collection);
+    let candidates = placement::candidates(
+        ctx,
+        &placement::Evidence {
+            items: &c.items,
+            owner: c.owner,
+            owner_path: &owner_path,
+            own_binding: own_binding.as_deref(),
+            own_binding_user: finding.users.iter().find(|a| in_user_code(a)),
+            user_function_items: item_functions.as_ref().filter(|_| !own_collection),
+            package: library.as_ref().map(|l| l.package.as_str()),
+            allocations: finding.allocations.as_ref(),
+        },
+    );
+    finding.placement = Placement {
+        evidence: candidates
+            .first()
+            .map_or(PlacementEvidence::None, |c| c.evidence),
+        callee: candidates.first().and_then(|c| c.callee.clone()),
+        candidates,
     };
     finding.message = message::message(&finding, c.detail);
     finding
 }
 
-/// `tiny-router Router stack`: the library object owning the structure (the owner or one
-/// of the few objects above it on the path) and the property leading down to it.
-fn library_holder(ctx: &ctx::Ctx<'_>, path: &kinds::Path, owner: NodeIndex) -> Option<String> {
-    let g = &ctx.snap.graph;
-    let at = path.iter().position(|&(n, _)| n == owner)?;
-    for back in 0..=3usize {
-        let i = at.checked_sub(back)?;
-        let (node, edge) = path[i];
-        if let Some(pkg) = ctx.library_of(node) {
-            let class = ctx.class(node);
-            return Some(match (back, edge.map(|e| g.edge(e).name)) {
-                (0, _) => format!("{pkg} {class}"),
-                (_, Some(heapsight_snapshot::EdgeName::Name(prop))) => {
-                    format!("{pkg} {class} {prop}")
-                }
-                _ => format!("{pkg} {class}"),
-            });
-        }
-    }
-    None
+/// The variable naming the holder, when it is one.
+fn holder_variable(finding: &Finding) -> Option<String> {
+    let b = finding.holder.binding.as_ref()?;
+    (b.kind == "variable").then(|| b.name.clone())
 }
 
 /// Functions whose scope holds the variable that names `owner`: the context on the path

@@ -58,6 +58,12 @@ pub fn message(f: &Finding, detail: Option<&str>) -> String {
         .map(|b| format!("`{}`", b.describe()))
         .unwrap_or_else(|| format!("a {}", f.holder.class));
     match f.kind {
+        LeakKind::Listener if f.event.is_none() => format!(
+            "{count} {} on long-lived {name}{} added during the load are still subscribed after idle and retain {size}",
+            noun(f.count, f.noun),
+            library_note(f),
+        ),
+
         LeakKind::Listener => format!(
             "listener on long-lived {} {name} ('{}') retains {size}: {count} {} added during the load are still alive after idle",
             if detail == Some("EventTarget") { "EventTarget" } else { "emitter" },
@@ -76,7 +82,7 @@ pub fn message(f: &Finding, detail: Option<&str>) -> String {
         ),
         LeakKind::Closure => format!(
             "{name} ({}) holds {count} {} added during the load, retaining {size} after idle",
-            f.holder.class,
+            f.holder.library.clone().unwrap_or_else(|| f.holder.class.clone()),
             noun(f.count, "callbacks"),
         ),
         LeakKind::Promise => format!(
@@ -89,4 +95,12 @@ pub fn message(f: &Finding, detail: Option<&str>) -> String {
             noun(f.count, "objects"),
         ),
     }
+}
+
+/// ` (rxjs Subject)`: the library structure, else the holder's class.
+fn library_note(f: &Finding) -> String {
+    format!(
+        " ({})",
+        f.holder.library.as_deref().unwrap_or(&f.holder.class)
+    )
 }

@@ -51,7 +51,7 @@ pub enum SnapshotError {
     /// A value in a node or edge record is out of its allowed range.
     #[error("{record} {index}: field `{field}` has value {value}, {why}")]
     BadValue {
-        /// `node`, `edge` or `location`.
+        /// `node`, `edge`, `location`, `trace function info` or `trace_tree node`.
         record: &'static str,
         /// Ordinal of the record.
         index: u64,

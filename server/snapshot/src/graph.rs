@@ -7,6 +7,7 @@
 
 use crate::meta::Header;
 use crate::scan::Strings;
+use crate::trace::{AllocationTraces, TraceFrame, TraceNodeIndex};
 use crate::types::{EdgeType, NodeType};
 
 /// Index of a node in the graph (its ordinal in the file's `nodes` array).
@@ -94,6 +95,8 @@ pub struct HeapGraph {
     pub(crate) strings: Strings,
     /// Sorted by node.
     pub(crate) locations: Vec<Location>,
+    /// Allocation stacks (empty without allocation tracking).
+    pub(crate) traces: AllocationTraces,
 }
 
 /// One edge, resolved.
@@ -236,6 +239,28 @@ impl HeapGraph {
             + self.edge_to.capacity() * 4
             + self.strings.heap_bytes()
             + self.locations.capacity() * std::mem::size_of::<Location>()
+            + self.traces.heap_bytes()
+    }
+    /// The allocation traces (empty unless the snapshot was taken with allocation
+    /// tracking on).
+    pub fn allocation_traces(&self) -> &AllocationTraces {
+        &self.traces
+    }
+    /// The allocation call-tree node whose stack allocated `n`; `None` when `n` was not
+    /// tracked (allocated before tracking began, or the snapshot has no traces).
+    #[inline]
+    pub fn trace_node(&self, n: NodeIndex) -> Option<TraceNodeIndex> {
+        self.traces.of(n)
+    }
+    /// The stack that allocated `n`: the allocation site first, then its callers.
+    /// `None` when `n` was not tracked.
+    pub fn allocation_stack(&self, n: NodeIndex) -> Option<impl Iterator<Item = TraceFrame<'_>>> {
+        let t = self.traces.of(n)?;
+        Some(self.traces.stack(t, &self.strings))
+    }
+    /// The stack of an allocation call-tree node (see [`HeapGraph::allocation_stack`]).
+    pub fn trace_stack(&self, t: TraceNodeIndex) -> impl Iterator<Item = TraceFrame<'_>> {
+        self.traces.stack(t, &self.strings)
     }
     /// The property edge `name` of `n`, if any (first match).
     pub fn child_by_name(&self, n: NodeIndex, name: &str) -> Option<NodeIndex> {

@@ -10,6 +10,8 @@
 //! - [`scan_max_js_id`]: the largest JS object id of a snapshot without building a graph,
 //!   all the 3-snapshot diff needs of the baseline and target.
 //! - [`Snapshot`]: the graph plus retainers, distances, dominators and retained sizes.
+//! - [`HeapGraph::allocation_stack`]: where an object was allocated, when the snapshot was
+//!   taken with allocation tracking on.
 //!
 //! Errors are typed ([`SnapshotError`]) and say where in the file the problem is; no input
 //! makes the reader panic or allocate more than the file's own size justifies.
@@ -29,6 +31,7 @@ mod scan;
 mod shallow;
 mod source;
 mod summary;
+mod trace;
 mod types;
 mod weakmap;
 
@@ -53,6 +56,7 @@ pub use source::{ByteSource, FileSource};
 pub use summary::{
     raw_class_name, summarize, summarize_filtered, ClassNames, ClassSummary, DominatorChildren,
 };
+pub use trace::{AllocationTraces, TraceFrame, TraceNodeIndex};
 pub use types::{EdgeType, NodeType};
 
 /// Opens `path` as a byte source, with the path in any error.

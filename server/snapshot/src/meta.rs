@@ -3,6 +3,8 @@
 //! V8 has changed the layout over the years (Node 14 has no `detachedness`, Node 24 drops
 //! `trace_node_id`, Node 20 adds node types), so nothing here assumes an offset: every
 //! field and type is looked up by name, and a missing required one is a typed error.
+//! The allocation-tracking sections (`trace_function_infos`, `trace_tree`) are described by
+//! `meta.trace_function_info_fields` and `meta.trace_node_fields` the same way.
 
 use serde::Deserialize;
 
@@ -28,6 +30,10 @@ struct RawMeta {
     edge_types: Vec<serde_json::Value>,
     #[serde(default)]
     location_fields: Vec<String>,
+    #[serde(default)]
+    trace_function_info_fields: Vec<String>,
+    #[serde(default)]
+    trace_node_fields: Vec<String>,
 }
 
 /// Where each field sits in a node record.
@@ -41,6 +47,8 @@ pub struct NodeLayout {
     pub(crate) self_size_at: usize,
     pub(crate) edge_count_at: usize,
     pub(crate) detachedness_at: Option<usize>,
+    /// `trace_node_id`: Node 16–22 always, Node 24+ only when allocation tracking was on.
+    pub(crate) trace_node_id_at: Option<usize>,
     /// Type names in the order their numbers refer to.
     pub types: Vec<String>,
 }
@@ -67,6 +75,26 @@ pub(crate) struct LocationLayout {
     pub(crate) column_at: usize,
 }
 
+/// Where each field sits in a `trace_function_infos` record.
+#[derive(Debug, Clone)]
+pub(crate) struct TraceFunctionLayout {
+    pub(crate) field_count: usize,
+    pub(crate) name_at: usize,
+    pub(crate) script_name_at: usize,
+    pub(crate) script_id_at: usize,
+    pub(crate) line_at: usize,
+    pub(crate) column_at: usize,
+}
+
+/// Where each field sits in a `trace_tree` record (`children` is the nested array).
+#[derive(Debug, Clone)]
+pub(crate) struct TraceNodeLayout {
+    pub(crate) field_count: usize,
+    pub(crate) id_at: usize,
+    pub(crate) function_info_at: usize,
+    pub(crate) children_at: usize,
+}
+
 /// The header, resolved into layouts the reader can use.
 #[derive(Debug, Clone)]
 pub struct Header {
@@ -75,11 +103,17 @@ pub struct Header {
     /// Edge record layout.
     pub edges: EdgeLayout,
     pub(crate) locations: Option<LocationLayout>,
+    /// `None` when `meta` does not describe the section (it is then skipped).
+    pub(crate) trace_functions: Option<TraceFunctionLayout>,
+    /// `None` when `meta` does not describe the section (it is then skipped).
+    pub(crate) trace_nodes: Option<TraceNodeLayout>,
     /// Node count the header announces (checked against the array).
     pub node_count: u64,
     /// Edge count the header announces (checked against the array).
     pub edge_count: u64,
-    /// Functions in `trace_function_infos` (allocation tracking only).
+    /// Functions in `trace_function_infos` (allocation tracking only). Only a hint: V8
+    /// writes it before the section, and functions met while the snapshot is written
+    /// (tracking goes on) are in the section but not in the count.
     pub trace_function_count: u64,
     /// Bytes held outside the V8 heap that V8 attributes to the snapshot (Node 24+).
     pub extra_native_bytes: Option<u64>,
@@ -119,7 +153,11 @@ impl Header {
     fn resolve(raw: RawHeader) -> Result<Header> {
         let m = &raw.meta;
         let nf = &m.node_fields;
-        if nf.len() > 64 || m.edge_fields.len() > 64 {
+        if nf.len() > 64
+            || m.edge_fields.len() > 64
+            || m.trace_function_info_fields.len() > 64
+            || m.trace_node_fields.len() > 64
+        {
             return Err(SnapshotError::Meta(
                 "implausibly many fields per record".into(),
             ));
@@ -139,6 +177,7 @@ impl Header {
             self_size_at: position(nf, "self_size", "node_fields")?,
             edge_count_at: position(nf, "edge_count", "node_fields")?,
             detachedness_at: nf.iter().position(|f| f == "detachedness"),
+            trace_node_id_at: nf.iter().position(|f| f == "trace_node_id"),
             types,
         };
         let ef = &m.edge_fields;
@@ -161,10 +200,38 @@ impl Header {
                 column_at: position(lf, "column", "location_fields")?,
             })
         };
+        let tf = &m.trace_function_info_fields;
+        let trace_functions = if tf.is_empty() {
+            None
+        } else {
+            let what = "trace_function_info_fields";
+            Some(TraceFunctionLayout {
+                field_count: tf.len(),
+                name_at: position(tf, "name", what)?,
+                script_name_at: position(tf, "script_name", what)?,
+                script_id_at: position(tf, "script_id", what)?,
+                line_at: position(tf, "line", what)?,
+                column_at: position(tf, "column", what)?,
+            })
+        };
+        let tn = &m.trace_node_fields;
+        let trace_nodes = if tn.is_empty() {
+            None
+        } else {
+            let what = "trace_node_fields";
+            Some(TraceNodeLayout {
+                field_count: tn.len(),
+                id_at: position(tn, "id", what)?,
+                function_info_at: position(tn, "function_info_index", what)?,
+                children_at: position(tn, "children", what)?,
+            })
+        };
         Ok(Header {
             nodes,
             edges,
             locations,
+            trace_functions,
+            trace_nodes,
             node_count: raw.node_count,
             edge_count: raw.edge_count,
             trace_function_count: raw.trace_function_count,

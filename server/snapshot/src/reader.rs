@@ -5,6 +5,9 @@
 //! is far cheaper than parsing it) and parses it meanwhile. Edges are ~60% of the bytes,
 //! so the split is close to even. Every preallocation is bounded by the bytes the file
 //! really has, never by a count the header claims alone.
+//!
+//! Allocation tracking (see [`crate::trace`]) adds a `trace_node_id` per node, kept only
+//! where it is not 0, and two small sections the edge thread reads after `edges`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,6 +17,7 @@ use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
 use crate::scan::{self, push_records, Key, RecordSink, Sink, Strings};
 use crate::source::ByteSource;
+use crate::trace::{self, AllocationTraces, TraceFunction, TreeSink};
 use crate::types::{EdgeType, NodeType};
 
 /// Capacity for `claimed` records of `fields` numbers each, when at most `bytes` bytes
@@ -31,6 +35,7 @@ enum NodeField {
     SelfSize,
     EdgeCount,
     Detachedness,
+    TraceNodeId,
     Ignored,
 }
 
@@ -51,6 +56,9 @@ struct NodeSink {
     node_self_size: Vec<u64>,
     edge_count: Vec<u32>,
     detachedness: Vec<u8>,
+    /// (node ordinal, V8 trace node id) of the nodes whose id is not 0: none at all
+    /// without allocation tracking, so an untracked snapshot pays one compare a node.
+    traced: Vec<(u32, u32)>,
 }
 
 impl NodeSink {
@@ -63,6 +71,9 @@ impl NodeSink {
         fields[layout.edge_count_at] = NodeField::EdgeCount;
         if let Some(d) = layout.detachedness_at {
             fields[d] = NodeField::Detachedness;
+        }
+        if let Some(t) = layout.trace_node_id_at {
+            fields[t] = NodeField::TraceNodeId;
         }
         let type_map = layout
             .types
@@ -79,6 +90,7 @@ impl NodeSink {
                 self_size: layout.self_size_at,
                 edge_count: layout.edge_count_at,
                 detachedness: layout.detachedness_at,
+                trace_node_id: layout.trace_node_id_at,
             },
             field: 0,
             ordinal: 0,
@@ -94,6 +106,7 @@ impl NodeSink {
             } else {
                 Vec::new()
             },
+            traced: Vec::new(),
         }
     }
 
@@ -116,6 +129,7 @@ struct NodeFieldsAt {
     self_size: usize,
     edge_count: usize,
     detachedness: Option<usize>,
+    trace_node_id: Option<usize>,
 }
 
 impl NodeSink {
@@ -128,6 +142,17 @@ impl NodeSink {
             }
             None => Err(self.bad("self_size", size, "the self sizes add up past 2^64 bytes")),
         }
+    }
+
+    /// A node allocated while tracking was on (the ordinal is the current record's).
+    #[cold]
+    #[inline(never)]
+    fn push_trace(&mut self, id: u64) -> Result<()> {
+        let Ok(id) = u32::try_from(id) else {
+            return Err(self.bad("trace_node_id", id, "past any trace node id"));
+        };
+        self.traced.push((self.ordinal as u32, id));
+        Ok(())
     }
 
     /// One whole record: the same checks as field by field, in the same order, without
@@ -151,7 +176,11 @@ impl NodeSink {
         };
         let (id, size) = (r[at.id], r[at.self_size]);
         let detachedness = at.detachedness.map(|d| r[d].min(255) as u8);
+        let trace = at.trace_node_id.map_or(0, |t| r[t]);
         self.add_self_size(size)?;
+        if trace != 0 {
+            self.push_trace(trace)?;
+        }
         self.node_type.push(t);
         self.node_name.push(name);
         self.node_id.push(id);
@@ -206,6 +235,11 @@ impl Sink for NodeSink {
                 }
             },
             NodeField::Detachedness => self.detachedness.push(v.min(255) as u8),
+            NodeField::TraceNodeId => {
+                if v != 0 {
+                    self.push_trace(v)?;
+                }
+            }
             NodeField::Ignored => {}
         }
         self.field += 1;
@@ -569,6 +603,8 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
     }
     let rest = Rest {
         locations: tail.locations,
+        trace_functions: tail.trace_functions,
+        trace_tree: tail.trace_tree,
         strings,
     };
     progress.start(Phase::Validating, 0);
@@ -580,6 +616,8 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
 
 struct Rest {
     locations: Vec<Location>,
+    trace_functions: Vec<TraceFunction>,
+    trace_tree: TreeSink,
     strings: Strings,
 }
 
@@ -648,15 +686,18 @@ pub(crate) fn expect_key(src: &dyn ByteSource, pos: u64, name: &str) -> Result<K
     }
 }
 
-/// What follows `edges`: the tracing arrays (skipped), `locations` (parsed) and the
-/// place of `strings`, which V8 always writes last.
+/// What follows `edges`: the allocation-tracking arrays and `locations` (parsed),
+/// `samples` (skipped) and the place of `strings`, which V8 always writes last.
 struct Tail {
     locations: Vec<Location>,
+    trace_functions: Vec<TraceFunction>,
+    trace_tree: TreeSink,
     /// Offset just after the `strings` array's `[`.
     strings_at: u64,
 }
 
-/// Walks the keys after `edges` up to `strings`, parsing `locations` on the way.
+/// Walks the keys after `edges` up to `strings`, parsing `locations` and the allocation
+/// traces on the way.
 fn read_tail(
     src: &dyn ByteSource,
     header: &Header,
@@ -665,6 +706,8 @@ fn read_tail(
 ) -> Result<Tail> {
     let mut pos = edges_end;
     let mut locations = Vec::new();
+    let mut trace_functions = Vec::new();
+    let mut trace_tree = TreeSink::empty();
     loop {
         progress.check()?;
         let Some(key) = scan::read_key(src, pos)? else {
@@ -676,8 +719,40 @@ fn read_tail(
             "strings" => {
                 return Ok(Tail {
                     locations,
+                    trace_functions,
+                    trace_tree,
                     strings_at: key.value_start,
                 })
+            }
+            "trace_function_infos" => {
+                let Some(layout) = &header.trace_functions else {
+                    pos = scan::skip_number_array(
+                        src,
+                        key.value_start,
+                        "the `trace_function_infos` array",
+                    )?;
+                    continue;
+                };
+                // The header's count is a hint (functions met while V8 writes are
+                // not in it); the bytes left bound it.
+                let cap = bounded_capacity(
+                    header.trace_function_count,
+                    layout.field_count,
+                    src.len() - key.value_start,
+                )
+                .min(1 << 20);
+                let (functions, end) = trace::parse_functions(src, key.value_start, layout, cap)?;
+                trace_functions = functions;
+                pos = end;
+            }
+            "trace_tree" => {
+                let Some(layout) = &header.trace_nodes else {
+                    pos = scan::skip_number_array(src, key.value_start, "the `trace_tree` array")?;
+                    continue;
+                };
+                let (tree, end) = trace::parse_tree(src, key.value_start, layout)?;
+                trace_tree = tree;
+                pos = end;
             }
             "locations" => {
                 let Some(layout) = header.locations.clone() else {
@@ -766,6 +841,19 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
     if !locations.windows(2).all(|w| w[0].node <= w[1].node) {
         locations.sort_by_key(|l| l.node);
     }
+    let traces =
+        if nodes.traced.is_empty() && rest.trace_functions.is_empty() && rest.trace_tree.is_empty()
+        {
+            AllocationTraces::default()
+        } else {
+            AllocationTraces::assemble(
+                rest.trace_functions,
+                rest.trace_tree,
+                nodes.traced,
+                node_count as usize,
+                &rest.strings,
+            )?
+        };
     Ok(HeapGraph {
         header,
         node_type: nodes.node_type,
@@ -779,6 +867,7 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
         edge_to: edges.edge_to,
         strings: rest.strings,
         locations,
+        traces,
     })
 }
 

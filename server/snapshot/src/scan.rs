@@ -547,6 +547,118 @@ pub(crate) fn parse_numbers<S: Sink>(
     })
 }
 
+/// Receives the tokens of a nested array of numbers (`trace_tree`), in order. The outer
+/// array's own brackets are not passed on.
+pub(crate) trait NestedSink {
+    /// An inner array opens (`offset`: its `[`).
+    fn open(&mut self, offset: u64) -> Result<()>;
+    /// The innermost open array closes (`offset`: its `]`).
+    fn close(&mut self, offset: u64) -> Result<()>;
+    /// The next number (`offset`: its first digit).
+    fn number(&mut self, value: u64, offset: u64) -> Result<()>;
+}
+
+/// Parses a nested array of non-negative integers (`trace_tree`) starting just after its
+/// `[`, byte by byte (the section is small next to `nodes` and `edges`), passing each
+/// bracket and number to `sink`; returns the offset just after the outer `]`. The nesting
+/// is a counter, not recursion: a hostile file may nest as deep as its bytes allow.
+pub(crate) fn parse_nested_numbers(
+    src: &dyn ByteSource,
+    value_start: u64,
+    section: &'static str,
+    sink: &mut dyn NestedSink,
+) -> Result<u64> {
+    let mut depth = 0u64;
+    // The number being read: its value, digits so far, and where it began.
+    let (mut acc, mut digits, mut number_at) = (0u64, 0u32, 0u64);
+    // A value (number or inner array) ended and no comma has followed it yet.
+    let mut need_comma = false;
+    // A comma was the last token.
+    let mut after_comma = false;
+    let mut end = None;
+    for_each_block(src, value_start, src.len(), |block, base| {
+        for (i, &b) in block.iter().enumerate() {
+            let at = base + i as u64;
+            if b.is_ascii_digit() {
+                if digits == 0 {
+                    if need_comma {
+                        return Err(SnapshotError::syntax(at, "expected `,` between values"));
+                    }
+                    number_at = at;
+                }
+                digits += 1;
+                if digits > 19 {
+                    return Err(SnapshotError::syntax(
+                        number_at,
+                        "number too large (more than 19 digits)",
+                    ));
+                }
+                acc = acc * 10 + u64::from(b - b'0');
+                continue;
+            }
+            if digits != 0 {
+                sink.number(acc, number_at)?;
+                (acc, digits) = (0, 0);
+                need_comma = true;
+                after_comma = false;
+            }
+            match b {
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                b',' => {
+                    if !need_comma {
+                        return Err(SnapshotError::syntax(at, "unexpected `,`"));
+                    }
+                    need_comma = false;
+                    after_comma = true;
+                }
+                b'[' => {
+                    if need_comma {
+                        return Err(SnapshotError::syntax(at, "expected `,` before `[`"));
+                    }
+                    depth += 1;
+                    sink.open(at)?;
+                    after_comma = false;
+                }
+                b']' => {
+                    if after_comma {
+                        return Err(SnapshotError::syntax(at, "`]` after a trailing `,`"));
+                    }
+                    if depth == 0 {
+                        end = Some(at + 1);
+                        return Ok(true);
+                    }
+                    depth -= 1;
+                    sink.close(at)?;
+                    need_comma = true;
+                }
+                b'-' => {
+                    return Err(SnapshotError::syntax(
+                        at,
+                        format!("negative number in {section}"),
+                    ))
+                }
+                b'.' | b'e' | b'E' => {
+                    return Err(SnapshotError::syntax(
+                        at,
+                        format!("fractional number in {section}"),
+                    ))
+                }
+                b => {
+                    return Err(SnapshotError::syntax(
+                        at,
+                        format!("unexpected {} in {section}", show(b)),
+                    ))
+                }
+            }
+        }
+        Ok(false)
+    })?;
+    end.ok_or(SnapshotError::Truncated {
+        offset: src.len(),
+        section,
+    })
+}
+
 /// Scanner state carried across block boundaries.
 #[derive(Default)]
 struct NumberState {

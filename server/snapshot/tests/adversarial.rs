@@ -1,13 +1,15 @@
 //! Hostile snapshots made by a generator (`bulk`): shapes and sizes that break naive graph
 //! code — a list three million long, a node with three million edges, every node a root,
 //! cycles held only by weak edges — and inputs that lie: counts, edges past the nodes,
-//! numbers past 2^53, lone surrogates, empty and 10 GB sparse files. Each case checks the
+//! numbers past 2^53, lone surrogates, empty and 10 GB sparse files, an allocation trace tree
+//! nested three million deep or opened fifty million times. Each case checks the
 //! answer (dominators, retained sizes and distances against values computed here) or the
 //! typed error, and bounds time or peak memory.
 
 #![allow(clippy::unwrap_used)]
 
 mod bulk;
+mod common;
 
 use std::fs::File;
 use std::io::Write;
@@ -636,4 +638,94 @@ fn a_name_index_far_past_the_strings_costs_the_baseline_scan_nothing() {
     }
     let err = Snapshot::from_bytes(&json, &Progress::new()).expect_err("refused");
     assert!(err.to_string().contains("past the 2 strings"), "{err}");
+}
+
+/// A graph of one tracked object whose allocation stack is `depth` calls deep.
+fn deep_trace(depth: u64) -> String {
+    let mut g = common::Gen::new();
+    let x = g.node("object", "Deep", 8);
+    g.edge(0, "element", "1", x);
+    g.nodes[x as usize].trace = depth;
+    let f = |name: &str| common::TraceFn {
+        name: name.into(),
+        script: "/deep.js".into(),
+        script_id: 1,
+        line: 1,
+        column: 1,
+    };
+    g.trace_functions = vec![f("(root)"), f("recurse")];
+    let mut tree = String::with_capacity(depth as usize * 20);
+    for id in 1..=depth {
+        let function = u64::from(id > 1);
+        tree.push_str(&format!("{id},{function},0,0,["));
+    }
+    tree.extend(std::iter::repeat_n(']', depth as usize));
+    g.trace_tree = tree;
+    g.to_json(common::Layout::Node20)
+}
+
+#[test]
+fn a_trace_tree_three_million_deep_on_a_small_stack() {
+    let _serial = serial();
+    const DEPTH: u64 = 3_000_000;
+    let file = bulk::TempFile::new("deep-trace.heapsnapshot");
+    std::fs::write(file.path(), deep_trace(DEPTH)).unwrap();
+    let path = file.path().to_owned();
+    // Parsed with a parent pointer and walked with an iterator: no recursion.
+    let handle = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let started = Instant::now();
+            let snap = open_bounded(&path, 4);
+            let traces = snap.graph.allocation_traces();
+            let frames = snap
+                .graph
+                .allocation_stack(NodeIndex(1))
+                .map(|s| s.filter(|f| f.function == "recurse").count());
+            (traces.tree_len(), frames, started.elapsed())
+        })
+        .unwrap();
+    let (len, frames, took) = handle.join().expect("no stack overflow");
+    assert_eq!(len, DEPTH as usize);
+    assert_eq!(frames, Some(DEPTH as usize - 1));
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn fifty_million_opening_brackets_in_the_trace_tree_are_refused_in_bounded_memory() {
+    let _serial = serial();
+    // `children` first: every `[` starts a record. The records a file can hold are bounded
+    // by its bytes, so the flood stops there instead of costing 12 bytes a byte.
+    let head = deep_trace(1).replace(
+        r#""trace_node_fields":["id","function_info_index","count","size","children"]"#,
+        r#""trace_node_fields":["children","id","function_info_index","count","size"]"#,
+    );
+    let at = head.find("\"trace_tree\":[").unwrap() + "\"trace_tree\":[".len();
+    let file = bulk::TempFile::new("bracket-flood.heapsnapshot");
+    {
+        let mut out = std::io::BufWriter::new(File::create(file.path()).unwrap());
+        out.write_all(&head.as_bytes()[..at]).unwrap();
+        let chunk = vec![b'['; 1 << 20];
+        for _ in 0..50 {
+            out.write_all(&chunk).unwrap();
+        }
+        out.flush().unwrap();
+    }
+    let size = std::fs::metadata(file.path()).unwrap().len();
+    let (result, growth) = peak_rss_growth(|| Snapshot::open(file.path(), &Progress::new()));
+    match result {
+        Err(SnapshotError::Syntax { what, .. }) => {
+            assert!(what.contains("bytes left"), "{what}")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a bracket flood loaded"),
+    }
+    if let Some(growth) = growth {
+        eprintln!(
+            "bracket flood: {} MiB file, peak growth {} MiB",
+            size / MIB,
+            growth / MIB
+        );
+        assert!(growth <= 3 * size + 64 * MIB, "grew {} MiB", growth / MIB);
+    }
 }

@@ -8,6 +8,7 @@
 
 mod call_site;
 mod collections;
+mod feeds;
 mod error;
 mod fixes;
 mod language;
@@ -24,6 +25,7 @@ mod text;
 
 pub use call_site::{call_site_at_function, function_at};
 pub use collections::{collection_sites, CollectionSites};
+pub use feeds::{binding_calls, calls_in_function, package_calls, BindingUse};
 pub use error::SourceError;
 pub use fixes::{fixes, Fix, FixKind};
 pub use language::Language;

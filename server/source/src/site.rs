@@ -14,6 +14,10 @@ pub enum SiteKind {
     /// Any other call that keeps a function: `promise.then(fn)`, `router.get(path, fn)`,
     /// `interceptors.use(fn)`, `queue.push(fn)`.
     Registration,
+    /// Any other call that feeds a library structure: a factory that creates the object
+    /// holding the leak (`session({...})`, `createLogger(...)`), a call on a library object
+    /// (`counter.inc({ path })`, `ajv.compile(schema)`).
+    Call,
 }
 
 /// A registering or growing call, located in a file.

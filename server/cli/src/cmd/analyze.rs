@@ -6,8 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use heapsight_leaks::{analyze_files, format_bytes, LeakKind, Options, Report};
+use heapsight_leaks::{
+    analyze_files, file_name, fold_frames, format_bytes, Allocations, Finding, FrameRun, LeakKind,
+    Options, Report,
+};
 use heapsight_snapshot::Progress;
+use heapsight_source::{PathMapper, Resolved};
 use serde_json::{json, Value};
 
 use crate::cmd::format::count;
@@ -162,7 +166,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         Format::Sarif => println!(
             "{}",
-            serde_json::to_string_pretty(&to_sarif(&report, &places))?
+            serde_json::to_string_pretty(&to_sarif(&report, &places, &root))?
         ),
     }
     let failed = args
@@ -225,6 +229,9 @@ fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
         if !f.captured.is_empty() {
             println!("    {dim}captures: {}{reset}", f.captured.join(", "));
         }
+        for line in stack_lines(f, bold, reset) {
+            println!("    {line}");
+        }
     }
     if comparison_rows > 0 && !report.comparison.is_empty() {
         println!();
@@ -248,6 +255,74 @@ fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
                 format!("{sign}{}", format_bytes(d.size_delta.unsigned_abs()))
             );
         }
+    }
+}
+
+/// Top stacks in text output.
+const TEXT_STACKS: usize = 3;
+
+/// One line per top allocation stack of `f`: objects, bytes and share, then the frames
+/// from the allocation site outwards (user frames in `bold`, library and Node runs
+/// folded); and the share of leaked bytes with no stack.
+fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
+    let Some(a) = &f.allocations else {
+        return Vec::new();
+    };
+    let total = a.tracked_bytes.saturating_add(a.untracked_bytes);
+    let mut lines: Vec<String> = a
+        .stacks
+        .iter()
+        .take(TEXT_STACKS)
+        .map(|stack| {
+            let frames: Vec<String> = fold_frames(&stack.frames)
+                .iter()
+                .map(|run| match run {
+                    FrameRun::Frame(frame) => {
+                        let name = if frame.function.is_empty() {
+                            "(anonymous)"
+                        } else {
+                            &frame.function
+                        };
+                        let at = frame.url.as_deref().map_or(String::new(), |url| {
+                            format!(" ({}:{})", file_name(url), frame.line + 1)
+                        });
+                        if frame.user {
+                            format!("{bold}{name}{reset}{at}")
+                        } else {
+                            format!("{name}{at}")
+                        }
+                    }
+                    FrameRun::Folded { frames, origin } => format!("… {frames} frames in {origin}"),
+                })
+                .collect();
+            format!(
+                "allocated: {} objects, {} ({}) at {}",
+                count(stack.count),
+                format_bytes(stack.bytes),
+                percent(stack.bytes, total),
+                frames.join(" ← ")
+            )
+        })
+        .collect();
+    if a.untracked_bytes > 0 {
+        lines.push(format!(
+            "no allocation stack: {} of the leaked bytes ({} objects)",
+            percent(a.untracked_bytes, total),
+            count(a.untracked_objects)
+        ));
+    }
+    lines
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 * 100.0 / total as f64;
+    if p > 0.0 && p < 1.0 {
+        "<1%".into()
+    } else {
+        format!("{p:.0}%")
     }
 }
 
@@ -277,6 +352,8 @@ pub fn to_json(report: &Report, places: &[Place]) -> Value {
                 "users": f.users,
                 "captured": f.captured,
                 "objects": f.objects,
+                "allocations": f.allocations,
+                "placement": f.placement,
             });
             if place.stale {
                 finding["stale"] = json!(true);
@@ -292,8 +369,9 @@ pub fn to_json(report: &Report, places: &[Place]) -> Value {
     })
 }
 
-/// SARIF 2.1.0, as GitHub code scanning reads it.
-pub fn to_sarif(report: &Report, places: &[Place]) -> Value {
+/// SARIF 2.1.0, as GitHub code scanning reads it. Each top allocation stack's frames that
+/// are in a file become `relatedLocations`.
+pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Value {
     let rules: Vec<Value> = LeakKind::ALL
         .iter()
         .map(|k| {
@@ -330,6 +408,12 @@ pub fn to_sarif(report: &Report, places: &[Place]) -> Value {
                     }
                 }]);
             }
+            if let Some(a) = &f.allocations {
+                let related = related_locations(a, root);
+                if !related.is_empty() {
+                    result["relatedLocations"] = json!(related);
+                }
+            }
             result
         })
         .collect();
@@ -346,6 +430,57 @@ pub fn to_sarif(report: &Report, places: &[Place]) -> Value {
             "results": results,
         }],
     })
+}
+
+/// The frames of the top stacks that are in a file, as SARIF related locations: each
+/// names its frame, its stack and the stack's share of the leaked bytes.
+fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
+    let total = a.tracked_bytes.saturating_add(a.untracked_bytes);
+    let mapper = PathMapper::new(root.to_path_buf(), Vec::new());
+    let mut out = Vec::new();
+    for (s, stack) in a.stacks.iter().take(TEXT_STACKS).enumerate() {
+        for (i, frame) in stack.frames.iter().enumerate() {
+            let Some(url) = frame.url.as_deref() else {
+                continue;
+            };
+            let file = match mapper.resolve(url) {
+                Resolved::Workspace(path)
+                | Resolved::Outside(path)
+                | Resolved::Library { path, .. } => path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+                Resolved::Internal | Resolved::Unknown => continue,
+            };
+            let name = if frame.function.is_empty() {
+                "(anonymous)"
+            } else {
+                &frame.function
+            };
+            let role = if i == 0 {
+                "allocation site".to_string()
+            } else {
+                format!("caller {i}")
+            };
+            let user = if frame.user { ", your code" } else { "" };
+            out.push(json!({
+                "id": out.len(),
+                "message": {"text": format!(
+                    "{name} ({role}{user}) in allocation stack {} of the leaked objects: {} objects, {} ({} of the leaked bytes)",
+                    s + 1,
+                    count(stack.count),
+                    format_bytes(stack.bytes),
+                    percent(stack.bytes, total)
+                )},
+                "physicalLocation": {
+                    "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": frame.line + 1, "startColumn": frame.column + 1},
+                },
+            }));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

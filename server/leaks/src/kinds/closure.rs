@@ -24,10 +24,26 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
         .filter_map(|e| e.last().copied())
         .filter(|&n| ctx.leaked(n))
         .collect();
+    // A library's queue stores records around the callbacks (interceptors, middleware
+    // layers, hooks); a user's own collection of objects stays a collection.
+    // Keyed structures (a Map, an object used as a map) are caches, even of records that
+    // hold functions: only queues (arrays) of records are callback queues.
+    let library = (super::library_structure(ctx, path, owner).is_some()
+        || super::library_structure(ctx, path, group.holder).is_some())
+        && stored.iter().any(|i| i.index.is_some())
+        && class == "Array";
     let functions: Vec<NodeIndex> = leaked
         .iter()
         .copied()
-        .filter(|&n| g.node_type(n) == NodeType::Closure)
+        .filter_map(|n| {
+            if g.node_type(n) == NodeType::Closure {
+                Some(n)
+            } else if library {
+                super::callback_of(ctx, n)
+            } else {
+                None
+            }
+        })
         .collect();
     if functions.is_empty() || functions.len() * 2 < leaked.len() {
         return None;

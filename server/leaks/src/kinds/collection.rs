@@ -20,9 +20,15 @@ use crate::group::Group;
 pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
     let owner = owner_of(ctx, group.holder, path);
     let class = ctx.class(owner).to_string();
-    let stored = items(ctx, owner);
+    let mut stored = items(ctx, owner);
     if stored.is_empty() {
         return None;
+    }
+    // An object used as a map: its named properties are the entries (its dictionary store
+    // also lists the keys).
+    if !matches!(class.as_str(), "Map" | "Set" | "Array") && stored.iter().any(|i| i.index.is_none())
+    {
+        stored.retain(|i| i.index.is_none());
     }
     let entries = entries(&class, &stored);
     let leaked: Vec<&Vec<NodeIndex>> = entries

@@ -15,7 +15,10 @@ use crate::group::Group;
 
 /// Recognizes listener leaks.
 pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
-    if let Some(found) = emitter(ctx, group, path).or_else(|| event_target(ctx, path)) {
+    if let Some(found) = emitter(ctx, group, path)
+        .or_else(|| event_target(ctx, path))
+        .or_else(|| subscribers(ctx, group, path))
+    {
         return Some(found);
     }
     // When several routes lead to the listeners (a warning object that references the
@@ -121,19 +124,27 @@ fn emitter(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
             })?,
     };
     let slot = ctx.child(events, &event)?;
+    // Node's EventEmitter stores the functions; eventemitter3 stores `{ fn, context, once }`
+    // records (one, or an array of them).
     let listeners: Vec<NodeIndex> = if g.node_type(slot) == NodeType::Closure {
+        vec![slot]
+    } else if ctx.child(slot, "fn").is_some() {
         vec![slot]
     } else {
         items(ctx, slot)
             .into_iter()
             .map(|i| i.node)
-            .filter(|&n| g.node_type(n) == NodeType::Closure)
+            .filter(|&n| super::callback_of(ctx, n).is_some())
             .collect()
     };
     let leaked: Vec<NodeIndex> = listeners
         .iter()
         .copied()
         .filter(|&n| ctx.leaked(n))
+        .collect();
+    let callbacks: Vec<NodeIndex> = leaked
+        .iter()
+        .filter_map(|&n| super::callback_of(ctx, n))
         .collect();
     if leaked.is_empty() {
         return None;
@@ -145,9 +156,58 @@ fn emitter(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
         count: leaked.len() as u64,
         noun: "listeners",
         growth: growth(ctx, &listeners),
-        anchor: common_anchor(ctx, leaked.iter().copied()),
+        anchor: common_anchor(ctx, callbacks.iter().copied()),
         sample: leaked.first().copied(),
         detail: None,
-        items: leaked.iter().copied().take(2000).collect(),
+        items: callbacks.iter().copied().take(2000).collect(),
+    })
+}
+
+/// Property names under which emitter-like objects keep their subscribers: an rxjs
+/// `Subject`'s `observers`, other libraries' listener and handler lists.
+const SUBSCRIBER_LISTS: [&str; 5] = [
+    "observers",
+    "currentObservers",
+    "subscribers",
+    "listeners",
+    "_listeners",
+];
+
+/// A subject or signal keeping subscribers in a list: `subject.observers` (rxjs), each
+/// subscriber leading (through a few objects) to the user's callback.
+fn subscribers(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
+    let owner = super::owner_of(ctx, group.holder, path);
+    // The list is the owner's property, or the owner is the list and its parent has it.
+    let (subject, list) = SUBSCRIBER_LISTS
+        .iter()
+        .find_map(|name| Some((owner, ctx.child(owner, name)?)))
+        .or_else(|| {
+            let at = path.iter().position(|&(n, _)| n == owner)?;
+            let (parent, edge) = path.get(at.checked_sub(1)?)?;
+            let name = match ctx.snap.graph.edge((*edge)?).name {
+                EdgeName::Name(name) => name,
+                EdgeName::Index(_) => return None,
+            };
+            SUBSCRIBER_LISTS.contains(&name).then_some((*parent, owner))
+        })?;
+    if super::library_structure(ctx, path, subject).is_none() && ctx.library_of(subject).is_none() {
+        return None;
+    }
+    let all: Vec<NodeIndex> = items(ctx, list).into_iter().map(|i| i.node).collect();
+    let leaked: Vec<NodeIndex> = all.iter().copied().filter(|&n| ctx.leaked(n)).collect();
+    if leaked.is_empty() || leaked.len() * 2 < group.members.len().min(all.len()) {
+        return None;
+    }
+    Some(Classified {
+        kind: LeakKind::Listener,
+        owner: subject,
+        event: None,
+        count: leaked.len() as u64,
+        noun: "subscribers",
+        growth: growth(ctx, &all),
+        anchor: None,
+        sample: leaked.first().copied(),
+        detail: Some("subscribers"),
+        items: leaked.into_iter().take(2000).collect(),
     })
 }

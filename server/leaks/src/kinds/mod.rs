@@ -49,8 +49,42 @@ pub struct Classified {
 /// The path from the roots to the holder, as (node, edge into the next node).
 pub type Path = [(NodeIndex, Option<usize>)];
 
-/// Classifies a group; always succeeds (`other` last).
+/// Classifies a group; always succeeds (`other` last). When nothing recognizes the holder
+/// itself but one of its collections holds the leaked items (an `Ajv`'s `_cache` Map, an
+/// axios `InterceptorManager`'s `handlers`), the collection is classified instead.
 pub fn classify(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Classified {
+    let first = classify_at(ctx, group, path);
+    if first.kind != LeakKind::Other {
+        return first;
+    }
+    if group.holder == NodeIndex::ROOT || ctx.snap.graph.node_type(group.holder) == NodeType::Synthetic {
+        return shared_container(ctx, group).unwrap_or(first);
+    }
+    let owner = owner_of(ctx, group.holder, path);
+    let Some((edge, child)) = leaking_child(ctx, owner) else {
+        return first;
+    };
+    let mut down: Vec<(NodeIndex, Option<usize>)> = path.to_vec();
+    if down.last().map(|&(n, _)| n) != Some(owner) {
+        down = crate::paths::path_to(ctx, owner);
+    }
+    if let Some(last) = down.last_mut() {
+        last.1 = Some(edge);
+    }
+    down.push((child, None));
+    let inner = Group {
+        holder: child,
+        ..group.clone()
+    };
+    let second = classify_at(ctx, &inner, &down);
+    if second.kind == LeakKind::Other {
+        first
+    } else {
+        second
+    }
+}
+
+fn classify_at(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Classified {
     timer::recognize(ctx, group, path)
         .or_else(|| listener::recognize(ctx, group, path))
         .or_else(|| promise::recognize(ctx, group, path))
@@ -249,4 +283,147 @@ pub fn binding(ctx: &Ctx<'_>, path: &Path, target: NodeIndex) -> Option<Binding>
         }
     }
     None
+}
+
+/// A library structure holding leaked items: the npm package and how to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryStructure {
+    /// The npm package whose code made the structure (`express`, `@scope/name`).
+    pub package: String,
+    /// `express Layer`, `axios InterceptorManager handlers`: the library object owning the
+    /// structure and the property leading down to it.
+    pub label: String,
+}
+
+/// The library object owning the structure (the owner or one of the few objects above it on
+/// the path), unless the walk up meets the user's own code first (a user closure or its
+/// scope): then the structure is the user's.
+pub fn library_structure(ctx: &Ctx<'_>, path: &Path, owner: NodeIndex) -> Option<LibraryStructure> {
+    let g = &ctx.snap.graph;
+    let at = path.iter().position(|&(n, _)| n == owner)?;
+    for back in 0..=3usize {
+        let i = at.checked_sub(back)?;
+        let (node, edge) = path[i];
+        if g.node_type(node) == NodeType::Closure && ctx.library_of(node).is_none() {
+            let user = g
+                .location(node)
+                .and_then(|l| ctx.script_url(l.script_id, node))
+                .is_some_and(|u| Ctx::is_user_url(&u));
+            if user {
+                return None;
+            }
+        }
+        if let Some(package) = ctx.library_of(node) {
+            let class = ctx.class(node);
+            let label = match (back, edge.map(|e| g.edge(e).name)) {
+                (0, _) => format!("{package} {class}"),
+                (_, Some(EdgeName::Name(prop))) => format!("{package} {class} {prop}"),
+                _ => format!("{package} {class}"),
+            };
+            return Some(LibraryStructure { package, label });
+        }
+    }
+    None
+}
+
+/// The property of `owner` that is a collection holding the most leaked items, with the
+/// edge to it, when `owner`'s own items are not leaked.
+fn leaking_child(ctx: &Ctx<'_>, owner: NodeIndex) -> Option<(usize, NodeIndex)> {
+    let g = &ctx.snap.graph;
+    let mut best: Option<(usize, usize, NodeIndex)> = None;
+    for e in g.edge_range(owner) {
+        let edge = g.edge(e);
+        if !matches!(edge.edge_type, EdgeType::Property | EdgeType::Internal) {
+            continue;
+        }
+        if matches!(edge.name, EdgeName::Name("map" | "__proto__" | "constructor" | "prototype"))
+        {
+            continue;
+        }
+        let child = edge.to;
+        if !matches!(g.node_type(child), NodeType::Object) || ctx.leaked(child) {
+            continue;
+        }
+        let leaked = items(ctx, child)
+            .iter()
+            .filter(|i| ctx.leaked(i.node))
+            .count();
+        if leaked > best.map_or(0, |b| b.0) {
+            best = Some((leaked, e, child));
+        }
+    }
+    best.map(|(_, e, child)| (e, child))
+}
+
+/// The callback a stored item stands for: the item itself when it is a function, or the
+/// function a small record holds (`{ fulfilled, rejected }` of an interceptor, `{ fn, context }`
+/// of an eventemitter3 listener, an express Layer's `handle`).
+pub fn callback_of(ctx: &Ctx<'_>, item: NodeIndex) -> Option<NodeIndex> {
+    let g = &ctx.snap.graph;
+    match g.node_type(item) {
+        NodeType::Closure => return Some(item),
+        NodeType::Object => {}
+        _ => return None,
+    }
+    let mut first = None;
+    for e in g.edges(item) {
+        if e.edge_type != EdgeType::Property || g.node_type(e.to) != NodeType::Closure {
+            continue;
+        }
+        let EdgeName::Name(name) = e.name else { continue };
+        if matches!(name, "constructor" | "__proto__") {
+            continue;
+        }
+        if matches!(
+            name,
+            "fn" | "listener" | "callback" | "handler" | "handle" | "fulfilled" | "next"
+        ) {
+            return Some(e.to);
+        }
+        first.get_or_insert(e.to);
+    }
+    first
+}
+
+/// For leaked objects held from several places (so that only the root dominates them): the
+/// container that retains most of the members (a library's registry object, a queue),
+/// classified as if it held them all.
+fn shared_container(ctx: &Ctx<'_>, group: &Group) -> Option<Classified> {
+    let g = &ctx.snap.graph;
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for &m in group.members.iter().take(2000) {
+        let mut seen = std::collections::HashSet::new();
+        for &r in ctx.snap.retainers(m) {
+            let mut r = NodeIndex(r);
+            // A backing store stands for the object that owns it.
+            for _ in 0..2 {
+                if !is_store(ctx, r) {
+                    break;
+                }
+                match ctx.snap.retainers(r).first() {
+                    Some(&up) => r = NodeIndex(up),
+                    None => break,
+                }
+            }
+            if r == NodeIndex::ROOT || ctx.leaked(r) || is_store(ctx, r) {
+                continue;
+            }
+            if g.node_type(r) != NodeType::Object || !seen.insert(r.0) {
+                continue;
+            }
+            *counts.entry(r.0).or_default() += 1;
+        }
+    }
+    let (&best, &n) = counts.iter().max_by_key(|(k, c)| (**c, std::cmp::Reverse(**k)))?;
+    if n * 4 < group.members.len().min(2000) {
+        return None;
+    }
+    let container = NodeIndex(best);
+    let path = crate::paths::path_to(ctx, container);
+    let inner = Group {
+        holder: container,
+        ..group.clone()
+    };
+    let found = classify_at(ctx, &inner, &path);
+    (found.kind != LeakKind::Other).then_some(found)
 }

@@ -14,6 +14,8 @@ pub enum Layout {
     Node20,
     /// Node 24+: 6 fields, no `trace_node_id`.
     Node24,
+    /// Node 24+ with allocation tracking on: `trace_node_id` is back (7 fields).
+    Node24Tracked,
 }
 
 pub const NODE_TYPES: [&str; 15] = [
@@ -57,6 +59,18 @@ pub struct GenNode {
     pub id: u64,
     pub self_size: u64,
     pub edges: Vec<(u32, String, u32)>,
+    /// `trace_node_id` (0: untracked).
+    pub trace: u64,
+}
+
+/// One `trace_function_infos` record as V8 writes it (line and column 1-based).
+#[derive(Clone, Debug)]
+pub struct TraceFn {
+    pub name: String,
+    pub script: String,
+    pub script_id: u64,
+    pub line: u64,
+    pub column: u64,
 }
 
 /// A graph under construction. Node 0 is the root.
@@ -64,6 +78,10 @@ pub struct GenNode {
 pub struct Gen {
     pub nodes: Vec<GenNode>,
     pub locations: Vec<[u64; 4]>,
+    /// `trace_function_infos`.
+    pub trace_functions: Vec<TraceFn>,
+    /// The `trace_tree` array's contents, as text (empty: `[]`).
+    pub trace_tree: String,
 }
 
 impl Gen {
@@ -82,6 +100,7 @@ impl Gen {
             id: 2 * i as u64 + 1,
             self_size,
             edges: Vec::new(),
+            trace: 0,
         });
         i
     }
@@ -128,6 +147,15 @@ impl Gen {
                 "edge_count",
                 "detachedness",
             ],
+            Layout::Node24Tracked => &[
+                "type",
+                "name",
+                "id",
+                "self_size",
+                "edge_count",
+                "trace_node_id",
+                "detachedness",
+            ],
         };
         let nf = fields.len() as u64;
         let mut nodes = String::new();
@@ -137,8 +165,8 @@ impl Gen {
             let name = intern(&n.name, &mut strings);
             let mut rec = vec![n.ty as u64, name, n.id, n.self_size, n.edges.len() as u64];
             match layout {
-                Layout::Node14 => rec.push(0),
-                Layout::Node20 => rec.extend([0, 0]),
+                Layout::Node14 => rec.push(n.trace),
+                Layout::Node20 | Layout::Node24Tracked => rec.extend([n.trace, 0]),
                 Layout::Node24 => rec.push(0),
             }
             let sep = if i == 0 { "" } else { ",\n" };
@@ -163,6 +191,17 @@ impl Gen {
             let sep = if i == 0 { "" } else { ",\n" };
             let _ = write!(locs, "{sep}{},{},{},{}", l[0] * nf, l[1], l[2], l[3]);
         }
+        let mut functions = String::new();
+        for (i, f) in self.trace_functions.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ",\n" };
+            let name = intern(&f.name, &mut strings);
+            let script = intern(&f.script, &mut strings);
+            let _ = write!(
+                functions,
+                "{sep}{}",
+                join(&[i as u64 + 1, name, script, f.script_id, f.line, f.column])
+            );
+        }
         let strs: Vec<String> = strings
             .iter()
             .map(|s| serde_json::to_string(s).unwrap_or_default())
@@ -174,14 +213,17 @@ impl Gen {
                 .join(",")
         };
         format!(
-            "{{\"snapshot\":{{\"meta\":{{\"node_fields\":[{}],\"node_types\":[[{}],\"string\",\"number\",\"number\",\"number\",\"number\",\"number\"],\"edge_fields\":[\"type\",\"name_or_index\",\"to_node\"],\"edge_types\":[[{}],\"string_or_number\",\"node\"],\"trace_function_info_fields\":[\"function_id\",\"name\",\"script_name\",\"script_id\",\"line\",\"column\"],\"trace_node_fields\":[\"id\",\"function_info_index\",\"count\",\"size\",\"children\"],\"sample_fields\":[\"timestamp_us\",\"last_assigned_id\"],\"location_fields\":[\"object_index\",\"script_id\",\"line\",\"column\"]}},\"node_count\":{},\"edge_count\":{},\"trace_function_count\":0}},\n\"nodes\":[{}],\n\"edges\":[{}],\n\"trace_function_infos\":[],\n\"trace_tree\":[],\n\"samples\":[],\n\"locations\":[{}],\n\"strings\":[{}]}}",
+            "{{\"snapshot\":{{\"meta\":{{\"node_fields\":[{}],\"node_types\":[[{}],\"string\",\"number\",\"number\",\"number\",\"number\",\"number\"],\"edge_fields\":[\"type\",\"name_or_index\",\"to_node\"],\"edge_types\":[[{}],\"string_or_number\",\"node\"],\"trace_function_info_fields\":[\"function_id\",\"name\",\"script_name\",\"script_id\",\"line\",\"column\"],\"trace_node_fields\":[\"id\",\"function_info_index\",\"count\",\"size\",\"children\"],\"sample_fields\":[\"timestamp_us\",\"last_assigned_id\"],\"location_fields\":[\"object_index\",\"script_id\",\"line\",\"column\"]}},\"node_count\":{},\"edge_count\":{},\"trace_function_count\":{}}},\n\"nodes\":[{}],\n\"edges\":[{}],\n\"trace_function_infos\":[{}],\n\"trace_tree\":[{}],\n\"samples\":[],\n\"locations\":[{}],\n\"strings\":[{}]}}",
             q(fields),
             q(&NODE_TYPES),
             q(&EDGE_TYPES),
             self.nodes.len(),
             edge_count,
+            self.trace_functions.len(),
             nodes,
             edges,
+            functions,
+            self.trace_tree,
             locs,
             strs.join(",\n")
         )

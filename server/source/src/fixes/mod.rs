@@ -70,6 +70,7 @@ pub fn fixes(file: &ParsedFile, site: &CallSite) -> Vec<Fix> {
             "push" | "unshift" | "set" | "add" => collection::collection_fixes(file, site, &nodes),
             _ => Vec::new(),
         },
+        SiteKind::Call => Vec::new(),
     };
     let before = file.error_count();
     let mut kept: Vec<Fix> = candidates
