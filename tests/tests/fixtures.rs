@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::io::Read;
 
-use heapsight_tests::support::{self, FIXTURE_APPS};
+use heapsight_tests::support::{self, FIXTURE_APPS, LIBRARY_FIXTURE_APPS};
 
 #[test]
 fn fixture_apps_are_all_listed() {
@@ -14,26 +14,36 @@ fn fixture_apps_are_all_listed() {
         .map(|entry| entry.expect("dir entry"))
         .filter(|entry| entry.path().is_dir())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| !name.starts_with(['_', '.']))
+        .filter(|name| !name.starts_with(['_', '.']) && name != "node_modules")
         .collect();
     on_disk.sort();
-    let mut listed: Vec<String> = FIXTURE_APPS.iter().map(|s| (*s).to_owned()).collect();
+    let mut listed: Vec<String> = FIXTURE_APPS
+        .iter()
+        .chain(LIBRARY_FIXTURE_APPS)
+        .map(|s| (*s).to_owned())
+        .collect();
     listed.sort();
     assert_eq!(
         on_disk, listed,
-        "fixtures/ and support::FIXTURE_APPS disagree"
+        "fixtures/ and support::FIXTURE_APPS + LIBRARY_FIXTURE_APPS disagree"
     );
 }
 
 #[test]
 fn expected_json_lines_hold_their_code() {
-    for app in FIXTURE_APPS {
+    for app in FIXTURE_APPS.iter().chain(LIBRARY_FIXTURE_APPS) {
         let expected = support::expected(app).expect("expected.json");
         let dir = support::fixture_dir(app).expect("fixture dir");
         let places = expected
             .leaks
             .iter()
             .map(|l| (&l.file, l.line, &l.code))
+            .chain(
+                expected
+                    .leaks
+                    .iter()
+                    .flat_map(|l| l.accept.iter().map(|a| (&a.file, a.line, &a.code))),
+            )
             .chain(
                 expected
                     .lookalikes
@@ -49,7 +59,7 @@ fn expected_json_lines_hold_their_code() {
                 "{app}/{file}:{line} should contain {code:?} but is {got:?}"
             );
         }
-        let healthy = app.starts_with("healthy-");
+        let healthy = app.starts_with("healthy-") || app.ends_with("-healthy");
         assert_eq!(
             expected.leaks.is_empty(),
             healthy,

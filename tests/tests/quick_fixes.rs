@@ -19,16 +19,10 @@ use heapsight_tests::support::{
 };
 
 /// Apps whose leak has no automatic fix, and why: the test checks none is offered.
-const NO_FIX: &[(&str, &str)] = &[
-    (
-        "promise-leak",
-        "the cure is to settle the promise (a timeout or an error path), a design change",
-    ),
-    (
-        "library-leak",
-        "the route must be registered once at start-up instead of per request",
-    ),
-];
+const NO_FIX: &[(&str, &str)] = &[(
+    "promise-leak",
+    "the cure is to settle the promise (a timeout or an error path), a design change",
+)];
 
 /// The quick fixes offered on the app's leak: each one's title and the fixed file's text.
 struct Offered {

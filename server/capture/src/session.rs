@@ -165,7 +165,11 @@ pub const INSPECT_BRK_FLAG: &str = "--inspect-brk=127.0.0.1:0";
 /// an object's stack once a compacting GC moves it, and inlined frames are missing from the
 /// stacks; these two keep both. Node refuses V8 flags in `NODE_OPTIONS`, so a target
 /// started through a wrapper, or attached to, runs without them.
-pub const TRACKING_V8_FLAGS: &[&str] = &["--no-compact", "--no-turbo-inlining"];
+pub const TRACKING_V8_FLAGS: &[&str] = &[
+    "--no-compact",
+    "--no-turbo-inlining",
+    "--no-maglev-inlining",
+];
 
 /// Whether `program` names a Node binary by its file name: `node`, `nodejs`, `node20`,
 /// `node-22`, `node.exe`.

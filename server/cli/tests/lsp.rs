@@ -896,7 +896,7 @@ fn apply_lsp_edits(text: &str, edits: &[tower_lsp_server::ls_types::TextEdit]) -
 #[test]
 fn the_preferred_fix_applied_and_captured_again_makes_the_leak_go_away() {
     let mut got = Vec::new();
-    // library-leak and promise-leak get no fix from the source layer; the TypeScript app's
+    // promise-leak gets no fix from the source layer; the TypeScript app's
     // fix is to its .ts, which would need a compile before the capture.
     for app in [
         "listener-leak",

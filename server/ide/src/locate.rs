@@ -88,7 +88,10 @@ impl<'a> Key<'a> {
             }
             PlacementEvidence::BindingCall => {
                 let binding = candidate.binding.as_deref()?;
-                let sites = binding_calls(file, binding).into_iter().map(|(s, _)| s).collect();
+                let sites = binding_calls(file, binding)
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect();
                 Key::Use {
                     binding,
                     line: at(sites)?,
@@ -151,9 +154,14 @@ impl<'a> Key<'a> {
             } => calls_in_function(file, line, column, callee)
                 .into_iter()
                 .next(),
-            Key::Mutation { binding, line } => on_line(collection_sites(file, binding).mutations, line),
+            Key::Mutation { binding, line } => {
+                on_line(collection_sites(file, binding).mutations, line)
+            }
             Key::Use { binding, line } => on_line(
-                binding_calls(file, binding).into_iter().map(|(s, _)| s).collect(),
+                binding_calls(file, binding)
+                    .into_iter()
+                    .map(|(s, _)| s)
+                    .collect(),
                 line,
             ),
             Key::Creator { package, line } => on_line(package_calls(file, package), line),

@@ -98,7 +98,6 @@ fn every_planted_leak_is_on_its_expected_line() {
         "map-cache",
         "interval-leak",
         "closure-leak",
-        "library-leak",
         "promise-leak",
         "abort-signal-leak",
         "split-modules",
@@ -272,7 +271,6 @@ fn every_leak_has_its_diagnostic_and_fixes() {
         "map-cache",
         "interval-leak",
         "closure-leak",
-        "library-leak",
         "promise-leak",
         "abort-signal-leak",
         "split-modules",
@@ -318,8 +316,6 @@ main.js:23: Warning timer `setInterval`: session.heartbeat = setInterval(() => {
 # closure-leak
 main.js:41: Warning closure `retryQueue.push`: retryQueue.push(() => {
   * Bound `retryQueue` to 100 entries, evicting the oldest
-# library-leak
-main.js:36: Error collection `router.get`: router.get(`/status/${order.id}/${served}`, (req2, res2) => {
 # promise-leak
 main.js:48: Warning promise `configReady.then`: configReady.then(() => {
 # abort-signal-leak

@@ -249,7 +249,9 @@ impl PlacementEvidence {
             PlacementEvidence::GrowingCall => "the call that grows the collection",
             PlacementEvidence::BindingCall => "a per-request call on the structure's user binding",
             PlacementEvidence::Creator => "the user call that created the library object",
-            PlacementEvidence::RetainerPath => "the user function nearest the leak on the retainer path",
+            PlacementEvidence::RetainerPath => {
+                "the user function nearest the leak on the retainer path"
+            }
             PlacementEvidence::None => "no user line could be justified",
         }
     }

@@ -28,8 +28,8 @@ use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
 
 pub use comparison::ClassDelta;
 pub use finding::{
-    AllocationStack, Allocations, Binding, CodeAnchor, Finding, Growth, Holder, LeakKind,
-    PathHop, Placement, PlacementCandidate, PlacementEvidence, StackFrame,
+    AllocationStack, Allocations, Binding, CodeAnchor, Finding, Growth, Holder, LeakKind, PathHop,
+    Placement, PlacementCandidate, PlacementEvidence, StackFrame,
 };
 pub use message::{format_bytes, format_count};
 pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
@@ -226,8 +226,8 @@ fn build(
     // A variable of the user's own code names the owner: it is the user's structure, even
     // when a library object is above it on the path (a `seen` Map captured by a route
     // handler that an express Layer holds).
-    let user_owned = binding.as_ref().is_some_and(|b| b.kind == "variable")
-        && users.iter().any(in_user_code);
+    let user_owned =
+        binding.as_ref().is_some_and(|b| b.kind == "variable") && users.iter().any(in_user_code);
     let library = (!user_owned)
         .then(|| kinds::library_structure(ctx, &owner_path, c.owner))
         .flatten();

@@ -88,7 +88,10 @@ pub fn candidates(ctx: &Ctx<'_>, e: &Evidence<'_>) -> Vec<PlacementCandidate> {
     strong.into_iter().for_each(&mut push);
     if e.own_binding.is_none() {
         if let Some(anchor) = deep_user_closure(ctx, e.items) {
-            push(PlacementCandidate::at(PlacementEvidence::UserClosure, anchor));
+            push(PlacementCandidate::at(
+                PlacementEvidence::UserClosure,
+                anchor,
+            ));
         }
         if let Some((binding, anchor)) = binding_above(ctx, e.owner_path, e.owner) {
             push(PlacementCandidate {
@@ -147,15 +150,15 @@ fn stack_candidates(e: &Evidence<'_>) -> (Vec<PlacementCandidate>, Vec<Placement
     let Some(allocations) = e.allocations else {
         return (strong, weak);
     };
-    for stack in &allocations.stacks {
+    // Only the stacks that allocated the items the finding counts say where they were
+    // registered or stored; the bytes they keep (payloads, scopes) are made elsewhere.
+    for stack in allocations.stacks.iter().filter(|s| s.items > 0) {
         let Some(at) = stack.user_frame else { continue };
         let Some(frame) = stack.frames.get(at) else {
             continue;
         };
         let next = at.checked_sub(1).and_then(|i| stack.frames.get(i));
-        let callee = next
-            .map(|f| f.function.clone())
-            .filter(|name| !name.is_empty());
+        let callee = next.and_then(|f| called_name(&f.function));
         let next_package = next.and_then(|f| f.url.as_deref()).and_then(package_of);
         // The user called into the structure's own package, or the structure is the user's.
         let direct = match e.package {
@@ -182,6 +185,14 @@ fn stack_candidates(e: &Evidence<'_>) -> (Vec<PlacementCandidate>, Vec<Placement
         }
     }
     (strong, weak)
+}
+
+/// The name a call site would use for a frame's function: `use` for V8's `InterceptorManager.use`
+/// or `use`; none for `Router.<computed>` (a method assigned under a computed key) or an
+/// anonymous function.
+fn called_name(function: &str) -> Option<String> {
+    let last = function.rsplit('.').next().unwrap_or(function).trim();
+    (!last.is_empty() && !last.contains('<') && !last.contains(' ')).then(|| last.to_string())
 }
 
 /// Whether `f` is a function of the user's own code.
@@ -223,8 +234,10 @@ fn deep_user_closure(ctx: &Ctx<'_>, items: &[NodeIndex]) -> Option<CodeAnchor> {
                     continue;
                 }
                 if let EdgeName::Name(name) = e.name {
-                    if matches!(name, "map" | "__proto__" | "constructor" | "prototype" | "shared")
-                    {
+                    if matches!(
+                        name,
+                        "map" | "__proto__" | "constructor" | "prototype" | "shared"
+                    ) {
                         continue;
                     }
                 }

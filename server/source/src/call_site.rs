@@ -355,7 +355,10 @@ fn climb_from_use<'tree>(
 }
 
 /// The kind of a call and the query match that recognised it.
-pub(crate) fn classify<'tree>(file: &'tree ParsedFile, call: Node<'tree>) -> Option<(SiteKind, Match<'tree>)> {
+pub(crate) fn classify<'tree>(
+    file: &'tree ParsedFile,
+    call: Node<'tree>,
+) -> Option<(SiteKind, Match<'tree>)> {
     let queries = queries(file.language())?;
     let find = |query| {
         matches(query, call, file.text())

@@ -122,21 +122,22 @@ pub fn package_calls(file: &ParsedFile, package: &str) -> Vec<CallSite> {
         return Vec::new();
     };
     let names = package_bindings(file, root, package);
-    let mut sites: Vec<CallSite> = descendants_of_kind(root, &["call_expression", "new_expression"])
-        .into_iter()
-        .filter(|call| {
-            let Some(callee) = callee_node(*call) else {
-                return false;
-            };
-            if is_require_of(file, callee, package) {
-                return true;
-            }
-            root_of_chain(callee).is_some_and(|r| names.iter().any(|n| n == file.node_text(r)))
-        })
-        // `require('x')` itself is the import, not a use of the package.
-        .filter(|call| !is_require_call(file, *call))
-        .filter_map(|call| site_of_call(file, call))
-        .collect();
+    let mut sites: Vec<CallSite> =
+        descendants_of_kind(root, &["call_expression", "new_expression"])
+            .into_iter()
+            .filter(|call| {
+                let Some(callee) = callee_node(*call) else {
+                    return false;
+                };
+                if is_require_of(file, callee, package) {
+                    return true;
+                }
+                root_of_chain(callee).is_some_and(|r| names.iter().any(|n| n == file.node_text(r)))
+            })
+            // `require('x')` itself is the import, not a use of the package.
+            .filter(|call| !is_require_call(file, *call))
+            .filter_map(|call| site_of_call(file, call))
+            .collect();
     sites.sort_by_key(|site| site.call.start);
     sites.dedup_by_key(|site| site.statement);
     sites
@@ -198,7 +199,7 @@ fn callee_name<'f>(file: &'f ParsedFile, call: Node<'_>) -> Option<&'f str> {
 
 /// The identifier at the root of the callee's receiver chain (`billingApi` of
 /// `billingApi.interceptors.request.use`); `this.x` chains as `this.x`.
-fn receiver_root<'f>(file: &'f ParsedFile, call: Node<'_>) -> Option<String> {
+fn receiver_root(file: &ParsedFile, call: Node<'_>) -> Option<String> {
     let callee = callee_node(call)?;
     if callee.kind() != "member_expression" {
         return None;
@@ -216,8 +217,7 @@ fn receiver_root<'f>(file: &'f ParsedFile, call: Node<'_>) -> Option<String> {
     if root.kind() == "this" {
         // `this.registry.inc()`: the binding is `this.registry`.
         let parent = root.parent()?;
-        return (parent.kind() == "member_expression")
-            .then(|| file.node_text(parent).to_owned());
+        return (parent.kind() == "member_expression").then(|| file.node_text(parent).to_owned());
     }
     Some(file.node_text(root).to_owned())
 }
@@ -246,9 +246,12 @@ fn mentions(file: &ParsedFile, call: Node<'_>, binding: &str) -> bool {
         })
         .any(|node| {
             file.node_text(node) == binding
-                && !node
-                    .parent()
-                    .is_some_and(|p| p.kind() == "member_expression" && node.kind() == "identifier" && p.child_by_field_name("property").is_some_and(|prop| prop.id() == node.id()))
+                && !node.parent().is_some_and(|p| {
+                    p.kind() == "member_expression"
+                        && node.kind() == "identifier"
+                        && p.child_by_field_name("property")
+                            .is_some_and(|prop| prop.id() == node.id())
+                })
         })
 }
 
@@ -427,7 +430,10 @@ mod tests {
              const r = Router();\n\
              function h() { return winston.createLogger({}); }\n",
         );
-        assert_eq!(lines(&file, &package_calls(&file, "express-session")), vec![4]);
+        assert_eq!(
+            lines(&file, &package_calls(&file, "express-session")),
+            vec![4]
+        );
         assert_eq!(lines(&file, &package_calls(&file, "express")), vec![5]);
         assert_eq!(lines(&file, &package_calls(&file, "winston")), vec![6]);
         let module = ParsedFile::parse(

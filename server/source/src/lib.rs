@@ -8,8 +8,8 @@
 
 mod call_site;
 mod collections;
-mod feeds;
 mod error;
+mod feeds;
 mod fixes;
 mod language;
 mod line_index;
@@ -25,8 +25,8 @@ mod text;
 
 pub use call_site::{call_site_at_function, function_at};
 pub use collections::{collection_sites, CollectionSites};
-pub use feeds::{binding_calls, calls_in_function, package_calls, BindingUse};
 pub use error::SourceError;
+pub use feeds::{binding_calls, calls_in_function, package_calls, BindingUse};
 pub use fixes::{fixes, Fix, FixKind};
 pub use language::Language;
 pub use line_index::LineIndex;

@@ -26,7 +26,8 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
     }
     // An object used as a map: its named properties are the entries (its dictionary store
     // also lists the keys).
-    if !matches!(class.as_str(), "Map" | "Set" | "Array") && stored.iter().any(|i| i.index.is_none())
+    if !matches!(class.as_str(), "Map" | "Set" | "Array")
+        && stored.iter().any(|i| i.index.is_none())
     {
         stored.retain(|i| i.index.is_none());
     }

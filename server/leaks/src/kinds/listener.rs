@@ -126,17 +126,16 @@ fn emitter(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
     let slot = ctx.child(events, &event)?;
     // Node's EventEmitter stores the functions; eventemitter3 stores `{ fn, context, once }`
     // records (one, or an array of them).
-    let listeners: Vec<NodeIndex> = if g.node_type(slot) == NodeType::Closure {
-        vec![slot]
-    } else if ctx.child(slot, "fn").is_some() {
-        vec![slot]
-    } else {
-        items(ctx, slot)
-            .into_iter()
-            .map(|i| i.node)
-            .filter(|&n| super::callback_of(ctx, n).is_some())
-            .collect()
-    };
+    let listeners: Vec<NodeIndex> =
+        if g.node_type(slot) == NodeType::Closure || ctx.child(slot, "fn").is_some() {
+            vec![slot]
+        } else {
+            items(ctx, slot)
+                .into_iter()
+                .map(|i| i.node)
+                .filter(|&n| super::callback_of(ctx, n).is_some())
+                .collect()
+        };
     let leaked: Vec<NodeIndex> = listeners
         .iter()
         .copied()

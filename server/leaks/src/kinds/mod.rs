@@ -54,11 +54,13 @@ pub type Path = [(NodeIndex, Option<usize>)];
 /// axios `InterceptorManager`'s `handlers`), the collection is classified instead.
 pub fn classify(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Classified {
     let first = classify_at(ctx, group, path);
-    if first.kind != LeakKind::Other {
+    if first.kind != LeakKind::Other && meaningful_holder(ctx, group.holder) {
         return first;
     }
-    if group.holder == NodeIndex::ROOT || ctx.snap.graph.node_type(group.holder) == NodeType::Synthetic {
-        return shared_container(ctx, group).unwrap_or(first);
+    if !meaningful_holder(ctx, group.holder) {
+        if let Some(found) = shared_container(ctx, group) {
+            return found;
+        }
     }
     let owner = owner_of(ctx, group.holder, path);
     let Some((edge, child)) = leaking_child(ctx, owner) else {
@@ -300,6 +302,9 @@ pub struct LibraryStructure {
 /// scope): then the structure is the user's.
 pub fn library_structure(ctx: &Ctx<'_>, path: &Path, owner: NodeIndex) -> Option<LibraryStructure> {
     let g = &ctx.snap.graph;
+    if let Some(found) = library_variable(ctx, owner) {
+        return Some(found);
+    }
     let at = path.iter().position(|&(n, _)| n == owner)?;
     for back in 0..=3usize {
         let i = at.checked_sub(back)?;
@@ -311,6 +316,23 @@ pub fn library_structure(ctx: &Ctx<'_>, path: &Path, owner: NodeIndex) -> Option
                 .is_some_and(|u| Ctx::is_user_url(&u));
             if user {
                 return None;
+            }
+        }
+        // A module-level variable of a library (`scheduledJobs` in node-schedule): the
+        // context of that library's functions holds it.
+        if ctx.class(node) == "system / Context" {
+            let package = ctx
+                .snap
+                .retainers(node)
+                .iter()
+                .find_map(|&f| ctx.library_of(NodeIndex(f)));
+            if let (Some(package), Some(EdgeName::Name(var))) =
+                (package, edge.map(|e| g.edge(e).name))
+            {
+                return Some(LibraryStructure {
+                    label: format!("{package} {var}"),
+                    package,
+                });
             }
         }
         if let Some(package) = ctx.library_of(node) {
@@ -336,8 +358,10 @@ fn leaking_child(ctx: &Ctx<'_>, owner: NodeIndex) -> Option<(usize, NodeIndex)> 
         if !matches!(edge.edge_type, EdgeType::Property | EdgeType::Internal) {
             continue;
         }
-        if matches!(edge.name, EdgeName::Name("map" | "__proto__" | "constructor" | "prototype"))
-        {
+        if matches!(
+            edge.name,
+            EdgeName::Name("map" | "__proto__" | "constructor" | "prototype")
+        ) {
             continue;
         }
         let child = edge.to;
@@ -370,7 +394,9 @@ pub fn callback_of(ctx: &Ctx<'_>, item: NodeIndex) -> Option<NodeIndex> {
         if e.edge_type != EdgeType::Property || g.node_type(e.to) != NodeType::Closure {
             continue;
         }
-        let EdgeName::Name(name) = e.name else { continue };
+        let EdgeName::Name(name) = e.name else {
+            continue;
+        };
         if matches!(name, "constructor" | "__proto__") {
             continue;
         }
@@ -383,6 +409,20 @@ pub fn callback_of(ctx: &Ctx<'_>, item: NodeIndex) -> Option<NodeIndex> {
         first.get_or_insert(e.to);
     }
     first
+}
+
+/// Whether a group's holder is a structure a user can know: not the root, a synthetic or
+/// system node, or the global object (which only dominate what several paths reach).
+fn meaningful_holder(ctx: &Ctx<'_>, holder: NodeIndex) -> bool {
+    let g = &ctx.snap.graph;
+    if holder == NodeIndex::ROOT {
+        return false;
+    }
+    match g.node_type(holder) {
+        NodeType::Synthetic => false,
+        NodeType::Hidden => !ctx.class(holder).starts_with("(system"),
+        _ => !matches!(&*ctx.class(holder), "global" | "Window" | "(system)"),
+    }
 }
 
 /// For leaked objects held from several places (so that only the root dominates them): the
@@ -414,7 +454,9 @@ fn shared_container(ctx: &Ctx<'_>, group: &Group) -> Option<Classified> {
             *counts.entry(r.0).or_default() += 1;
         }
     }
-    let (&best, &n) = counts.iter().max_by_key(|(k, c)| (**c, std::cmp::Reverse(**k)))?;
+    let (&best, &n) = counts
+        .iter()
+        .max_by_key(|(k, c)| (**c, std::cmp::Reverse(**k)))?;
     if n * 4 < group.members.len().min(2000) {
         return None;
     }
@@ -426,4 +468,29 @@ fn shared_container(ctx: &Ctx<'_>, group: &Group) -> Option<Classified> {
     };
     let found = classify_at(ctx, &inner, &path);
     (found.kind != LeakKind::Other).then_some(found)
+}
+
+/// A module-level variable of a library naming `n` (`scheduledJobs` of node-schedule),
+/// whatever the shortest path to `n` crosses: a context of that library's functions holds it.
+fn library_variable(ctx: &Ctx<'_>, n: NodeIndex) -> Option<LibraryStructure> {
+    let g = &ctx.snap.graph;
+    ctx.snap.retainers(n).iter().find_map(|&r| {
+        let r = NodeIndex(r);
+        if ctx.class(r) != "system / Context" {
+            return None;
+        }
+        let var = g.edges(r).find_map(|e| match (e.edge_type, e.name) {
+            (EdgeType::Context, EdgeName::Name(name)) if e.to == n => Some(name),
+            _ => None,
+        })?;
+        let package = ctx
+            .snap
+            .retainers(r)
+            .iter()
+            .find_map(|&f| ctx.library_of(NodeIndex(f)))?;
+        Some(LibraryStructure {
+            label: format!("{package} {var}"),
+            package,
+        })
+    })
 }
