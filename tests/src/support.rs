@@ -79,9 +79,9 @@ pub const LIBRARY_FIXTURE_APPS: &[&str] = &[
     "live-connections-leak",
 ];
 
-/// Requests a tracked capture sends: allocation tracking slows a workload 5-30 times, so
-/// tracked triples take a quarter of the usual load or less.
-pub const TRACKED_REQUESTS: u64 = 400;
+/// The share of an app's default load a tracked capture sends: allocation tracking slows a
+/// workload 5-30 times, so tracked triples take half the usual load.
+pub const TRACKED_LOAD_FRACTION: &str = "0.5";
 
 /// The Node majors the tests make snapshots with: 20 is the machine's `node`, the others come
 /// from `tests/setup.sh`.
@@ -736,8 +736,8 @@ fn make_triple(node: &Path, app_dir: &Path, out: &Path, mode: SnapshotMode) -> R
             tracking_flags_of(node)?,
             vec![
                 "--track-allocations".to_owned(),
-                "--requests".to_owned(),
-                TRACKED_REQUESTS.to_string(),
+                "--requests-fraction".to_owned(),
+                TRACKED_LOAD_FRACTION.to_owned(),
             ],
         ),
     };

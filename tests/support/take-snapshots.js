@@ -3,7 +3,11 @@
 // In-process driver that makes a real A/B/C heap snapshot triple of a fixture app.
 //
 //   node --expose-gc tests/support/take-snapshots.js <app-dir> <out-dir>
-//        [--requests N] [--warmup N] [--idle-ms N] [--concurrency N] [--track-allocations]
+//        [--requests N | --requests-fraction F] [--warmup N] [--idle-ms N] [--concurrency N]
+//        [--track-allocations]
+//
+// --requests-fraction F runs F times the load's default request count (the `requests = N`
+// default of the app's load.js), for runs that a slower mode (allocation tracking) must keep short.
 //
 // With --track-allocations, before the app is imported the driver opens an in-process
 // `node:inspector` Session and posts HeapProfiler.enable and HeapProfiler.startTrackingHeapObjects
@@ -34,7 +38,7 @@ const { pathToFileURL } = require('node:url');
 
 const USAGE =
   'usage: node --expose-gc tests/support/take-snapshots.js <app-dir> <out-dir> ' +
-  '[--requests N] [--warmup N] [--idle-ms N] [--concurrency N] [--track-allocations]';
+  '[--requests N | --requests-fraction F] [--warmup N] [--idle-ms N] [--concurrency N] [--track-allocations]';
 
 function usageError(message) {
   const err = new Error(message);
@@ -51,6 +55,11 @@ function parseArgs(argv) {
     const [flag, inline] = arg.startsWith('--') ? arg.split('=', 2) : [arg, undefined];
     if (arg === '--track-allocations') {
       opts.trackAllocations = true;
+    } else if (flag === '--requests-fraction') {
+      const raw = inline !== undefined ? inline : argv[++i];
+      const f = Number(raw);
+      if (raw === undefined || !(f > 0 && f <= 1)) throw usageError(`--requests-fraction needs a number in (0, 1]\n${USAGE}`);
+      opts.requestsFraction = f;
     } else if (flag in numeric) {
       const raw = inline !== undefined ? inline : argv[++i];
       const n = Number(raw);
@@ -66,6 +75,14 @@ function parseArgs(argv) {
   opts.appDir = path.resolve(positional[0]);
   opts.outDir = path.resolve(positional[1]);
   return opts;
+}
+
+// The load's default request count, as its load.js writes it (`{ requests = 2000, ... }`),
+// scaled by `fraction`.
+function scaledRequests(loadFile, fraction) {
+  const found = /requests\s*=\s*(\d+)/.exec(fs.readFileSync(loadFile, 'utf8'));
+  if (!found) throw new Error(`${loadFile} has no \`requests = N\` default to scale`);
+  return Math.max(20, Math.round(Number(found[1]) * fraction));
 }
 
 function findMain(appDir) {
@@ -176,6 +193,7 @@ async function main() {
 
   const loadOpts = { concurrency: opts.concurrency };
   if (opts.requests !== undefined) loadOpts.requests = opts.requests;
+  else if (opts.requestsFraction !== undefined) loadOpts.requests = scaledRequests(loadFile, opts.requestsFraction);
   const loadResult = await load.run(port, loadOpts);
   await collect(gc, 1);
   const b = snapshot(opts.outDir, 'B');

@@ -341,6 +341,8 @@ fn placed_after_an_edit(record_source: bool) -> String {
 fn an_edit_since_the_capture_is_followed_or_marked_stale() {
     // The recorded source lets the line be followed into the edited file.
     assert_eq!(placed_after_an_edit(true), "main.js:43 stale=null");
-    // Only the hash: the line cannot be followed, the finding says so.
-    assert_eq!(placed_after_an_edit(false), "main.js:40 stale=true");
+    // Only the hash: V8's line cannot be followed, but the emitter's per-request `bus.on`
+    // call is found by its binding in the edited text; the finding still says the file
+    // changed since the capture.
+    assert_eq!(placed_after_an_edit(false), "main.js:43 stale=true");
 }

@@ -69,6 +69,11 @@ pub struct Located {
     pub end: (u32, u32),
     /// The code changed since the capture: the range is where the change is.
     pub stale: bool,
+    /// What chose the line.
+    pub evidence: heapsight_leaks::PlacementEvidence,
+    /// The message as placed: the finding's, with the user's call when the structure is a
+    /// library's.
+    pub message: String,
 }
 
 /// A finding placed in the current text of its file.
@@ -282,6 +287,8 @@ impl Analysis {
                     start: index.position_utf16(placement.range.start),
                     end: index.position_utf16(placement.range.end),
                     stale: placement.stale,
+                    evidence: placement.evidence,
+                    message: crate::wording::placed_message(&self.loaded.findings[i], &placement),
                 })
             })
             .collect()

@@ -79,12 +79,7 @@ impl Analysis {
             .into_iter()
             .map(|p| {
                 let f = p.finding;
-                let mut message = f.message.clone();
-                if let Some(library) = &f.holder.library {
-                    if !message.contains(library.as_str()) {
-                        message.push_str(&format!(" (held in {library})"));
-                    }
-                }
+                let mut message = crate::wording::placed_message(f, &p.placement);
                 if p.placement.stale {
                     message = format!(
                         "possibly stale: this code changed since the capture; re-capture to confirm. {message}"

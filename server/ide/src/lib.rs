@@ -22,6 +22,7 @@ mod manifest;
 pub mod paths;
 pub mod progress;
 mod report;
+pub mod wording;
 
 pub use actions::CodeAction;
 pub use analysis::{Analysis, Located, Placed, Site};

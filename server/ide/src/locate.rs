@@ -35,6 +35,10 @@ pub struct Placement {
     pub site: Option<CallSite>,
     /// What chose the line.
     pub evidence: PlacementEvidence,
+    /// The user's call there, as a message quotes it (`billingApi.interceptors.request.use(...)`).
+    pub call: Option<String>,
+    /// Whether that call runs inside a function (per request), not once at start-up.
+    pub per_request: bool,
 }
 
 /// One quick fix: edits to the current text.
@@ -250,6 +254,8 @@ pub fn place(
             statement: site.statement,
             stale: false,
             declaration,
+            call: Some(format!("{}(...)", now.range_text(site.underline).trim())),
+            per_request: site.enclosing_function.is_some(),
             site: Some(site),
             evidence,
         },
@@ -372,6 +378,8 @@ fn on_line(
         declaration,
         site: None,
         evidence,
+        call: None,
+        per_request: false,
     }
 }
 

@@ -154,6 +154,7 @@ fn stack_candidates(e: &Evidence<'_>) -> (Vec<PlacementCandidate>, Vec<Placement
     // registered or stored; the bytes they keep (payloads, scopes) are made elsewhere.
     for stack in allocations.stacks.iter().filter(|s| s.items > 0) {
         let Some(at) = stack.user_frame else { continue };
+        let at = feeding_frame(&stack.frames, at, e.package);
         let Some(frame) = stack.frames.get(at) else {
             continue;
         };
@@ -185,6 +186,29 @@ fn stack_candidates(e: &Evidence<'_>) -> (Vec<PlacementCandidate>, Vec<Placement
         }
     }
     (strong, weak)
+}
+
+/// The user frame that feeds the structure: `at`, unless the library holding the structure
+/// called it back (a memoizer running the user's function, a router running a handler):
+/// then the next user frame outside that library run, which made the call into it.
+fn feeding_frame(
+    frames: &[crate::finding::StackFrame],
+    mut at: usize,
+    package: Option<&str>,
+) -> usize {
+    let Some(package) = package else { return at };
+    loop {
+        let Some(next_user) = (at + 1..frames.len()).find(|&i| frames[i].user) else {
+            return at;
+        };
+        let called_back = frames[at + 1..next_user]
+            .iter()
+            .any(|f| f.url.as_deref().and_then(package_of).as_deref() == Some(package));
+        if !called_back {
+            return at;
+        }
+        at = next_user;
+    }
 }
 
 /// The name a call site would use for a frame's function: `use` for V8's `InterceptorManager.use`

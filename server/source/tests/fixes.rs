@@ -691,3 +691,154 @@ function relay(req, res) {
 "#,
     );
 }
+
+#[test]
+fn subscription_is_unsubscribed_when_the_response_closes() {
+    check(
+        Language::JavaScript,
+        Site::Function("(price) =>"),
+        FixKind::ReleaseHandle,
+        r#"const prices = new Subject();
+function follow(req, res) {
+  const view = open(req);
+  prices.pipe(filter((p) => p.symbol === view.symbol)).subscribe((price) => {
+    view.last = price;
+  });
+  send(res, view);
+}
+"#,
+        r#"* ReleaseHandle: Unsubscribe when `res` closes
+---
+const prices = new Subject();
+function follow(req, res) {
+  const view = open(req);
+  const subscription = prices.pipe(filter((p) => p.symbol === view.symbol)).subscribe((price) => {
+    view.last = price;
+  });
+  res.on('close', () => subscription.unsubscribe());
+  send(res, view);
+}
+"#,
+    );
+}
+
+#[test]
+fn interceptor_is_ejected_in_finally_keeping_double_quotes_and_no_semicolons() {
+    check(
+        Language::JavaScript,
+        Site::Function("(response) =>"),
+        FixKind::ReleaseHandle,
+        r#"import { api } from "./api.js"
+
+export async function report(job) {
+    try {
+        api.interceptors.response.use((response) => {
+            job.seen.push(response.status)
+            return response
+        })
+        await api.get("/report")
+    } finally {
+        job.close()
+    }
+}
+"#,
+        r#"* ReleaseHandle: Eject the interceptor in `finally`
+---
+import { api } from "./api.js"
+
+export async function report(job) {
+    let interceptor
+    try {
+        interceptor = api.interceptors.response.use((response) => {
+            job.seen.push(response.status)
+            return response
+        })
+        await api.get("/report")
+    } finally {
+        job.close()
+        api.interceptors.response.eject(interceptor)
+    }
+}
+"#,
+    );
+}
+
+#[test]
+fn subscription_in_a_class_is_unsubscribed_in_its_dispose_method() {
+    check(
+        Language::TypeScript,
+        Site::Function("(tick: Tick) =>"),
+        FixKind::ReleaseHandle,
+        r#"class Panel {
+  start(): void {
+    clock.subscribe((tick: Tick) => {
+      this.render(tick);
+    });
+  }
+
+  dispose(): void {}
+}
+"#,
+        r#"* ReleaseHandle: Unsubscribe in `dispose()`
+---
+class Panel {
+  start(): void {
+    this.subscription = clock.subscribe((tick: Tick) => {
+      this.render(tick);
+    });
+  }
+
+  dispose(): void {
+    this.subscription?.unsubscribe();
+  }
+}
+"#,
+    );
+}
+
+#[test]
+fn a_handle_already_kept_returned_or_awaited_gets_no_fix() {
+    for before in [
+        "const feed = new Subject();\nfunction watch(req, res) {\n  const sub = feed.subscribe((x) => res.write(x));\n  res.on('close', () => sub.unsubscribe());\n}\n",
+        "const feed = new Subject();\nfunction watch(req, res) {\n  return feed.subscribe((x) => res.write(x));\n}\n",
+        "async function handle(req, res) {\n  state.id = api.interceptors.request.use((x) => stamp(x, req));\n  res.end();\n}\n",
+        "async function handle(req, res) {\n  await api.interceptors.request.use((x) => stamp(x, req));\n  res.end();\n}\n",
+    ] {
+        check(
+            Language::JavaScript,
+            Site::Function("(x) =>"),
+            FixKind::ReleaseHandle,
+            before,
+            "---\n(not offered)",
+        );
+    }
+}
+
+#[test]
+fn no_end_of_the_scopes_life_no_release() {
+    // No `res`, `finally`, returned cleanup or `dispose()`: unsubscribing anywhere in the
+    // function would end the subscription at once.
+    check(
+        Language::JavaScript,
+        Site::Function("(x) =>"),
+        FixKind::ReleaseHandle,
+        r#"const feed = new Subject();
+function watch(view) {
+  feed.subscribe((x) => view.update(x));
+  view.ready = true;
+}
+"#,
+        "---\n(not offered)",
+    );
+    // Other `use` calls return no handle to eject: `app.use(fn)` is not an interceptor.
+    check(
+        Language::JavaScript,
+        Site::Function("(x) =>"),
+        FixKind::ReleaseHandle,
+        r#"function mount(req, res) {
+  app.use((x) => res.write(x));
+}
+"#,
+        "---\n(not offered)",
+    );
+}

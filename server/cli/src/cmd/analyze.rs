@@ -206,7 +206,7 @@ fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
         println!(
             "{bold}{file}:{line}:{column}{reset}: {yellow}{}{reset}: {}{dim}{stale}{reset}",
             f.kind.as_str(),
-            f.message
+            place.message
         );
         for hop in &f.retainer_path {
             let name = hop
@@ -335,7 +335,7 @@ pub fn to_json(report: &Report, places: &[Place]) -> Value {
         .map(|(f, place)| {
             let mut finding = json!({
                 "kind": f.kind.as_str(),
-                "message": f.message,
+                "message": place.message,
                 "file": place.file,
                 "line": place.line,
                 "column": place.column,
@@ -392,7 +392,7 @@ pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Va
             let mut result = json!({
                 "ruleId": format!("heapsight/{}", f.kind.as_str()),
                 "level": if f.retained_bytes >= 10_000_000 { "error" } else { "warning" },
-                "message": {"text": f.message},
+                "message": {"text": place.message},
                 "properties": {"retainedBytes": f.retained_bytes, "count": f.count},
             });
             if let Some(file) = &place.file {

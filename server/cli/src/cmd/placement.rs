@@ -24,6 +24,8 @@ pub struct Place {
     pub end_column: u32,
     /// The code changed since the capture.
     pub stale: bool,
+    /// The message as placed (with the user's call into a library structure).
+    pub message: String,
 }
 
 /// The places of `report`'s findings, in order; `paths` are the command's snapshot
@@ -78,6 +80,7 @@ pub fn places(
                     end_line: at.end.0 + 1,
                     end_column: at.end.1 + 1,
                     stale: at.stale,
+                    message: at.message.clone(),
                 },
                 None => at_anchor(finding, root),
             },
@@ -85,8 +88,22 @@ pub fn places(
         .collect()
 }
 
-/// V8's position of the finding's function, for code that is no readable file here.
+/// V8's position of the finding's function, for code that is no readable file here; none
+/// for a structure held inside a library whose objects no user line could be tied to (V8's
+/// position would be inside the library: a guess, not a place).
 fn at_anchor(finding: &Finding, root: &Path) -> Place {
+    let ide = heapsight_ide::Finding::from(finding);
+    if finding.holder.library.is_some() {
+        return Place {
+            file: None,
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 1,
+            stale: false,
+            message: heapsight_ide::wording::unplaced_message(&ide),
+        };
+    }
     let (line, column) = finding
         .anchor
         .as_ref()
@@ -110,6 +127,7 @@ fn at_anchor(finding: &Finding, root: &Path) -> Place {
         end_line: line,
         end_column: column,
         stale: false,
+        message: finding.message.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod collection;
+mod handles;
 mod listener;
 mod style;
 mod timer;
@@ -33,6 +34,10 @@ pub enum FixKind {
     WeakMap,
     /// Return a function that undoes the registration, for the caller to call.
     ReturnDisposer,
+    /// Keep the handle the registering call returns and undo the registration with it at
+    /// the end of the registering scope's life (`subscription.unsubscribe()`,
+    /// `api.interceptors.request.eject(interceptor)`).
+    ReleaseHandle,
 }
 
 /// A quick fix: a title and the edits that make it.
@@ -68,9 +73,10 @@ pub fn fixes(file: &ParsedFile, site: &CallSite) -> Vec<Fix> {
         SiteKind::Registration => match site.method.as_str() {
             // A function kept in a queue or map is bounded like any collection entry.
             "push" | "unshift" | "set" | "add" => collection::collection_fixes(file, site, &nodes),
-            _ => Vec::new(),
+            // A call whose value undoes it (`subscribe`, `interceptors.request.use`).
+            _ => handles::handle_fixes(file, site, &nodes),
         },
-        SiteKind::Call => Vec::new(),
+        SiteKind::Call => handles::handle_fixes(file, site, &nodes),
     };
     let before = file.error_count();
     let mut kept: Vec<Fix> = candidates

@@ -77,13 +77,22 @@ pub(crate) fn indent_at(file: &ParsedFile, offset: usize) -> String {
         .collect()
 }
 
-/// `wanted`, or `wanted2`, `wanted3`... whichever does not occur as a word in the file.
+/// `wanted`, or `wanted2`, `wanted3`... whichever does not occur as a word in the file's code
+/// (a word only in comments, "adds a request interceptor", takes no name).
 pub(crate) fn unique_name(file: &ParsedFile, wanted: &str) -> String {
+    let comments: Vec<std::ops::Range<usize>> = file.root().map_or(Vec::new(), |root| {
+        descendants_of_kind(root, &["comment"])
+            .into_iter()
+            .map(|comment| comment.byte_range())
+            .collect()
+    });
     let taken = |name: &str| {
         file.text().match_indices(name).any(|(at, _)| {
             let before = file.text()[..at].chars().next_back();
             let after = file.text()[at + name.len()..].chars().next();
-            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+            !before.is_some_and(is_word)
+                && !after.is_some_and(is_word)
+                && !comments.iter().any(|comment| comment.contains(&at))
         })
     };
     if !taken(wanted) {
