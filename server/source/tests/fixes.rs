@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use heapsight_source::{
-    apply_edits, call_site_at_function, collection_sites, fixes, CallSite, FixKind, Language,
-    ParsedFile,
+    apply_edits, binding_calls, call_site_at_function, collection_sites, fixes, CallSite, FixKind,
+    Language, ParsedFile,
 };
+use std::path::Path;
 
 /// How a case finds its call site.
 enum Site {
@@ -766,29 +767,29 @@ export async function report(job) {
 #[test]
 fn subscription_in_a_class_is_unsubscribed_in_its_dispose_method() {
     check(
-        Language::TypeScript,
-        Site::Function("(tick: Tick) =>"),
+        Language::JavaScript,
+        Site::Function("(tick) =>"),
         FixKind::ReleaseHandle,
         r#"class Panel {
-  start(): void {
-    clock.subscribe((tick: Tick) => {
+  start() {
+    clock.subscribe((tick) => {
       this.render(tick);
     });
   }
 
-  dispose(): void {}
+  dispose() {}
 }
 "#,
         r#"* ReleaseHandle: Unsubscribe in `dispose()`
 ---
 class Panel {
-  start(): void {
-    this.subscription = clock.subscribe((tick: Tick) => {
+  start() {
+    this.subscription = clock.subscribe((tick) => {
       this.render(tick);
     });
   }
 
-  dispose(): void {
+  dispose() {
     this.subscription?.unsubscribe();
   }
 }
@@ -840,5 +841,127 @@ function watch(view) {
 }
 "#,
         "---\n(not offered)",
+    );
+}
+
+/// A real fixture app's file: the site registering the function that starts at the last
+/// `needle` on 1-based `line` (where V8 places it), what kind of site it is, the fixes offered,
+/// and the fix of `kind` as a unified diff of the file. The same call reached through its
+/// holder's binding (the placement of a library's structure without allocation stacks) must
+/// be the same kind of site and get the same fixes.
+fn check_fixture(
+    app: &str,
+    file_name: &str,
+    line: u32,
+    needle: &str,
+    holder: &str,
+    kind: FixKind,
+    expected: &str,
+) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(app)
+        .join(file_name);
+    let language = Language::from_path(&path).unwrap();
+    let file = ParsedFile::parse(std::fs::read_to_string(&path).unwrap(), language);
+    let line = line - 1;
+    let line_text = file.index().line_text(line).unwrap();
+    let column = line_text[..line_text.rfind(needle).unwrap()]
+        .encode_utf16()
+        .count() as u32;
+    let site = call_site_at_function(&file, line, column).unwrap();
+    let offered = fixes(&file, &site);
+    let through_holder = binding_calls(&file, holder)
+        .into_iter()
+        .map(|(site, _)| site)
+        .find(|other| other.call == site.call)
+        .unwrap();
+    assert_eq!(through_holder.kind, site.kind, "{app}: through `{holder}`");
+    assert_eq!(
+        fixes(&file, &through_holder),
+        offered,
+        "{app}: through `{holder}`"
+    );
+    let mut out = format!(
+        "site: {:?} `{}` on `{}`\n",
+        site.kind,
+        site.method,
+        site.receiver.as_deref().unwrap_or("")
+    );
+    for fix in &offered {
+        let star = if fix.preferred { "*" } else { " " };
+        out.push_str(&format!("{star} {:?}: {}\n", fix.kind, fix.title));
+    }
+    out.push_str("---\n");
+    match offered.iter().find(|fix| fix.kind == kind) {
+        Some(fix) => {
+            let after = apply_edits(file.text(), &fix.edits).unwrap();
+            let reparsed = ParsedFile::parse(after.clone(), language);
+            assert_eq!(reparsed.error_count(), 0, "{app}: does not parse:\n{after}");
+            let diff = similar::TextDiff::from_lines(file.text(), &after);
+            out.push_str(
+                &diff
+                    .unified_diff()
+                    .context_radius(1)
+                    .header(file_name, file_name)
+                    .to_string(),
+            );
+        }
+        None => out.push_str("(not offered)"),
+    }
+    assert_eq!(out, expected, "\n=== got ===\n{out}");
+}
+
+#[test]
+fn rxjs_fixture_subscription_is_unsubscribed_when_the_response_closes() {
+    check_fixture(
+        "rxjs-subject-leak",
+        "main.mjs",
+        32,
+        "(change) =>",
+        "statusChanges",
+        FixKind::ReleaseHandle,
+        r#"site: Registration `subscribe` on `statusChanges.pipe(filter((change) => change.orderId === orderId))`
+* ReleaseHandle: Unsubscribe when `res` closes
+---
+--- main.mjs
++++ main.mjs
+@@ -31,3 +31,3 @@
+   const view = openView(orderId, req.headers['user-agent'] || 'unknown');
+-  statusChanges.pipe(filter((change) => change.orderId === orderId)).subscribe((change) => {
++  const subscription = statusChanges.pipe(filter((change) => change.orderId === orderId)).subscribe((change) => {
+     view.status = change.status;
+@@ -35,2 +35,3 @@
+   });
++  res.on('close', () => subscription.unsubscribe());
+   send(res, 200, { order: orderId, status: view.status, steps: view.timeline.length });
+"#,
+    );
+}
+
+#[test]
+fn axios_fixture_interceptor_is_ejected_when_the_response_closes() {
+    check_fixture(
+        "axios-interceptor-leak",
+        "main.js",
+        40,
+        "(config) =>",
+        "billingApi",
+        FixKind::ReleaseHandle,
+        r#"site: Registration `use` on `billingApi.interceptors.request`
+* ReleaseHandle: Eject the interceptor when `res` closes
+---
+--- main.js
++++ main.js
+@@ -39,3 +39,3 @@
+   const session = openSession(req, id);
+-  billingApi.interceptors.request.use((config) => {
++  const interceptor = billingApi.interceptors.request.use((config) => {
+     config.headers['x-tenant'] = session.tenant;
+@@ -44,2 +44,3 @@
+   });
++  res.on('close', () => billingApi.interceptors.request.eject(interceptor));
+   let invoice = invoices.get(id);
+"#,
     );
 }
