@@ -51,8 +51,9 @@ pub const FIXTURE_APPS: &[&str] = &[
 
 /// The fixture apps whose leak lives inside a real npm package (pinned in
 /// `fixtures/package.json`, installed by `tests/setup.sh` with `npm ci`), each followed by its
-/// healthy twin (the same package used correctly under the same load); and one hand-written
-/// app whose collection stores objects of a class declared in another file.
+/// healthy twin (the same package used correctly under the same load); then a hand-written
+/// app whose collection stores objects of a class declared in another file, and an express
+/// app whose leak is its own Map reached through express's Layers (the user's, not express's).
 pub const LIBRARY_FIXTURE_APPS: &[&str] = &[
     "express-route-leak",
     "express-route-healthy",
@@ -77,6 +78,7 @@ pub const LIBRARY_FIXTURE_APPS: &[&str] = &[
     "eventemitter3-listener-leak",
     "eventemitter3-listener-healthy",
     "live-connections-leak",
+    "express-seen-map-leak",
 ];
 
 /// The share of an app's default load a tracked capture sends: allocation tracking slows a

@@ -29,9 +29,9 @@ struct Score {
 }
 
 /// `kind file:line` and retained bytes of every finding of a triple, placed in the app.
-/// A finding as placed: kind, file, line, retained bytes, message, what chose the line, and
-/// whether it carries allocation stacks.
-type Placed = (String, String, u32, u64, String, String, bool);
+/// A finding as placed: kind, file, line, retained bytes, message, what chose the line,
+/// whether it carries allocation stacks, and whether its holder is a library's structure.
+type Placed = (String, String, u32, u64, String, String, bool, bool);
 
 fn placed(app: &str, triple: &Triple) -> Vec<Placed> {
     let input = Input::Snapshots {
@@ -74,6 +74,7 @@ fn placed(app: &str, triple: &Triple) -> Vec<Placed> {
                 finding.message.clone(),
                 evidence,
                 finding.allocations.is_some(),
+                finding.holder.library.is_some(),
             )
         })
         .collect()
@@ -100,7 +101,7 @@ fn check(app: &str, triple: &Triple, tracked: bool, scale: f64) -> Score {
         let hit = got.iter().find(|(kind, file, line, ..)| {
             *kind == leak.kind && accepted.iter().any(|(f, l)| f == file && l == line)
         });
-        let (_, _, _, retained, _, evidence, stacks) = hit.unwrap_or_else(|| {
+        let (_, _, _, retained, message, evidence, stacks, library) = hit.unwrap_or_else(|| {
             panic!(
                 "{what}: no {} finding on {accepted:?}; got {got:#?}",
                 leak.kind
@@ -111,6 +112,13 @@ fn check(app: &str, triple: &Triple, tracked: bool, scale: f64) -> Score {
             *retained >= min,
             "{what}: {} retains {retained} bytes, at least {min} were measured",
             leak.kind
+        );
+        // The structure is a library's exactly when the leak says so: the user's own Map
+        // reached through express's Layers is not "express's".
+        assert_eq!(
+            *library,
+            leak.package.is_some(),
+            "{what}: library attribution in {message:?}"
         );
         // With allocation tracking, every leak carries its stacks.
         assert_eq!(

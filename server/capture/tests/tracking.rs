@@ -172,13 +172,16 @@ async fn a_started_node_is_tracked_from_its_first_line() {
 
     let manifest = &done.manifest;
     assert_eq!(manifest.mode, Mode::Spawn);
-    // Node 18-26 all have both flags.
+    // Node 18-26 all have the three flags.
     assert!((18..=26).contains(&node_major()));
     assert_eq!(
         manifest.allocation_tracking,
         Some(AllocationTracking {
             since: TrackingSince::Start,
-            flags: vec!["--no-compact".into(), "--no-turbo-inlining".into()],
+            flags: heapsight_capture::TRACKING_V8_FLAGS
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
         })
     );
     let attach = &manifest.phases[0].summary;

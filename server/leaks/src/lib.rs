@@ -226,8 +226,11 @@ fn build(
     // A variable of the user's own code names the owner: it is the user's structure, even
     // when a library object is above it on the path (a `seen` Map captured by a route
     // handler that an express Layer holds).
-    let user_owned =
-        binding.as_ref().is_some_and(|b| b.kind == "variable") && users.iter().any(in_user_code);
+    // (Unless the object itself is a library's: a winston transport or an rxjs Subject in
+    // the user's variable keeps its listeners in the library's own structure.)
+    let user_owned = binding.as_ref().is_some_and(|b| b.kind == "variable")
+        && users.iter().any(in_user_code)
+        && ctx.library_of(c.owner).is_none();
     let library = (!user_owned)
         .then(|| kinds::library_structure(ctx, &owner_path, c.owner))
         .flatten();

@@ -302,8 +302,12 @@ pub struct LibraryStructure {
 /// scope): then the structure is the user's.
 pub fn library_structure(ctx: &Ctx<'_>, path: &Path, owner: NodeIndex) -> Option<LibraryStructure> {
     let g = &ctx.snap.graph;
-    if let Some(found) = library_variable(ctx, owner) {
-        return Some(found);
+    // A plain object, Map or array with no constructor of its own: a library's module
+    // variable may name it.
+    if ctx.library_of(owner).is_none() && g.location(owner).is_none() {
+        if let Some(found) = library_variable(ctx, owner) {
+            return Some(found);
+        }
     }
     let at = path.iter().position(|&(n, _)| n == owner)?;
     for back in 0..=3usize {
