@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use heapsight_leaks::{
-    file_name, fold_frames, format_bytes, format_count, Allocations, FrameRun, StackFrame,
+    file_name, fold_frames, format_bytes, format_count, format_percent, Allocations, FrameRun,
+    StackFrame,
 };
 
 use crate::analysis::Analysis;
@@ -154,7 +155,7 @@ pub fn allocations_markdown(a: &Allocations) -> String {
             i + 1,
             format_count(stack.count),
             format_bytes(stack.bytes),
-            percent(stack.bytes, total)
+            format_percent(stack.bytes, total)
         );
         let runs = fold_frames(&stack.frames);
         for run in runs.iter().take(SHOWN_FRAMES) {
@@ -187,7 +188,7 @@ pub fn allocations_markdown(a: &Allocations) -> String {
         let _ = writeln!(
             out,
             "No allocation stack for {} of the leaked bytes ({} objects, {}: allocated before tracking began, or moved by the GC).\n",
-            percent(a.untracked_bytes, total),
+            format_percent(a.untracked_bytes, total),
             format_count(a.untracked_objects),
             format_bytes(a.untracked_bytes)
         );
@@ -215,18 +216,6 @@ fn frame_markdown(frame: &StackFrame) -> String {
             frame.line + 1
         ),
         None => name,
-    }
-}
-
-fn percent(part: u64, total: u64) -> String {
-    if total == 0 {
-        return "0%".into();
-    }
-    let p = part as f64 * 100.0 / total as f64;
-    if p > 0.0 && p < 1.0 {
-        "<1%".into()
-    } else {
-        format!("{p:.0}%")
     }
 }
 

@@ -31,7 +31,7 @@ pub use finding::{
     AllocationStack, Allocations, Binding, CodeAnchor, Finding, Growth, Holder, LeakKind, PathHop,
     Placement, PlacementCandidate, PlacementEvidence, StackFrame,
 };
-pub use message::{format_bytes, format_count};
+pub use message::{format_bytes, format_count, format_percent};
 pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
 pub use triple::{SnapshotsInfo, TripleProblem};
 

@@ -18,6 +18,19 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// `part` as a share of `total`, whole percent (`<1%` for a sliver, `0%` of nothing).
+pub fn format_percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        return "0%".into();
+    }
+    let p = part as f64 * 100.0 / total as f64;
+    if p > 0.0 && p < 1.0 {
+        "<1%".into()
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
 /// A count with thousands separators.
 pub fn format_count(n: u64) -> String {
     let s = n.to_string();

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use heapsight_leaks::{
-    analyze_files, file_name, fold_frames, format_bytes, Allocations, Finding, FrameRun, LeakKind,
-    Options, Report,
+    analyze_files, file_name, fold_frames, format_bytes, format_percent, Allocations, Finding,
+    FrameRun, LeakKind, Options, Report,
 };
 use heapsight_snapshot::Progress;
 use heapsight_source::{PathMapper, Resolved};
@@ -299,7 +299,7 @@ fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
                 "allocated: {} objects, {} ({}) at {}",
                 count(stack.count),
                 format_bytes(stack.bytes),
-                percent(stack.bytes, total),
+                format_percent(stack.bytes, total),
                 frames.join(" ← ")
             )
         })
@@ -307,23 +307,11 @@ fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
     if a.untracked_bytes > 0 {
         lines.push(format!(
             "no allocation stack: {} of the leaked bytes ({} objects)",
-            percent(a.untracked_bytes, total),
+            format_percent(a.untracked_bytes, total),
             count(a.untracked_objects)
         ));
     }
     lines
-}
-
-fn percent(part: u64, total: u64) -> String {
-    if total == 0 {
-        return "0%".into();
-    }
-    let p = part as f64 * 100.0 / total as f64;
-    if p > 0.0 && p < 1.0 {
-        "<1%".into()
-    } else {
-        format!("{p:.0}%")
-    }
 }
 
 /// The stable JSON contract (version 1).
@@ -471,7 +459,7 @@ fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
                     s + 1,
                     count(stack.count),
                     format_bytes(stack.bytes),
-                    percent(stack.bytes, total)
+                    format_percent(stack.bytes, total)
                 )},
                 "physicalLocation": {
                     "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
