@@ -9,6 +9,8 @@
 //        [--modes start,attach] [--requests-fraction 0.5] [--idle 1s] [--out target/tracking-placement]
 //        > target/tracking-placement/placement.jsonl
 //   node bench/tracking/placement.js --modes off,start,attach --report FILE.jsonl...   (the table again)
+//   node bench/tracking/placement.js --modes off,start,attach --reanalyze FILE.jsonl  (the saved
+//        captures under --out analyzed again by the current binary: new JSON lines, then the table)
 //
 // --apps: `library-leaks` (default: the names ending in -leak in LIBRARY_FIXTURE_APPS of
 // tests/src/support.rs), `library`, or a comma-separated list. Modes:
@@ -41,6 +43,7 @@ function parseArgs(argv) {
     idle: '1s',
     out: 'target/tracking-placement',
     report: null,
+    reanalyze: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -55,6 +58,7 @@ function parseArgs(argv) {
     else if (a === '--idle') opts.idle = v();
     else if (a === '--out') opts.out = v();
     else if (a === '--report') opts.report = argv.slice(i + 1).splice(0);
+    else if (a === '--reanalyze') opts.reanalyze = v();
     else throw new Error(`unknown argument ${a}`);
     if (opts.report) break;
   }
@@ -180,6 +184,23 @@ function main() {
     const modes = opts.modes.filter((m) => lines.some((r) => r.mode === m));
     const results = apps.flatMap((a) => modes.map((m) => lines.find((r) => r.app === a && r.mode === m)).filter(Boolean));
     return report(results, { ...opts, modes });
+  }
+  if (opts.reanalyze) {
+    // The captures stay where the earlier run left them (`--out`/MODE/APP); only the
+    // analysis is run again, so a change to placement is measured on the same snapshots.
+    const lines = fs.readFileSync(opts.reanalyze, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const results = lines.map((res) => {
+      if (!res.capture_ok) return res;
+      const expected = JSON.parse(fs.readFileSync(`fixtures/${res.app}/expected.json`, 'utf8'));
+      const an = analyze(opts, res.app, path.join(opts.out, res.mode, res.app));
+      const out = { ...res };
+      delete out.error;
+      if (an.error) out.error = an.error;
+      else Object.assign(out, judge(expected, an.report.findings || []));
+      console.log(JSON.stringify(out));
+      return out;
+    });
+    return report(results, opts);
   }
   const results = [];
   for (const app of appsOf(opts.apps)) {

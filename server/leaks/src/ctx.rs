@@ -89,6 +89,16 @@ impl<'s> Ctx<'s> {
         package_of(&url)
     }
 
+    /// Whether `f` is a function of the user's own code (a closure whose script is neither a
+    /// dependency nor Node's).
+    pub fn is_user_function(&self, f: NodeIndex) -> bool {
+        let g = &self.snap.graph;
+        g.node_type(f) == NodeType::Closure
+            && g.location(f)
+                .and_then(|loc| self.script_url(loc.script_id, f))
+                .is_some_and(|url| Ctx::is_user_url(&url))
+    }
+
     /// Whether a script URL is the user's own code (not a dependency, not Node's).
     pub fn is_user_url(url: &str) -> bool {
         !url.starts_with("node:")

@@ -277,15 +277,10 @@ pub struct PlacementCandidate {
     pub package: Option<String>,
 }
 
-/// Why a finding sits on its line.
+/// Where a finding may sit: the heap's candidates, strongest first. Which one the source
+/// layer confirmed is known only after it looked (the `ide` crate's placement).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
-    /// The strongest evidence the heap alone has (the first candidate's); the source layer
-    /// may fall back to a later candidate.
-    pub evidence: PlacementEvidence,
-    /// For allocation stacks: the function the user code calls there.
-    #[serde(default)]
-    pub callee: Option<String>,
     /// Where the user's line may be, strongest first.
     #[serde(default)]
     pub candidates: Vec<PlacementCandidate>,

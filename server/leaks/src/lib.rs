@@ -295,13 +295,7 @@ fn build(
             allocations: finding.allocations.as_ref(),
         },
     );
-    finding.placement = Placement {
-        evidence: candidates
-            .first()
-            .map_or(PlacementEvidence::None, |c| c.evidence),
-        callee: candidates.first().and_then(|c| c.callee.clone()),
-        candidates,
-    };
+    finding.placement = Placement { candidates };
     finding.message = message::message(&finding, c.detail);
     finding
 }

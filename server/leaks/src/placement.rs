@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 
-use heapsight_snapshot::{EdgeName, EdgeType, NodeIndex, NodeType};
+use heapsight_snapshot::{EdgeName, EdgeType, NodeIndex};
 
 use crate::ctx::{package_of, Ctx};
 use crate::finding::{Allocations, CodeAnchor, PlacementCandidate, PlacementEvidence};
@@ -219,15 +219,9 @@ fn called_name(function: &str) -> Option<String> {
     (!last.is_empty() && !last.contains('<') && !last.contains(' ')).then(|| last.to_string())
 }
 
-/// Whether `f` is a function of the user's own code.
+/// Where `f` is, when it is a function of the user's own code.
 fn user_function(ctx: &Ctx<'_>, f: NodeIndex) -> Option<CodeAnchor> {
-    let g = &ctx.snap.graph;
-    if g.node_type(f) != NodeType::Closure {
-        return None;
-    }
-    let loc = g.location(f)?;
-    let url = ctx.script_url(loc.script_id, f)?;
-    Ctx::is_user_url(&url).then(|| ctx.anchor(f)).flatten()
+    ctx.is_user_function(f).then(|| ctx.anchor(f)).flatten()
 }
 
 /// The most common user function reached from the leaked items through leaked objects, up

@@ -341,7 +341,10 @@ pub fn to_json(report: &Report, places: &[Place]) -> Value {
                 "captured": f.captured,
                 "objects": f.objects,
                 "allocations": f.allocations,
-                "placement": f.placement,
+                "placement": {
+                    "evidence": place.evidence,
+                    "candidates": f.placement.candidates,
+                },
             });
             if place.stale {
                 finding["stale"] = json!(true);

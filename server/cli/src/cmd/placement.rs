@@ -26,6 +26,8 @@ pub struct Place {
     pub stale: bool,
     /// The message as placed (with the user's call into a library structure).
     pub message: String,
+    /// The placement rule the source layer confirmed (`none` at V8's position or nowhere).
+    pub evidence: heapsight_leaks::PlacementEvidence,
 }
 
 /// The places of `report`'s findings, in order; `paths` are the command's snapshot
@@ -81,6 +83,7 @@ pub fn places(
                     end_column: at.end.1 + 1,
                     stale: at.stale,
                     message: at.message.clone(),
+                    evidence: at.evidence,
                 },
                 None => at_anchor(finding, root),
             },
@@ -102,6 +105,7 @@ fn at_anchor(finding: &Finding, root: &Path) -> Place {
             end_column: 1,
             stale: false,
             message: heapsight_ide::wording::unplaced_message(&ide),
+            evidence: heapsight_leaks::PlacementEvidence::None,
         };
     }
     let (line, column) = finding
@@ -128,6 +132,7 @@ fn at_anchor(finding: &Finding, root: &Path) -> Place {
         end_column: column,
         stale: false,
         message: finding.message.clone(),
+        evidence: heapsight_leaks::PlacementEvidence::None,
     }
 }
 

@@ -193,14 +193,10 @@ pub fn user_anchor(ctx: &Ctx<'_>, items: &[NodeIndex]) -> Option<CodeAnchor> {
     let mut counts: HashMap<(u32, u32, u32), (u64, NodeIndex)> = HashMap::new();
     let mut consider = |f: NodeIndex| {
         let f = ctx.unwrap_function(f);
-        if g.node_type(f) != NodeType::Closure {
+        if !ctx.is_user_function(f) {
             return;
         }
-        let Some(loc) = g.location(f) else { return };
-        let user = ctx
-            .script_url(loc.script_id, f)
-            .is_some_and(|u| Ctx::is_user_url(&u));
-        if user {
+        if let Some(loc) = g.location(f) {
             counts
                 .entry((loc.script_id, loc.line, loc.column))
                 .or_insert((0, f))
@@ -313,14 +309,8 @@ pub fn library_structure(ctx: &Ctx<'_>, path: &Path, owner: NodeIndex) -> Option
     for back in 0..=3usize {
         let i = at.checked_sub(back)?;
         let (node, edge) = path[i];
-        if g.node_type(node) == NodeType::Closure && ctx.library_of(node).is_none() {
-            let user = g
-                .location(node)
-                .and_then(|l| ctx.script_url(l.script_id, node))
-                .is_some_and(|u| Ctx::is_user_url(&u));
-            if user {
-                return None;
-            }
+        if ctx.is_user_function(node) {
+            return None;
         }
         // A module-level variable of a library (`scheduledJobs` in node-schedule): the
         // context of that library's functions holds it.
