@@ -228,6 +228,36 @@ impl Cdp {
         Ok(())
     }
 
+    /// Reads and absorbs events until the connection fails, so that a target waiting on
+    /// its inspector (paused, or with events queued) goes on while we wait for something
+    /// else, e.g. its ready line. Never returns `Ok`; meant for a `select!` arm.
+    pub async fn drain_events(&mut self) -> Result<()> {
+        loop {
+            let msg = self.ws.next().await;
+            let text = match msg {
+                None | Some(Ok(Message::Close(_))) => {
+                    return Err(CaptureError::Disconnected {
+                        during: "the wait for the target".to_owned(),
+                    })
+                }
+                Some(Err(e)) => return Err(disconnected("the wait for the target", &e)),
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(_)) => continue,
+            };
+            let Ok(mut value) = serde_json::from_str::<Value>(text.as_str()) else {
+                continue;
+            };
+            if let Some(method) = value.get("method").and_then(Value::as_str) {
+                let method = method.to_owned();
+                let params = value
+                    .get_mut("params")
+                    .map(Value::take)
+                    .unwrap_or(Value::Null);
+                self.absorb(Event { method, params }).await?;
+            }
+        }
+    }
+
     /// Closes the WebSocket politely; errors are irrelevant at this point.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(None)).await;

@@ -78,6 +78,16 @@ pub enum CaptureError {
         /// How long we waited.
         after: Duration,
     },
+    /// The target never printed its ready line.
+    #[error("timed out after {} waiting for a line matching `{pattern}` on the target's stdout{}", crate::time::human(*.after), crate::error::tail(.output))]
+    NotReady {
+        /// The ready-line pattern.
+        pattern: String,
+        /// How long we waited.
+        after: Duration,
+        /// Its last lines of output.
+        output: Vec<String>,
+    },
     /// The target or a helper command could not be started.
     #[error("cannot start `{program}`")]
     Spawn {

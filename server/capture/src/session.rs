@@ -890,17 +890,26 @@ impl Run<'_> {
         let mut summary = Vec::new();
         if let Some(rx) = self.ready.as_mut() {
             let timeout = opts.ready_timeout;
+            let cdp = self.cdp.as_mut();
             let waited = guarded(self.target.as_ref(), Phase::WarmUp, async {
-                let got = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
-                match got {
-                    Ok(Ok(m)) => Ok(m.clone()),
-                    Ok(Err(_)) | Err(_) => Err(CaptureError::Timeout {
-                        what: format!(
-                            "a line matching `{}` on the target's stdout",
-                            opts.ready_line.as_deref().unwrap_or_default()
-                        ),
-                        after: timeout,
-                    }),
+                let not_ready = || CaptureError::NotReady {
+                    pattern: opts.ready_line.clone().unwrap_or_default(),
+                    after: timeout,
+                    output: Vec::new(),
+                };
+                // The inspector is read meanwhile: a target must never wait on us.
+                let drain = async {
+                    match cdp {
+                        Some(cdp) => cdp.drain_events().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    got = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)) => match got {
+                        Ok(Ok(m)) => Ok(m.clone()),
+                        Ok(Err(_)) | Err(_) => Err(not_ready()),
+                    },
+                    lost = drain => Err(lost.err().unwrap_or_else(not_ready)),
                 }
             })
             .await?;
@@ -1208,7 +1217,8 @@ impl Run<'_> {
                 }
             }
             if let CaptureError::TargetExited { output, .. }
-            | CaptureError::InspectorPortBusy { output, .. } = &mut e
+            | CaptureError::InspectorPortBusy { output, .. }
+            | CaptureError::NotReady { output, .. } = &mut e
             {
                 *output = child.final_output().await;
             }
