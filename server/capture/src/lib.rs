@@ -55,10 +55,11 @@ pub use inspector::{
     check_loopback, connect, discover, is_loopback, list_targets, resolve, TargetInfo, WsEndpoint,
 };
 pub use manifest::{
-    url_to_path, AllocationTracking, Manifest, Mode, PhaseRecord, Script, SnapshotFile,
-    TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    process_name, url_to_path, AllocationTracking, Candidate, CandidateRole, Manifest, Mode,
+    Part, PartKind, PartOrigin, PhaseRecord, Script, Selection, SnapshotFile, TrackingSince,
+    MANIFEST_FILE, MANIFEST_VERSION,
 };
-pub use options::{Options, Output, Source};
+pub use options::{Options, Output, Pick, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};
 pub use process::shell_quote;
 pub use report::{human_bytes, OutputSource, Phase, Reporter, Silent, SnapshotProgress};

@@ -61,6 +61,112 @@ pub struct Manifest {
     /// those of heapsight versions before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocation_tracking: Option<AllocationTracking>,
+    /// The user's project as the capture saw it (absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// How many of [`Manifest::scripts`] are the workspace's own files (under
+    /// [`Manifest::workspace`], outside `node_modules`). `Some(0)` means the captured
+    /// process ran none of the user's code: a wrapper such as npm, not the service. Absent
+    /// when unknown (signal mode, older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_scripts: Option<u64>,
+    /// How the captured process was chosen among the Node processes under the command
+    /// (spawn mode; absent when there was nothing to choose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
+    /// The other heaps captured beside this one (worker threads of the target, other
+    /// processes of the same command). Each is a complete capture folder of its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// In a part's own manifest: which heap of the parent capture it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<PartOrigin>,
+}
+
+/// What a part of a capture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartKind {
+    /// A `worker_threads` worker of the captured process.
+    Thread,
+    /// Another process under the same command (a cluster worker, a second service).
+    Process,
+}
+
+/// A heap captured beside the main one, in its own sub-folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Thread or process.
+    pub kind: PartKind,
+    /// The sub-folder, relative to the capture folder (`threads/1`, `processes/4242`); it
+    /// holds its own `manifest.json` and snapshots.
+    pub folder: String,
+    /// Its process id.
+    pub pid: Option<i64>,
+    /// The worker's `threadId`, for a thread.
+    pub thread_id: Option<u64>,
+    /// How people name it: `worker 1 (render.js)`, `cluster worker 2 (pid 4242)`.
+    pub title: String,
+    /// The worker's script URL, or the process's main script.
+    pub url: Option<String>,
+    /// Whether A, B and C were all taken (a thread that started during the load has an
+    /// A taken when it started; one that ended before C has no C).
+    pub complete: bool,
+    /// Why it is incomplete, or anything else a person should know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Which heap of a parent capture a part's manifest describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartOrigin {
+    /// Thread or process.
+    pub kind: PartKind,
+    /// As [`Part::title`].
+    pub title: String,
+    /// The worker's `threadId`, for a thread.
+    pub thread_id: Option<u64>,
+}
+
+/// How the captured process was chosen under a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// One sentence: which was taken and why.
+    pub summary: String,
+    /// Every Node process seen under the command, in the order they appeared.
+    pub candidates: Vec<Candidate>,
+}
+
+/// A Node process seen under the captured command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Its pid.
+    pub pid: i64,
+    /// Its parent's pid.
+    pub ppid: Option<i64>,
+    /// Its `process.argv` (with `process.execArgv` after the node binary).
+    pub command: Vec<String>,
+    /// What it is.
+    pub role: CandidateRole,
+    /// Whether it was captured (as the main heap or as a part).
+    pub taken: bool,
+    /// Why it was taken or let go.
+    pub why: String,
+}
+
+/// What a Node process under the command is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CandidateRole {
+    /// Runs the user's code.
+    Service,
+    /// A package manager or launcher (npm, npx, yarn, pnpm, tsx's CLI, nodemon, a
+    /// `node --watch` parent): none of the workspace's code.
+    Wrapper,
+    /// A `cluster` primary that forked workers.
+    ClusterPrimary,
+    /// A `cluster` worker.
+    ClusterWorker,
 }
 
 /// How allocation tracking ran during a capture.
@@ -155,6 +261,73 @@ impl Manifest {
             .find(|f| f.label == label)
             .map(|f| dir.join(&f.file))
     }
+}
+
+impl Manifest {
+    /// The plain warning for a capture whose process ran none of the workspace's code:
+    /// `None` when it did, or when that is unknown. One wording for the capture, the CLI and
+    /// the editor.
+    pub fn not_the_service(&self) -> Option<String> {
+        if self.workspace_scripts != Some(0) {
+            return None;
+        }
+        let name = process_name(&self.command);
+        let pid = self
+            .pid
+            .map_or_else(String::new, |p| format!(" (pid {p})"));
+        let workspace = self.workspace.as_deref().unwrap_or("the workspace");
+        Some(format!(
+            "the captured process is {name}{pid}, not your service: none of its {} is a file \
+             of {workspace} outside node_modules, so these snapshots cannot show your \
+             service's leaks. Capture the process that runs your code: `heapsight capture \
+             -- node app.js`, or through the wrapper with --match <your script>",
+            if self.scripts.len() == 1 {
+                "1 script".to_owned()
+            } else {
+                format!("{} scripts", self.scripts.len())
+            }
+        ))
+    }
+}
+
+/// How people call a Node process, from its command line: `npm`, `npx`, `yarn`, `pnpm`,
+/// `tsx`, `nodemon`, ... for the usual launchers, else the main script's file name, else
+/// the program's.
+pub fn process_name(command: &[String]) -> String {
+    let program = command.first().map(String::as_str).unwrap_or("node");
+    let script = command
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str);
+    let Some(script) = script else {
+        return base_name(program).to_owned();
+    };
+    const LAUNCHERS: &[(&str, &str)] = &[
+        ("/npm/bin/npm-cli.js", "npm"),
+        ("/npm/bin/npx-cli.js", "npx"),
+        ("/bin/npm", "npm"),
+        ("/bin/npx", "npx"),
+        ("/yarn/bin/yarn.js", "yarn"),
+        ("/bin/yarn", "yarn"),
+        ("/pnpm/bin/pnpm.cjs", "pnpm"),
+        ("/bin/pnpm", "pnpm"),
+        ("/tsx/dist/cli.mjs", "tsx"),
+        ("/.bin/tsx", "tsx"),
+        ("/nodemon/bin/nodemon.js", "nodemon"),
+        ("/.bin/nodemon", "nodemon"),
+        ("/ts-node/dist/bin.js", "ts-node"),
+        ("/.bin/ts-node", "ts-node"),
+        ("/pm2/bin/pm2", "pm2"),
+    ];
+    LAUNCHERS
+        .iter()
+        .find(|(tail, _)| script.ends_with(tail))
+        .map_or_else(|| base_name(script).to_owned(), |(_, name)| (*name).to_owned())
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The local path a script URL names: `file:///a/b.js` → `/a/b.js`, `/a/b.js` as is.

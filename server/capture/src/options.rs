@@ -92,6 +92,28 @@ pub struct Options {
     /// [`TRACKING_V8_FLAGS`](crate::TRACKING_V8_FLAGS) its binary has; otherwise tracking
     /// starts when we attach. Costly: see the crate's README.
     pub track_allocations: bool,
+    /// The user's project: a process whose scripts include none of its files (outside
+    /// `node_modules`) is a wrapper, not the service. Default: the command's working
+    /// directory, else ours.
+    pub workspace: Option<PathBuf>,
+    /// Which process to capture when several under the command run the user's code.
+    pub pick: Pick,
+    /// Capture the heaps of the target's `worker_threads` workers too (through the
+    /// inspector's `NodeWorker` domain), each into `threads/<id>/` of the capture folder.
+    pub threads: bool,
+}
+
+/// Which of several processes running the user's code is captured (spawn mode).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Pick {
+    /// The only one; when there are several (cluster workers, several services under one
+    /// script), each of them, every one into its own part of the capture folder.
+    #[default]
+    Each,
+    /// The cluster worker with this id (`cluster.worker.id`, from 1).
+    Worker(u32),
+    /// The first whose command line (or main script path) matches this regex.
+    Match(String),
 }
 
 impl Options {
@@ -114,6 +136,9 @@ impl Options {
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(120),
             track_allocations: false,
+            workspace: None,
+            pick: Pick::Each,
+            threads: true,
         }
     }
 }

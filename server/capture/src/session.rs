@@ -1196,6 +1196,11 @@ impl Run<'_> {
             scripts: std::mem::take(&mut self.scripts),
             internal_scripts_skipped: self.skipped,
             allocation_tracking: self.tracking.clone(),
+            workspace: None,
+            workspace_scripts: None,
+            selection: None,
+            parts: Vec::new(),
+            part_of: None,
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)
