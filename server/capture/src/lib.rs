@@ -48,6 +48,7 @@ mod report;
 mod session;
 mod signal;
 mod time;
+mod tree;
 
 pub use cdp::{Cdp, Event, Step};
 pub use error::{CaptureError, Result};
@@ -55,7 +56,7 @@ pub use inspector::{
     check_loopback, connect, discover, is_loopback, list_targets, resolve, TargetInfo, WsEndpoint,
 };
 pub use manifest::{
-    process_name, url_to_path, AllocationTracking, Candidate, CandidateRole, Manifest, Mode,
+    count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking, Candidate, CandidateRole, Manifest, Mode,
     Part, PartKind, PartOrigin, PhaseRecord, Script, Selection, SnapshotFile, TrackingSince,
     MANIFEST_FILE, MANIFEST_VERSION,
 };

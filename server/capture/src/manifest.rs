@@ -144,8 +144,11 @@ pub struct Candidate {
     pub pid: i64,
     /// Its parent's pid.
     pub ppid: Option<i64>,
-    /// Its `process.argv` (with `process.execArgv` after the node binary).
+    /// Its `process.argv`: the node binary, the main script, its arguments.
     pub command: Vec<String>,
+    /// Its `process.execArgv`: Node's own flags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exec_argv: Vec<String>,
     /// What it is.
     pub role: CandidateRole,
     /// Whether it was captured (as the main heap or as a part).
@@ -271,10 +274,13 @@ impl Manifest {
         if self.workspace_scripts != Some(0) {
             return None;
         }
-        let name = process_name(&self.command);
-        let pid = self
-            .pid
-            .map_or_else(String::new, |p| format!(" (pid {p})"));
+        let command = self
+            .selection
+            .as_ref()
+            .and_then(|s| s.candidates.iter().find(|c| c.taken))
+            .map_or(&self.command, |c| &c.command);
+        let name = process_name(command);
+        let pid = self.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
         let workspace = self.workspace.as_deref().unwrap_or("the workspace");
         Some(format!(
             "the captured process is {name}{pid}, not your service: none of its {} is a file \
@@ -323,11 +329,33 @@ pub fn process_name(command: &[String]) -> String {
     LAUNCHERS
         .iter()
         .find(|(tail, _)| script.ends_with(tail))
-        .map_or_else(|| base_name(script).to_owned(), |(_, name)| (*name).to_owned())
+        .map_or_else(
+            || base_name(script).to_owned(),
+            |(_, name)| (*name).to_owned(),
+        )
 }
 
 fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Whether a script URL names a file of `workspace` that is the user's own: under it, and
+/// not inside a `node_modules` folder.
+pub fn is_workspace_file(url: &str, workspace: &Path) -> bool {
+    let Some(path) = url_to_path(url) else {
+        return false;
+    };
+    Path::new(&path)
+        .strip_prefix(workspace)
+        .is_ok_and(|rest| !rest.components().any(|c| c.as_os_str() == "node_modules"))
+}
+
+/// How many of `scripts` are the workspace's own files ([`is_workspace_file`]).
+pub fn count_workspace_scripts(scripts: &[Script], workspace: &Path) -> u64 {
+    scripts
+        .iter()
+        .filter(|s| is_workspace_file(&s.url, workspace))
+        .count() as u64
 }
 
 /// The local path a script URL names: `file:///a/b.js` → `/a/b.js`, `/a/b.js` as is.
@@ -423,6 +451,59 @@ mod tests {
         );
         let back: Manifest = serde_json::from_str(&text).expect("decode");
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn workspace_files() {
+        let ws = Path::new("/srv/app");
+        assert!(is_workspace_file("file:///srv/app/server.js", ws));
+        assert!(is_workspace_file("file:///srv/app/src/render.ts", ws));
+        assert!(!is_workspace_file(
+            "file:///srv/app/node_modules/tsx/dist/cli.mjs",
+            ws
+        ));
+        assert!(!is_workspace_file("file:///srv/application/x.js", ws));
+        assert!(!is_workspace_file(
+            "file:///usr/lib/node_modules/npm/bin/npm-cli.js",
+            ws
+        ));
+        assert!(!is_workspace_file("node:events", ws));
+    }
+
+    #[test]
+    fn the_not_the_service_warning_names_the_process() {
+        let mut m: Manifest = serde_json::from_str(
+            r#"{"version":1,"heapsight":"0.1.0","mode":"spawn","pid":7,
+            "node_version":"v20.0.0","command":["npm","start"],"inspector":null,
+            "started_at":"x","finished_at":"y","phases":[],"files":[],"scripts":[],
+            "internal_scripts_skipped":0,"workspace":"/srv/app","workspace_scripts":0}"#,
+        )
+        .expect("a manifest");
+        m.selection = Some(Selection {
+            summary: String::new(),
+            candidates: vec![Candidate {
+                pid: 7,
+                ppid: None,
+                command: vec![
+                    "/usr/bin/node".into(),
+                    "/usr/lib/node_modules/npm/bin/npm-cli.js".into(),
+                    "start".into(),
+                ],
+                exec_argv: Vec::new(),
+                role: CandidateRole::Wrapper,
+                taken: true,
+                why: String::new(),
+            }],
+        });
+        let warning = m.not_the_service().expect("a warning");
+        assert!(
+            warning.starts_with("the captured process is npm (pid 7), not your service"),
+            "{warning}"
+        );
+        m.workspace_scripts = Some(2);
+        assert_eq!(m.not_the_service(), None);
+        m.workspace_scripts = None;
+        assert_eq!(m.not_the_service(), None);
     }
 
     #[test]

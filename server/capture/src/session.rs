@@ -12,15 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 use regex_lite::Regex;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cdp::Cdp;
 use crate::error::{CaptureError, Result};
 use crate::heap;
 use crate::inspector::{self, WsEndpoint};
 use crate::manifest::{
-    self, AllocationTracking, Manifest, Mode, PhaseRecord, Script, SnapshotFile, TrackingSince,
-    MANIFEST_FILE, MANIFEST_VERSION,
+    self, AllocationTracking, Manifest, Mode, PhaseRecord, Script, Selection, SnapshotFile,
+    TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
@@ -28,6 +28,7 @@ use crate::process::{shell_quote, Child, Spec};
 use crate::report::{human_bytes, OutputSource, Phase, Reporter};
 use crate::signal::{self, SignalSource};
 use crate::time::{human, rfc3339};
+use crate::tree;
 
 /// The inspector flag added to a target we start: loopback only, any free port.
 pub const INSPECT_FLAG: &str = "--inspect=127.0.0.1:0";
@@ -75,6 +76,11 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         skipped: 0,
         tracking: None,
         paused: false,
+        tracking_live: false,
+        announced: None,
+        selection: None,
+        workspace: None,
+        other_processes: Vec::new(),
     };
     match run.go().await {
         Ok(manifest) => {
@@ -87,6 +93,18 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         }
         Err(e) => Err(run.fail(e).await),
     }
+}
+
+/// The user's project: as asked, else the started command's folder, else ours; absolute
+/// and with symbolic links resolved, as Node names its scripts.
+fn workspace_of(opts: &Options, cwd: Option<&std::path::Path>) -> PathBuf {
+    let dir = opts
+        .workspace
+        .clone()
+        .or_else(|| cwd.map(std::path::Path::to_path_buf))
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 /// Checks the options before anything starts; returns the compiled ready-line regex.
@@ -222,7 +240,12 @@ fn inject_inspector(
         };
         let ours = std::iter::once(flag.to_owned()).chain(node_flags.iter().cloned());
         args.splice(0..0, ours);
-    } else {
+    }
+    // Every Node process under the command opens its own loopback inspector too (a
+    // `cluster` worker, a child the app spawns), so that the one running the user's code
+    // can be found (see `tree`). Children inherit it; the flag on the command line wins
+    // for `node` itself.
+    {
         let value = format!("{} {INSPECT_FLAG}", node_options(&env))
             .trim()
             .to_owned();
@@ -466,6 +489,16 @@ struct Run<'o> {
     tracking: Option<AllocationTracking>,
     /// The target we started waits for `Runtime.runIfWaitingForDebugger`.
     paused: bool,
+    /// Inspector URLs announced after the first by Node processes under the command.
+    announced: Option<mpsc::UnboundedReceiver<String>>,
+    /// How the captured process was chosen under the command.
+    selection: Option<Selection>,
+    /// The user's project, absolute.
+    workspace: Option<PathBuf>,
+    /// Allocation tracking is on in the process `cdp` talks to.
+    tracking_live: bool,
+    /// Other processes under the command chosen for capture, besides the main one.
+    other_processes: Vec<(Cdp, tree::ProcessInfo)>,
 }
 
 impl Run<'_> {
@@ -529,14 +562,23 @@ impl Run<'_> {
                     format!("start `{shown}` with the inspector on 127.0.0.1 (a free port){held}"),
                 );
                 self.command = command.clone();
+                self.workspace = Some(workspace_of(opts, cwd.as_deref()));
                 let ep = self.spawn(command, cwd.clone(), env).await?;
                 self.connect(&ep).await?;
+                if self.paused {
+                    // Held before its first line: track, then let it run, so that its
+                    // children (if any) start.
+                    self.identify().await?;
+                    self.start_tracking(String::new()).await?;
+                }
+                let chosen = self.see_through().await?;
                 let summary = self.identify().await?;
                 let summary = self.start_tracking(summary).await?;
-                self.end(s, summary);
+                self.end(s, format!("{summary}; {chosen}"));
             }
             Source::Url(url) => {
                 let s = self.begin(Phase::Attach, format!("attach to {url}"));
+                self.workspace = Some(workspace_of(opts, None));
                 let ep = WsEndpoint::parse(url)?;
                 self.connect(&ep).await?;
                 let summary = self.identify().await?;
@@ -545,6 +587,7 @@ impl Run<'_> {
             }
             Source::Port { host, port } => {
                 let addr = inspector::authority(host, *port);
+                self.workspace = Some(workspace_of(opts, None));
                 let s = self.begin(
                     Phase::Attach,
                     format!("find the target at http://{addr}/json/list and attach"),
@@ -674,6 +717,10 @@ impl Run<'_> {
         }
         let (url_tx, url_rx) = oneshot::channel::<std::result::Result<String, String>>();
         let url_tx = Mutex::new(Some(url_tx));
+        // Every Node process under the command announces its inspector on this stderr: the
+        // first answers `url_rx`, the others go to `announced` (see `see_through`).
+        let (more_tx, more_rx) = mpsc::unbounded_channel::<String>();
+        self.announced = Some(more_rx);
         let (exiting_tx, exiting) = watch::channel(false);
         let on_stderr = Box::new(move |line: &str| {
             if line.starts_with(WAITING_FOR_DEBUGGER) {
@@ -687,8 +734,15 @@ impl Run<'_> {
                 None
             };
             if let Some(found) = found {
-                if let Some(tx) = url_tx.lock().ok().and_then(|mut t| t.take()) {
-                    let _ = tx.send(found);
+                match url_tx.lock().ok().and_then(|mut t| t.take()) {
+                    Some(tx) => {
+                        let _ = tx.send(found);
+                    }
+                    None => {
+                        if let Ok(url) = found {
+                            let _ = more_tx.send(url);
+                        }
+                    }
                 }
             }
             !is_inspector_chatter(line)
@@ -756,6 +810,146 @@ impl Run<'_> {
         };
         // `connect` refuses it if the target listens beyond loopback.
         WsEndpoint::parse(&url)
+    }
+
+    /// Finds the process(es) under the started command that run the user's code, and
+    /// makes `cdp` the main one. Every Node process under the command announces its own
+    /// inspector; the choice is made once the service is up (its ready line, else a second
+    /// without new processes after one that is not a launcher). Returns what was taken and
+    /// why, for the attach phase's summary.
+    async fn see_through(&mut self) -> Result<String> {
+        let opts = self.opts;
+        let Some(first) = self.cdp.take() else {
+            return Ok(String::new());
+        };
+        let mut procs: Vec<(Cdp, tree::ProcessInfo)> = Vec::new();
+        let child = self.target.as_ref();
+        let mut first = first;
+        let info = guarded(child, Phase::Attach, tree::probe(&mut first)).await?;
+        procs.push((first, info));
+        let mut announced = self.announced.take();
+        let mut ready = self.ready.clone();
+        let settle = if ready.is_some() {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(1)
+        };
+        let deadline = Instant::now()
+            + if ready.is_some() {
+                opts.ready_timeout
+            } else {
+                opts.connect_timeout
+            };
+        let mut last_news = Instant::now();
+        let mut is_ready = false;
+        loop {
+            is_ready = is_ready || ready.as_ref().is_some_and(|r| r.borrow().is_some());
+            let up = match ready {
+                Some(_) => is_ready,
+                None => procs.iter().any(|(_, i)| !tree::looks_like_launcher(i)),
+            };
+            let wanted_seen = match &opts.pick {
+                crate::options::Pick::Worker(id) => {
+                    procs.iter().any(|(_, i)| i.cluster_worker == Some(*id))
+                }
+                _ => true,
+            };
+            let now = Instant::now();
+            if up && wanted_seen && now >= last_news + settle {
+                break;
+            }
+            if now >= deadline {
+                if ready.is_some() && !is_ready {
+                    return Err(CaptureError::NotReady {
+                        pattern: opts.ready_line.clone().unwrap_or_default(),
+                        after: opts.ready_timeout,
+                        output: Vec::new(),
+                    });
+                }
+                break;
+            }
+            let tick = tokio::time::sleep(Duration::from_millis(100));
+            let next_url = async {
+                match announced.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let became_ready = async {
+                match ready.as_mut() {
+                    Some(rx) if !is_ready => {
+                        let _ = rx.wait_for(Option::is_some).await;
+                    }
+                    _ => std::future::pending::<()>().await,
+                }
+            };
+            let url = guarded(child, Phase::Attach, async {
+                tokio::select! {
+                    url = next_url => Ok(url),
+                    () = became_ready => Ok(None),
+                    () = tick => Ok(None),
+                }
+            })
+            .await?;
+            let Some(url) = url else {
+                continue;
+            };
+            last_news = Instant::now();
+            // A process that is gone, or refuses, is no candidate; nothing to report.
+            let Ok(ep) = WsEndpoint::parse(&url) else {
+                continue;
+            };
+            let Ok(mut cdp) = Cdp::connect(&ep, false, opts.connect_timeout).await else {
+                continue;
+            };
+            cdp.set_timeout(opts.stall_timeout);
+            if let Ok(info) = tree::probe(&mut cdp).await {
+                procs.push((cdp, info));
+            } else {
+                cdp.close().await;
+            }
+        }
+        // The rest announce into a closed channel from now on: they are not ours.
+        drop(announced);
+        let workspace = self.workspace.clone().unwrap_or_default();
+        let mut seen = Vec::with_capacity(procs.len());
+        for (cdp, info) in &mut procs {
+            let files = tree::workspace_scripts(cdp, &workspace).await.ok();
+            seen.push(tree::Seen {
+                info: info.clone(),
+                workspace_scripts: files,
+            });
+        }
+        let choice = tree::choose(&seen, &opts.pick)?;
+        let main = choice.taken.first().copied().unwrap_or(0);
+        let mut others = Vec::new();
+        let mut main_cdp = None;
+        for (i, (cdp, info)) in procs.into_iter().enumerate() {
+            if i == main {
+                if i != 0 {
+                    // Tracking (if on) was started in the first process, not this one.
+                    self.tracking_live = false;
+                    if let Some(t) = self.tracking.as_mut() {
+                        t.since = TrackingSince::Attach;
+                        t.flags.retain(|f| info.exec_argv.contains(f));
+                    }
+                }
+                self.inspector = Some(cdp.url().to_owned());
+                main_cdp = Some(cdp);
+            } else if choice.taken.contains(&i) {
+                others.push((cdp, info));
+            } else {
+                cdp.close().await;
+            }
+        }
+        self.cdp = main_cdp;
+        self.other_processes = others;
+        let summary = choice.selection.summary.clone();
+        if choice.selection.candidates.len() > 1 {
+            self.reporter.note(&summary);
+        }
+        self.selection = Some(choice.selection);
+        Ok(summary)
     }
 
     async fn connect(&mut self, ep: &WsEndpoint) -> Result<()> {
@@ -842,23 +1036,27 @@ impl Run<'_> {
             ));
         }
         let paused = self.paused;
+        let live = self.tracking_live;
         let Some(cdp) = self.cdp.as_mut() else {
             return Ok(summary);
         };
-        guarded(self.target.as_ref(), Phase::Attach, async {
-            cdp.call(
-                "HeapProfiler.startTrackingHeapObjects",
-                json!({ "trackAllocations": true }),
-            )
+        if !live {
+            guarded(self.target.as_ref(), Phase::Attach, async {
+                cdp.call(
+                    "HeapProfiler.startTrackingHeapObjects",
+                    json!({ "trackAllocations": true }),
+                )
+                .await?;
+                if paused {
+                    cdp.call("Runtime.runIfWaitingForDebugger", json!({}))
+                        .await?;
+                }
+                Ok(())
+            })
             .await?;
-            if paused {
-                cdp.call("Runtime.runIfWaitingForDebugger", json!({}))
-                    .await?;
-            }
-            Ok(())
-        })
-        .await?;
+        }
         self.paused = false;
+        self.tracking_live = true;
         let how = match since {
             TrackingSince::Start => "allocations tracked from the first line (started paused)",
             TrackingSince::Attach => "allocations tracked from now on (earlier ones have no stack)",
@@ -1181,6 +1379,11 @@ impl Run<'_> {
             Source::Url(_) | Source::Port { .. } => Mode::Attach,
             Source::Signal { .. } => Mode::Signal,
         };
+        // Signal mode asks no inspector for scripts: unknown, not zero.
+        let workspace_scripts = match (&self.workspace, &self.signal) {
+            (Some(w), None) => Some(manifest::count_workspace_scripts(&self.scripts, w)),
+            _ => None,
+        };
         let manifest = Manifest {
             version: MANIFEST_VERSION,
             heapsight: env!("CARGO_PKG_VERSION").to_owned(),
@@ -1196,9 +1399,12 @@ impl Run<'_> {
             scripts: std::mem::take(&mut self.scripts),
             internal_scripts_skipped: self.skipped,
             allocation_tracking: self.tracking.clone(),
-            workspace: None,
-            workspace_scripts: None,
-            selection: None,
+            workspace: self
+                .workspace
+                .as_ref()
+                .map(|w| w.to_string_lossy().into_owned()),
+            workspace_scripts,
+            selection: self.selection.clone(),
             parts: Vec::new(),
             part_of: None,
         };
@@ -1206,6 +1412,9 @@ impl Run<'_> {
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CaptureError::Protocol(format!("cannot encode the manifest: {e}")))?;
         output::atomic_write(&path, &json)?;
+        if let Some(warning) = manifest.not_the_service() {
+            self.reporter.note(&warning);
+        }
         Ok(manifest)
     }
 
@@ -1258,7 +1467,12 @@ mod tests {
         let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], false, &[]);
         assert_eq!(l.program, "node");
         assert_eq!(l.args, strings(&[INSPECT_FLAG, "app.js", "-x"]));
-        assert!(l.env.is_empty() && l.is_node && !l.paused);
+        assert!(l.is_node && !l.paused);
+        // Its children open a loopback inspector too.
+        assert_eq!(
+            l.env,
+            vec![("NODE_OPTIONS".to_owned(), INSPECT_FLAG.to_owned())]
+        );
         let l = inject_inspector(
             &strings(&["/opt/node-22/bin/node20", "a.js"]),
             &[],

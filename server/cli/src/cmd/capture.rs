@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use heapsight_capture::{
-    human_duration, parse_duration, Capture, Options, Output, OutputSource, Phase, Reporter,
+    human_duration, parse_duration, Capture, Options, Output, OutputSource, Phase, Pick, Reporter,
     SnapshotProgress, Source,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,7 +25,13 @@ use crate::cmd::format::bytes;
       heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n  \
       heapsight capture --port 9229 --warmup 10s --duration 60s\n  \
       heapsight capture --pid 4242 --signal SIGUSR2 --duration 5m\n  \
-      heapsight capture --track-allocations --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n\n\
+      heapsight capture --track-allocations --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n  \
+      heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- npm start\n  \
+      heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- npx tsx app.ts\n  \
+      heapsight capture --worker 1 --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node cluster.js\n\n\
+      Through a wrapper (npm, npx, yarn, pnpm, tsx, nodemon, node --watch) every Node process\n\
+      under the command gets a loopback inspector, and the one running your workspace's files\n\
+      is captured; the others are let go.\n\n\
       The capture folder (default .heapsight/captures/<UTC time>/, named by .heapsight/latest)\n\
       gets A.heapsnapshot, B.heapsnapshot, C.heapsnapshot and manifest.json."
 )]
@@ -92,6 +98,27 @@ pub struct Args {
     /// (measured on the fixtures, Node 20 and 24) and grows snapshots 3-8%: keep it short.
     #[arg(long, conflicts_with = "pid")]
     track_allocations: bool,
+    /// Of a command running several Node processes with your code (a `cluster`): capture
+    /// the cluster worker with this id (from 1). Without it or --match, each of them is
+    /// captured, into its own part of the capture folder.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "command",
+        conflicts_with = "match_re"
+    )]
+    worker: Option<u32>,
+    /// Of the Node processes under the command: capture the first whose command line
+    /// (node flags, script path, arguments) matches this regex.
+    #[arg(long = "match", value_name = "REGEX", requires = "command")]
+    match_re: Option<String>,
+    /// Your project: a process that runs none of its files (outside node_modules) is a
+    /// launcher such as npm, not your service (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Capture only the main thread, not the heaps of the target's worker_threads workers.
+    #[arg(long)]
+    no_threads: bool,
 
     /// The capture folder (default: .heapsight/captures/<UTC time>/ under the current
     /// directory, and .heapsight/latest updated).
@@ -173,6 +200,13 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     opts.idle = args.idle;
     opts.gc_rounds = args.gc_rounds;
     opts.record_sources = !args.no_sources;
+    opts.workspace = args.workspace.clone();
+    opts.threads = !args.no_threads;
+    opts.pick = match (args.worker, &args.match_re) {
+        (Some(id), _) => Pick::Worker(id),
+        (None, Some(re)) => Pick::Match(re.clone()),
+        (None, None) => Pick::Each,
+    };
     opts.connect_timeout = args.connect_timeout;
     opts.stall_timeout = args.timeout;
     opts.track_allocations = args.track_allocations;
