@@ -300,7 +300,11 @@ impl Manifest {
 /// `tsx`, `nodemon`, ... for the usual launchers, else the main script's file name, else
 /// the program's.
 pub fn process_name(command: &[String]) -> String {
-    let program = command.first().map(String::as_str).unwrap_or("node");
+    // A process that set `process.title` (npm does: `npm start`) shows it as one string.
+    let program = command
+        .first()
+        .and_then(|p| p.split_whitespace().next())
+        .unwrap_or("node");
     let script = command
         .iter()
         .skip(1)

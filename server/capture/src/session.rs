@@ -95,6 +95,27 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
     }
 }
 
+/// What to say when the process given by pid is a launcher (npm started with
+/// `NODE_OPTIONS=--heapsnapshot-signal=...` handles the signal too): which Node processes
+/// below it could be the service.
+fn launcher_warning(pid: i64, command: &[String]) -> String {
+    let below = tree::node_descendants(pid);
+    let hint = if below.is_empty() {
+        "no Node process runs below it".to_owned()
+    } else {
+        let listed: Vec<String> = below
+            .iter()
+            .map(|(p, c)| format!("{p} ({})", c.join(" ")))
+            .collect();
+        format!("the Node processes below it: {}", listed.join(", "))
+    };
+    format!(
+        "the captured process is {} (pid {pid}), not your service: it only launches others; \
+         {hint}. Give --pid the one that runs your code",
+        manifest::process_name(command)
+    )
+}
+
 /// The user's project: as asked, else the started command's folder, else ours; absolute
 /// and with symbolic links resolved, as Node names its scripts.
 fn workspace_of(opts: &Options, cwd: Option<&std::path::Path>) -> PathBuf {
@@ -636,6 +657,9 @@ impl Run<'_> {
                     .as_deref()
                     .unwrap_or("unknown Node version");
                 let summary = format!("process {pid} ({version}) catches {}", sig.as_str());
+                if tree::command_is_launcher(&self.command) {
+                    self.reporter.note(&launcher_warning(i64::from(*pid), &self.command));
+                }
                 self.end(s, summary);
             }
         }

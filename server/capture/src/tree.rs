@@ -118,6 +118,55 @@ pub(crate) fn looks_like_launcher(info: &ProcessInfo) -> bool {
         .any(|a| a == "--watch" || a.starts_with("--watch-path"))
 }
 
+/// Whether a command line (`/proc/PID/cmdline`) is a launcher's, as [`looks_like_launcher`].
+pub(crate) fn command_is_launcher(command: &[String]) -> bool {
+    let (flags, rest): (Vec<String>, Vec<String>) = command
+        .iter()
+        .skip(1)
+        .cloned()
+        .partition(|a| a.starts_with('-'));
+    let info = ProcessInfo {
+        pid: 0,
+        ppid: None,
+        version: None,
+        command: command.iter().take(1).cloned().chain(rest).collect(),
+        exec_argv: flags,
+        cluster_worker: None,
+    };
+    looks_like_launcher(&info)
+}
+
+/// The Node processes below `pid` (children, grandchildren, ...), by `/proc`: each pid with
+/// its command line. Empty where `/proc` cannot tell.
+pub(crate) fn node_descendants(pid: i64) -> Vec<(i64, Vec<String>)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent_of = |p: i64| -> Option<i64> {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+        let after = &stat[stat.rfind(')')? + 1..];
+        after.split_whitespace().nth(1)?.parse().ok()
+    };
+    let all: Vec<(i64, i64)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .filter_map(|p| Some((p, parent_of(p)?)))
+        .collect();
+    let mut below = vec![pid];
+    let mut found = Vec::new();
+    while let Some(p) = below.pop() {
+        for &(child, _) in all.iter().filter(|(_, parent)| *parent == p) {
+            below.push(child);
+            let command = crate::signal::command_line(child as i32);
+            if command.first().is_some_and(|c| process_name(&[c.clone()]).starts_with("node")) {
+                found.push((child, command));
+            }
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
 /// The role of each process: a cluster worker by its id; a primary when one of the
 /// workers seen is its child; a wrapper when it runs none of the workspace's files.
 fn role_of(seen: &[Seen], i: usize) -> CandidateRole {
