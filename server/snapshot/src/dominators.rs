@@ -12,8 +12,10 @@
 //! anything still unreached (held only by other unreachable nodes, in cycles) gets the
 //! root as its dominator and dominates nothing.
 
+use std::collections::HashMap;
+
 use crate::essential::Essential;
-use crate::graph::{HeapGraph, NodeIndex};
+use crate::graph::{HeapGraph, NodeIndex, Wide32};
 use crate::progress::Progress;
 use crate::retainers::Retainers;
 use crate::Result;
@@ -30,26 +32,36 @@ pub(crate) struct Tree {
 
 impl Tree {
     /// Sums self sizes up the tree, children before their dominator.
-    pub(crate) fn retained_sizes(self, self_sizes: &[u64]) -> Dominators {
-        let mut retained = self_sizes.to_vec();
+    pub(crate) fn retained_sizes(self, self_sizes: &Wide32) -> Dominators {
+        let n = self_sizes.len();
+        let mut retained = Retained {
+            narrow: vec![0; n],
+            big: HashMap::new(),
+        };
+        for i in 0..n {
+            retained.set(i, self_sizes.get(i));
+        }
         for &node in self.preorder.iter().skip(1).rev() {
             let dom = self.idom[node as usize] as usize;
-            retained[dom] += retained[node as usize];
+            let sum = retained.get(dom) + retained.get(node as usize);
+            retained.set(dom, sum);
         }
         let mut order = self.preorder;
         // Leftovers (not in the preorder) hang off the root and dominate nothing: they
         // join the order at its end, after the root.
-        if order.len() < self_sizes.len() {
-            let mut numbered = vec![false; self_sizes.len()];
+        if order.len() < n {
+            let mut numbered = vec![false; n];
             for &node in &order {
                 numbered[node as usize] = true;
             }
+            let mut root = retained.get(0);
             for (node, seen) in numbered.iter().enumerate() {
                 if !seen {
-                    retained[0] += self_sizes[node];
+                    root += self_sizes.get(node);
                     order.push(node as u32);
                 }
             }
+            retained.set(0, root);
         }
         Dominators {
             idom: self.idom,
@@ -59,13 +71,48 @@ impl Tree {
     }
 }
 
+/// Retained sizes, four bytes a node: the few past 4 GiB (the root and the nodes above most
+/// of the heap) are kept aside, exact, where the column holds `u32::MAX`.
+#[derive(Debug, Default)]
+pub(crate) struct Retained {
+    narrow: Vec<u32>,
+    big: HashMap<u32, u64>,
+}
+
+impl Retained {
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        match self.narrow[i] {
+            u32::MAX => self
+                .big
+                .get(&(i as u32))
+                .copied()
+                .unwrap_or(u32::MAX as u64),
+            x => x as u64,
+        }
+    }
+    #[inline]
+    fn set(&mut self, i: usize, value: u64) {
+        match u32::try_from(value) {
+            Ok(x) if x != u32::MAX => self.narrow[i] = x,
+            _ => {
+                self.narrow[i] = u32::MAX;
+                self.big.insert(i as u32, value);
+            }
+        }
+    }
+    fn heap_bytes(&self) -> usize {
+        self.narrow.capacity() * 4 + self.big.capacity() * 16
+    }
+}
+
 /// Immediate dominators and retained sizes of every node.
 #[derive(Debug, Default)]
 pub struct Dominators {
     /// `idom[n]`: the immediate dominator of `n` (the root's is itself).
     pub(crate) idom: Vec<u32>,
-    /// `retained[n]`: bytes freed if `n` were collected.
-    pub(crate) retained: Vec<u64>,
+    /// Bytes freed if `n` were collected, by node.
+    pub(crate) retained: Retained,
     /// Every node once, each after its immediate dominator (the root first).
     pub(crate) order: Vec<u32>,
 }
@@ -77,7 +124,7 @@ impl Dominators {
     }
     /// Retained size of `n`.
     pub fn retained_size(&self, n: NodeIndex) -> u64 {
-        self.retained[n.ix()]
+        self.retained.get(n.ix())
     }
     /// Every node once, each after its immediate dominator, the root first: the order in
     /// which sums down or up the tree need no children lists.
@@ -104,7 +151,7 @@ impl Dominators {
     }
     /// Approximate bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.idom.capacity() * 4 + self.retained.capacity() * 8 + self.order.capacity() * 4
+        self.idom.capacity() * 4 + self.retained.heap_bytes() + self.order.capacity() * 4
     }
 }
 

@@ -85,7 +85,7 @@ impl Essential {
 }
 
 /// Decides the edges of nodes in `range`: the bits (over all edges) and in-degree counts
-/// (over all nodes, shifted by one for the prefix sum).
+/// (over all nodes, one more slot for the prefix sum's total).
 fn decide(
     graph: &HeapGraph,
     weakmaps: &WeakMapEdges,
@@ -120,7 +120,7 @@ fn decide(
                 continue;
             }
             edges.set(e);
-            counts[to as usize + 1] += 1;
+            counts[to as usize] += 1;
         }
     }
     (edges, counts)

@@ -2,7 +2,7 @@
 //!
 //! Node `i` owns edges `first_edge[i]..first_edge[i + 1]`. Edge targets are node ordinals
 //! (not the file's `ordinal × field count`). Type columns hold the canonical codes of
-//! [`NodeType`] / [`EdgeType`]. Memory is the columns themselves: about 26 bytes a node
+//! [`NodeType`] / [`EdgeType`]. Memory is the columns themselves: about 22 bytes a node
 //! and 9 bytes an edge, plus the strings.
 
 use crate::meta::Header;
@@ -36,43 +36,83 @@ pub struct Location {
     pub column: u32,
 }
 
-/// Node ids, four bytes each while every id fits (the usual case), eight otherwise.
+/// A column of numbers four bytes each while every value fits (the usual case), eight
+/// otherwise: node ids (past 2^32 on long-running processes) and self sizes (a single
+/// object past 4 GiB, or an owner's sum after attribution).
 #[derive(Debug, Clone)]
-pub(crate) enum Ids {
+pub(crate) enum Wide32 {
     Narrow(Vec<u32>),
     Wide(Vec<u64>),
 }
 
-impl Ids {
+impl Wide32 {
     pub(crate) fn with_capacity(n: usize) -> Self {
-        Ids::Narrow(Vec::with_capacity(n))
+        Wide32::Narrow(Vec::with_capacity(n))
+    }
+    /// Turns the column into eight bytes a value (values past `u32::MAX` from now on).
+    #[cold]
+    #[inline(never)]
+    fn widen(&mut self) {
+        if let Wide32::Narrow(v) = self {
+            let mut wide: Vec<u64> = Vec::with_capacity(v.capacity());
+            wide.extend(v.iter().map(|&x| x as u64));
+            *self = Wide32::Wide(wide);
+        }
     }
     #[inline]
-    pub(crate) fn push(&mut self, id: u64) {
+    pub(crate) fn push(&mut self, value: u64) {
         match self {
-            Ids::Narrow(v) => match u32::try_from(id) {
+            Wide32::Narrow(v) => match u32::try_from(value) {
                 Ok(x) => v.push(x),
                 Err(_) => {
-                    let mut wide: Vec<u64> = Vec::with_capacity(v.capacity());
-                    wide.extend(v.iter().map(|&x| x as u64));
-                    wide.push(id);
-                    *self = Ids::Wide(wide);
+                    self.widen();
+                    if let Wide32::Wide(v) = self {
+                        v.push(value);
+                    }
                 }
             },
-            Ids::Wide(v) => v.push(id),
+            Wide32::Wide(v) => v.push(value),
         }
     }
     #[inline]
     pub(crate) fn get(&self, i: usize) -> u64 {
         match self {
-            Ids::Narrow(v) => v[i] as u64,
-            Ids::Wide(v) => v[i],
+            Wide32::Narrow(v) => v[i] as u64,
+            Wide32::Wide(v) => v[i],
+        }
+    }
+    #[inline]
+    pub(crate) fn set(&mut self, i: usize, value: u64) {
+        match self {
+            Wide32::Narrow(v) => match u32::try_from(value) {
+                Ok(x) => v[i] = x,
+                Err(_) => {
+                    self.widen();
+                    if let Wide32::Wide(v) = self {
+                        v[i] = value;
+                    }
+                }
+            },
+            Wide32::Wide(v) => v[i] = value,
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Wide32::Narrow(v) => v.len(),
+            Wide32::Wide(v) => v.len(),
+        }
+    }
+    /// The sum of all values (the reader checked it fits in 64 bits).
+    pub(crate) fn sum(&self) -> u64 {
+        match self {
+            Wide32::Narrow(v) => v.iter().map(|&x| x as u64).sum(),
+            Wide32::Wide(v) => v.iter().sum(),
         }
     }
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            Ids::Narrow(v) => v.capacity() * 4,
-            Ids::Wide(v) => v.capacity() * 8,
+            Wide32::Narrow(v) => v.capacity() * 4,
+            Wide32::Wide(v) => v.capacity() * 8,
         }
     }
 }
@@ -83,8 +123,8 @@ pub struct HeapGraph {
     pub(crate) header: Header,
     pub(crate) node_type: Vec<u8>,
     pub(crate) node_name: Vec<u32>,
-    pub(crate) node_id: Ids,
-    pub(crate) node_self_size: Vec<u64>,
+    pub(crate) node_id: Wide32,
+    pub(crate) node_self_size: Wide32,
     /// `len() == node_count + 1`.
     pub(crate) first_edge: Vec<u32>,
     /// Empty when the snapshot has no `detachedness` field.
@@ -178,7 +218,7 @@ impl HeapGraph {
     }
     /// Shallow size in bytes.
     pub fn self_size(&self, n: NodeIndex) -> u64 {
-        self.node_self_size[n.ix()]
+        self.node_self_size.get(n.ix())
     }
     /// DevTools' detachedness (0 unknown, 1 attached, 2 detached); 0 when absent.
     pub fn detachedness(&self, n: NodeIndex) -> u8 {
@@ -224,14 +264,14 @@ impl HeapGraph {
     }
     /// Sum of all self sizes.
     pub fn total_self_size(&self) -> u64 {
-        self.node_self_size.iter().sum()
+        self.node_self_size.sum()
     }
     /// Approximate bytes of memory the graph holds.
     pub fn heap_bytes(&self) -> usize {
         self.node_type.capacity()
             + self.node_name.capacity() * 4
             + self.node_id.heap_bytes()
-            + self.node_self_size.capacity() * 8
+            + self.node_self_size.heap_bytes()
             + self.first_edge.capacity() * 4
             + self.node_detachedness.capacity()
             + self.edge_type.capacity()

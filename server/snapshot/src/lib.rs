@@ -150,30 +150,33 @@ impl Snapshot {
         let side_result =
             side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
         // Two cores: the depth-first numbering beside the retainer index and the owners
-        // self sizes are attributed to; then the semi-dominators beside the distances.
-        // Sizes are only needed when retained sizes are summed, after both.
+        // self sizes are attributed to; the sizes move at once (nothing before the
+        // retained sums reads them), so the owners column is gone before the peak; then
+        // the semi-dominators beside the distances.
         progress.start(Phase::Dominators, 0);
         progress.step("retainers, dominators | distances, self sizes");
-        let (tree, (distances, owners)) = std::thread::scope(|s| {
+        let (search, retainers, owners) = std::thread::scope(|s| {
             let search = s.spawn(|| dominators::search(&graph, &essential));
             let retainers = Retainers::build(&graph, &essential, counts);
             let owners = shallow::owners(&graph);
             let search = search
                 .join()
                 .unwrap_or_else(|_| dominators::search(&graph, &essential));
-            let side = s.spawn(|| distances::compute(&graph, &weakmaps));
-            let tree = dominators::finish(&graph, &essential, &retainers, search, progress)
-                .map(|t| (t, retainers));
-            let distances = side
-                .join()
-                .unwrap_or_else(|_| vec![UNREACHABLE; graph.node_count()]);
-            (tree, (distances, owners))
+            (search, retainers, owners)
         });
-        let (tree, retainers) = tree?;
-        drop(weakmaps);
         if let Some(owners) = owners {
             shallow::apply(&mut graph, &owners);
         }
+        let (tree, distances) = std::thread::scope(|s| {
+            let side = s.spawn(|| distances::compute(&graph, &weakmaps));
+            let tree = dominators::finish(&graph, &essential, &retainers, search, progress);
+            let distances = side
+                .join()
+                .unwrap_or_else(|_| vec![UNREACHABLE; graph.node_count()]);
+            (tree, distances)
+        });
+        let tree = tree?;
+        drop(weakmaps);
         progress.start(Phase::RetainedSizes, 0);
         progress.step("retained sizes");
         let dominators = tree.retained_sizes(&graph.node_self_size);

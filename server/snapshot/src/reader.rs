@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Result, SnapshotError};
-use crate::graph::{HeapGraph, Ids, Location, NodeIndex};
+use crate::graph::{HeapGraph, Location, NodeIndex, Wide32};
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
 use crate::scan::{self, push_records, Key, RecordSink, Sink, Strings};
@@ -52,8 +52,8 @@ struct NodeSink {
     type_map: Vec<u8>,
     node_type: Vec<u8>,
     node_name: Vec<u32>,
-    node_id: Ids,
-    node_self_size: Vec<u64>,
+    node_id: Wide32,
+    node_self_size: Wide32,
     edge_count: Vec<u32>,
     detachedness: Vec<u8>,
     /// (node ordinal, V8 trace node id) of the nodes whose id is not 0: none at all
@@ -97,8 +97,8 @@ impl NodeSink {
             type_map,
             node_type: Vec::with_capacity(capacity),
             node_name: Vec::with_capacity(capacity),
-            node_id: Ids::with_capacity(capacity),
-            node_self_size: Vec::with_capacity(capacity),
+            node_id: Wide32::with_capacity(capacity),
+            node_self_size: Wide32::with_capacity(capacity),
             // One more for the prefix sum's final total.
             edge_count: Vec::with_capacity(capacity + 1),
             detachedness: if layout.detachedness_at.is_some() {

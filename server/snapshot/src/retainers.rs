@@ -14,24 +14,25 @@ pub struct Retainers {
 }
 
 impl Retainers {
-    /// Builds the index from the retaining-edge counts (`counts[t + 1]` edges into `t`,
-    /// from [`Essential::compute`]) in one more pass over the edges.
+    /// Builds the index from the retaining-edge counts (`counts[t]` edges into `t`, from
+    /// [`Essential::compute`]) in one more pass over the edges. The counts become ends
+    /// (inclusive sums), and each is counted back down to its node's start as the edges,
+    /// walked from the last, are placed: no second column of cursors, and each node's
+    /// retainers in ascending order.
     pub(crate) fn build(graph: &HeapGraph, essential: &Essential, counts: Vec<u32>) -> Retainers {
         let n = graph.node_count();
         let mut first = counts;
-        for i in 0..n {
-            first[i + 1] += first[i];
+        for i in 1..=n {
+            first[i] += first[i - 1];
         }
         let total = first[n] as usize;
         let mut from_col = vec![0u32; total];
-        // `cursor[t]` is where the next retainer of `t` goes; reuse `first` shifted by one.
-        let mut cursor: Vec<u32> = first[..n].to_vec();
-        for from in 0..n as u32 {
-            for e in graph.edge_range(NodeIndex(from)) {
+        for from in (0..n as u32).rev() {
+            for e in graph.edge_range(NodeIndex(from)).rev() {
                 if essential.retains(e) {
                     let t = graph.edge_to[e] as usize;
-                    from_col[cursor[t] as usize] = from;
-                    cursor[t] += 1;
+                    first[t] -= 1;
+                    from_col[first[t] as usize] = from;
                 }
             }
         }

@@ -75,7 +75,10 @@ pub(crate) fn apply(graph: &mut HeapGraph, owner: &[u32]) {
         {
             continue;
         }
-        let size = std::mem::take(&mut graph.node_self_size[i]);
-        graph.node_self_size[o as usize] += size;
+        let sizes = &mut graph.node_self_size;
+        let size = sizes.get(i);
+        sizes.set(i, 0);
+        // Cannot overflow: the reader checked that all self sizes add up within 64 bits.
+        sizes.set(o as usize, sizes.get(o as usize) + size);
     }
 }

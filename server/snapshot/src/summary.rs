@@ -423,12 +423,19 @@ pub fn summarize(snap: &Snapshot) -> Vec<ClassSummary> {
 /// Aggregates the nodes `keep` accepts (e.g. objects allocated between two snapshots).
 pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> Vec<ClassSummary> {
     let g = &snap.graph;
-    let classes = ClassNames::compute(g);
-    // Row per class key: (class, location for located objects).
+    // Two cores: the dominator tree's children lists beside the class names.
+    let (ClassNames { names, class_of }, tree) = std::thread::scope(|s| {
+        let tree = s.spawn(|| snap.dominator_children());
+        let classes = ClassNames::compute(g);
+        let tree = tree.join().unwrap_or_else(|_| snap.dominator_children());
+        (classes, tree)
+    });
+    // Row per class key: (class, location for located objects). Each node's class becomes
+    // its row in place: one column, not two.
     let mut rows: Vec<ClassSummary> = Vec::new();
     let mut row_of_key: HashMap<ClassKey, u32> = HashMap::new();
-    let mut row_of = vec![u32::MAX; g.node_count()];
-    let mut row_of_class = vec![u32::MAX; classes.names.len()];
+    let mut row_of = class_of;
+    let mut row_of_class = vec![u32::MAX; names.len()];
     // Locations are sorted by node: walk them alongside the nodes.
     let locations = g.locations();
     let mut next_location = 0;
@@ -436,10 +443,10 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
         while next_location < locations.len() && locations[next_location].node < n {
             next_location += 1;
         }
+        let class = std::mem::replace(&mut row_of[n.ix()], u32::MAX);
         if g.self_size(n) == 0 || !keep(n) {
             continue;
         }
-        let class = classes.class_of[n.ix()];
         let location = match locations.get(next_location) {
             Some(l) if l.node == n && g.node_type(n) == NodeType::Object => {
                 // DevTools keeps the last location recorded for a node.
@@ -454,7 +461,7 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
         };
         let mut new_row = || {
             rows.push(ClassSummary {
-                name: classes.names[class as usize].clone(),
+                name: names[class as usize].clone(),
                 location,
                 count: 0,
                 self_size: 0,
@@ -490,7 +497,6 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
         };
     }
     // Walk the dominator tree keeping, per row, how many counted ancestors are open.
-    let tree = snap.dominator_children();
     let mut open = vec![0u32; rows.len()];
     let mut stack: Vec<(u32, bool)> = vec![(0, false)];
     while let Some((node, leaving)) = stack.pop() {
@@ -528,21 +534,22 @@ pub struct DominatorChildren {
 impl DominatorChildren {
     pub(crate) fn build(idom: &[u32]) -> Self {
         let n = idom.len();
+        // `first[d]` counts, then ends (inclusive sums), then, filled from the last child
+        // back, starts: no second column of cursors.
         let mut first = vec![0u32; n + 1];
         for (node, &d) in idom.iter().enumerate() {
             if node != d as usize {
-                first[d as usize + 1] += 1;
+                first[d as usize] += 1;
             }
         }
-        for i in 0..n {
-            first[i + 1] += first[i];
+        for i in 1..=n {
+            first[i] += first[i - 1];
         }
-        let mut cursor: Vec<u32> = first[..n].to_vec();
         let mut children = vec![0u32; first[n] as usize];
-        for (node, &d) in idom.iter().enumerate() {
+        for (node, &d) in idom.iter().enumerate().rev() {
             if node != d as usize {
-                children[cursor[d as usize] as usize] = node as u32;
-                cursor[d as usize] += 1;
+                first[d as usize] -= 1;
+                children[first[d as usize] as usize] = node as u32;
             }
         }
         DominatorChildren { first, children }

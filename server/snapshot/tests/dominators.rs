@@ -228,3 +228,30 @@ fn million_long_linked_list_does_not_overflow_the_stack() {
     assert_eq!(idom, NodeIndex(LEN - 1));
     assert_eq!(distance, LEN, "the first link is a user root at distance 1");
 }
+
+/// Self sizes are kept in four bytes while they fit: a size past 4 GiB in the file, and an
+/// owner whose attributed size passes 4 GiB, take the eight-byte path and stay exact.
+#[test]
+fn self_sizes_past_four_gib_stay_exact() {
+    let big = u64::from(u32::MAX) + 10;
+    let mut g = Gen::new();
+    let global = g.node("object", "global", 8);
+    let holder = g.node("object", "Holder", 16);
+    let huge = g.node("string", "huge", big);
+    let store = g.node("array", "(object elements)", u64::from(u32::MAX) - 4);
+    g.edge(0, "shortcut", "global", global);
+    g.edge(global, "property", "holder", holder);
+    g.edge(holder, "property", "s", huge);
+    g.edge(holder, "internal", "elements", store);
+    let json = g.to_json(Layout::Node20);
+    let snap = Snapshot::from_bytes(json.as_bytes(), &Progress::new()).expect("reads");
+    let g = &snap.graph;
+    // The backing store's size moves onto its owner, past 2^32.
+    assert_eq!(g.self_size(NodeIndex(holder)), 16 + u64::from(u32::MAX) - 4);
+    assert_eq!(g.self_size(NodeIndex(store)), 0);
+    assert_eq!(g.self_size(NodeIndex(huge)), big);
+    let total = 8 + 16 + big + u64::from(u32::MAX) - 4;
+    assert_eq!(g.total_self_size(), total);
+    assert_eq!(snap.retained_size(NodeIndex::ROOT), total);
+    assert_eq!(snap.retained_size(NodeIndex(holder)), total - 8);
+}
