@@ -24,7 +24,7 @@ pub enum MapSource {
 pub struct OriginalPosition {
     /// The original file (sources resolved against the map's directory and `sourceRoot`).
     pub path: PathBuf,
-    /// 0-based line.
+    /// 0-based line (0 for code the compiler added: see [`ScriptMap::original_position`]).
     pub line: u32,
     /// 0-based column, in UTF-16 code units like the generated side.
     pub column: u32,
@@ -174,17 +174,41 @@ impl ScriptMap {
 
     /// The original position of generated (0-based `line`, UTF-16 `column`): the mapping at or
     /// before it on the same generated line.
+    ///
+    /// Code no mapping covers is what a compiler added to a module (esbuild's `__copyProps`
+    /// and `__toESM` and tsx's module wrapper, all before the first mapping of tsx's one line
+    /// of output; tsc's `__importStar` lines). In a map compiled from one file it belongs to
+    /// that file and is placed at its start (0, 0), where V8 places a module's own code: the
+    /// file is known even where the line is not, and the generated text never stands for it
+    /// (tsx runs `main.ts` under its own URL). A map of several files (a bundle) says nothing
+    /// about such code.
     pub fn original_position(&self, line: u32, column: u32) -> Option<OriginalPosition> {
-        let token = self.map.lookup_token(line, column)?;
-        if token.get_dst_line() != line {
-            return None;
+        let mapped = self
+            .map
+            .lookup_token(line, column)
+            .filter(|token| token.get_dst_line() == line)
+            .and_then(|token| Some((token.get_source()?, token)));
+        match mapped {
+            Some((source, token)) => Some(OriginalPosition {
+                path: self.source_path(source),
+                line: token.get_src_line(),
+                column: token.get_src_col(),
+            }),
+            None => self.only_source().map(|path| OriginalPosition {
+                path,
+                line: 0,
+                column: 0,
+            }),
         }
-        let source = token.get_source()?;
-        Some(OriginalPosition {
-            path: self.source_path(source),
-            line: token.get_src_line(),
-            column: token.get_src_col(),
-        })
+    }
+
+    /// The original file of a map compiled from one file (every source names it).
+    fn only_source(&self) -> Option<PathBuf> {
+        let mut paths = (0..self.map.get_source_count())
+            .filter_map(|index| self.map.get_source(index))
+            .map(|source| self.source_path(source));
+        let first = paths.next()?;
+        paths.all(|path| path == first).then_some(first)
     }
 
     /// The embedded text (`sourcesContent`) of the original at `path`, when the map has it.
