@@ -8,9 +8,11 @@
 #      tests take snapshots under each so that the parser sees every format we claim to read.
 #   2. The peer tools that the cross-check tests compare against, into tests/peer/node_modules,
 #      from the committed tests/peer/package.json and package-lock.json (`npm ci`).
-#   3. The npm packages the fixture apps use (express, axios, winston, ...), into
-#      fixtures/node_modules, from the committed fixtures/package.json and package-lock.json
-#      (`npm ci`).
+#   3. The npm packages the fixture apps use (express, axios, winston, ...) and the launchers
+#      the launch-form tests start them with (tsx, ts-node + typescript, nodemon, pnpm, yarn,
+#      http-server: devDependencies), into fixtures/node_modules, from the committed
+#      fixtures/package.json and package-lock.json (`npm ci`). The tests run the launchers from
+#      fixtures/node_modules/.bin, never from the network.
 #
 # Needs: node + npm on PATH (any Node >= 18); when missing and run as root on Debian, installs
 # Debian's `nodejs` and `npm` packages first.
@@ -149,6 +151,17 @@ fi
   for (const name of Object.keys(require("./package.json").dependencies || {})) require.resolve(name);
 ') || die "the fixture packages in fixtures/node_modules do not resolve"
 log "fixture packages resolve: $(cd "$ROOT/fixtures" && node -p 'Object.keys(require("./package.json").dependencies).join(", ")')"
+# The launchers of tests/tests/launch_forms.rs run on this node from fixtures/node_modules/.bin
+# (the lock pins pnpm 10: pnpm 11 needs Node 22.13 (node:sqlite), and pnpm 12 ships native
+# binaries as optional packages that make `npm ci` refuse the lock).
+launchers=""
+for tool in tsx ts-node tsc nodemon pnpm yarn http-server; do
+  bin="$ROOT/fixtures/node_modules/.bin/$tool"
+  [ -x "$bin" ] || die "$bin is missing: the fixtures' devDependencies did not install"
+  out="$("$bin" --version 2>/dev/null)" || die "$bin --version fails on node $(node --version)"
+  launchers="$launchers $tool $(printf '%s\n' "$out" | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | sed -n 1p)"
+done
+log "launchers in fixtures/node_modules/.bin:$launchers"
 
 # The real editors the end-to-end editor tests drive (Neovim 0.7 and 0.11, VS Code through
 # code-server in Chromium, Emacs + eglot) and the VS Code extension's .vsix.

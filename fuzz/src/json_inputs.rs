@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use heapsight_capture::{url_to_path, Manifest};
 use heapsight_ide::{
-    apply_edits, finding_markdown, parse_report, sha256_hex, Analysis, CapturedScripts, Config,
-    Finding, Input, Loaded, Source,
+    apply_edits, finding_markdown, parse_report, sha256_hex, Analysis, CaptureManifest,
+    CapturedScripts, Config, Finding, Input, Loaded, LoadedHeap, Source,
 };
 
 use crate::sourcemaps::check_range;
@@ -30,9 +30,13 @@ pub fn check_manifest(data: &[u8]) {
             let _ = manifest.snapshot_path(dir, label);
         }
     }
-    let Ok(scripts) = CapturedScripts::from_json(data, Path::new("/capture/manifest.json")) else {
+    let Ok(read) = CaptureManifest::from_json(data, Path::new("/capture/manifest.json")) else {
         return;
     };
+    // The warning and the parts read from any manifest without panicking.
+    let _ = read.not_the_service();
+    let _ = read.process().main_heap_title(!read.parts.is_empty());
+    let scripts = read.scripts;
     // Every script the file lists is found again by its URL (the last record of a URL wins,
     // so only presence is checked), and a recorded source matches exactly its own hash.
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
@@ -54,9 +58,10 @@ pub fn check_manifest(data: &[u8]) {
 /// The report reader on `data`, then the editor's questions on what it loads.
 pub fn check_report(data: &[u8]) {
     let path = PathBuf::from("/fuzz/report.json");
-    let Ok((findings, summary)) = parse_report(data, &path) else {
+    let Ok(report) = parse_report(data, &path) else {
         return;
     };
+    let findings = report.findings;
     // Findings serialize and read back to the same JSON (the cache relies on it).
     let text = serde_json::to_string(&findings).expect("findings serialize");
     let back: Vec<Finding> = serde_json::from_str(&text).expect("serialized findings read");
@@ -70,8 +75,16 @@ pub fn check_report(data: &[u8]) {
         input: Input::Report(path),
         source: Source::Report,
         findings,
-        summary,
-        scripts: CapturedScripts::default(),
+        summary: report.summary,
+        heaps: report
+            .heaps
+            .into_iter()
+            .map(|report| LoadedHeap {
+                report,
+                scripts: CapturedScripts::default(),
+            })
+            .collect(),
+        warnings: report.warnings,
     };
     let config = Config {
         min_retained_bytes: 0,

@@ -81,6 +81,19 @@ pub const LIBRARY_FIXTURE_APPS: &[&str] = &[
     "express-seen-map-leak",
 ];
 
+/// The apps of the launch-form tests (`tests/tests/launch_forms.rs`, `bench/launch-forms.js`):
+/// services started through a wrapper (`npm start`, `npx tsx`, nodemon, `node --watch`, pnpm,
+/// yarn), as a `cluster`, with their leak in a `worker_threads` worker, and one whose
+/// `npm start` runs only a package's code. Not snapshotted in-process like the others: each is
+/// captured for real through the `heapsight` binary.
+pub const LAUNCH_FORM_APPS: &[&str] = &[
+    "launch-js",
+    "launch-ts",
+    "launch-cluster",
+    "launch-worker-thread",
+    "launch-package-only",
+];
+
 /// The share of an app's default load a tracked capture sends: allocation tracking slows a
 /// workload 5-30 times, so tracked triples take half the usual load.
 pub const TRACKED_LOAD_FRACTION: &str = "0.5";
@@ -372,6 +385,60 @@ pub fn repo_root() -> PathBuf {
 /// `fixtures/` in the repository.
 pub fn fixtures_dir() -> PathBuf {
     repo_root().join("fixtures")
+}
+
+/// The `heapsight` binary the end-to-end tests run: `HEAPSIGHT_SERVER` when set, else
+/// `target/release/heapsight` (built by `cargo build --release -p heapsight`, and by `cargo test
+/// --workspace --release`), checked to be newer than the sources it is built from (each crate's
+/// `src/` and `Cargo.toml` under `server/`, `Cargo.lock`, `grammars/`).
+pub fn heapsight_binary() -> Result<PathBuf> {
+    if let Some(chosen) = std::env::var_os("HEAPSIGHT_SERVER") {
+        return Ok(PathBuf::from(chosen));
+    }
+    let root = repo_root();
+    let binary = root.join("target/release/heapsight");
+    let hint = "build it: `cargo build --release -p heapsight`";
+    let built = fs::metadata(&binary)
+        .and_then(|m| m.modified())
+        .map_err(|_| anyhow!("{} is missing: {hint}", binary.display()))?;
+    let mut inputs = vec![root.join("Cargo.lock"), root.join("grammars")];
+    for entry in fs::read_dir(root.join("server"))
+        .with_context(|| format!("listing {}", root.join("server").display()))?
+        .flatten()
+    {
+        inputs.push(entry.path().join("src"));
+        inputs.push(entry.path().join("Cargo.toml"));
+    }
+    if built < newest_source_mtime(&inputs) {
+        bail!(
+            "{} is older than the server's sources: {hint}",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// The newest modification time under `paths`, skipping what cannot be read (a file removed
+/// while we walk: others may be editing the sources) and `node_modules`, `target`, `dist`.
+fn newest_source_mtime(paths: &[PathBuf]) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut stack = paths.to_vec();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            for entry in fs::read_dir(&path).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                if name != "node_modules" && name != "target" && name != "dist" {
+                    stack.push(entry.path());
+                }
+            }
+        } else if let Ok(modified) = meta.modified() {
+            newest = newest.max(modified);
+        }
+    }
+    newest
 }
 
 /// `fixtures/<app>`, checked to exist.

@@ -5,7 +5,7 @@
 use std::fs::{self, File};
 use std::io::Read;
 
-use heapsight_tests::support::{self, FIXTURE_APPS, LIBRARY_FIXTURE_APPS};
+use heapsight_tests::support::{self, FIXTURE_APPS, LAUNCH_FORM_APPS, LIBRARY_FIXTURE_APPS};
 
 #[test]
 fn fixture_apps_are_all_listed() {
@@ -20,18 +20,30 @@ fn fixture_apps_are_all_listed() {
     let mut listed: Vec<String> = FIXTURE_APPS
         .iter()
         .chain(LIBRARY_FIXTURE_APPS)
+        .chain(LAUNCH_FORM_APPS)
         .map(|s| (*s).to_owned())
         .collect();
     listed.sort();
     assert_eq!(
         on_disk, listed,
-        "fixtures/ and support::FIXTURE_APPS + LIBRARY_FIXTURE_APPS disagree"
+        "fixtures/ and support::FIXTURE_APPS + LIBRARY_FIXTURE_APPS + LAUNCH_FORM_APPS disagree"
     );
 }
 
 #[test]
 fn expected_json_lines_hold_their_code() {
-    for app in FIXTURE_APPS.iter().chain(LIBRARY_FIXTURE_APPS) {
+    // The launch-form apps have an expected.json when they have code of their own (not the
+    // one whose `npm start` runs only a package).
+    let launch = LAUNCH_FORM_APPS.iter().filter(|app| {
+        support::fixture_dir(app)
+            .map(|dir| dir.join("expected.json").is_file())
+            .unwrap_or(false)
+    });
+    for app in FIXTURE_APPS
+        .iter()
+        .chain(LIBRARY_FIXTURE_APPS)
+        .chain(launch)
+    {
         let expected = support::expected(app).expect("expected.json");
         let dir = support::fixture_dir(app).expect("fixture dir");
         let places = expected

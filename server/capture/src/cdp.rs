@@ -34,6 +34,47 @@ pub enum Step {
     Done(Value),
 }
 
+/// One protocol message, decoded: the same shape whether it came over a WebSocket or
+/// inside `NodeWorker.receivedMessageFromWorker`.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// It has a `method`.
+    Event(Event),
+    /// It answers command `id`: its `result`, or its error's code and message.
+    Answer {
+        id: Option<u64>,
+        outcome: std::result::Result<Value, (i64, String)>,
+    },
+}
+
+impl Incoming {
+    pub(crate) fn decode(mut value: Value) -> Incoming {
+        if let Some(method) = value.get("method").and_then(Value::as_str) {
+            let method = method.to_owned();
+            let params = value
+                .get_mut("params")
+                .map(Value::take)
+                .unwrap_or(Value::Null);
+            return Incoming::Event(Event { method, params });
+        }
+        let id = value.get("id").and_then(Value::as_u64);
+        let outcome = match value.get("error") {
+            Some(err) => Err((
+                err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                err.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message")
+                    .to_owned(),
+            )),
+            None => Ok(value
+                .get_mut("result")
+                .map(Value::take)
+                .unwrap_or(Value::Null)),
+        };
+        Incoming::Answer { id, outcome }
+    }
+}
+
 /// A connected protocol session.
 pub struct Cdp {
     ws: WebSocketStream<TcpStream>,
@@ -149,19 +190,85 @@ impl Cdp {
     /// Reads the next event, or the answer to command `id` (sent as `method`).
     pub async fn next_for(&mut self, id: u64, method: &str) -> Result<Step> {
         loop {
-            let msg = tokio::time::timeout(self.timeout, self.ws.next())
-                .await
-                .map_err(|_| CaptureError::Timeout {
-                    what: format!("the inspector to answer {method}"),
-                    after: self.timeout,
-                })?;
+            let value = self.receive(method, Some(self.timeout)).await?;
+            match Incoming::decode(value) {
+                Incoming::Event(event) => return Ok(Step::Event(event)),
+                Incoming::Answer {
+                    id: Some(got),
+                    outcome,
+                } if got == id => {
+                    return outcome.map(Step::Done).map_err(|(code, message)| {
+                        CaptureError::Command {
+                            method: method.to_owned(),
+                            code,
+                            message,
+                        }
+                    })
+                }
+                // The late answer of a command sent without waiting (see `absorb`).
+                Incoming::Answer { .. } => continue,
+            }
+        }
+    }
+
+    /// Reads until the next event, skipping answers (nobody waits for one: ids start at 1,
+    /// and commands sent without waiting are answered late). Waits at most `timeout` for
+    /// each message, or forever when `None`. Cancel-safe: an event is either returned or
+    /// still unread, so it can race a stop signal in a `select!`.
+    pub(crate) async fn next_event(
+        &mut self,
+        during: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Event> {
+        loop {
+            let value = self.receive(during, timeout).await?;
+            if let Incoming::Event(event) = Incoming::decode(value) {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// How long one message may take (see [`Cdp::set_timeout`]).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The events buffered so far, oldest first.
+    pub(crate) fn kept_events(&self) -> &[Event] {
+        &self.kept
+    }
+
+    /// Takes the buffered events named one of `methods`, in arrival order, and leaves the
+    /// others buffered.
+    pub(crate) fn take_events_named(&mut self, methods: &[&str]) -> Vec<Event> {
+        let (taken, left) = std::mem::take(&mut self.kept)
+            .into_iter()
+            .partition(|e| methods.contains(&e.method.as_str()));
+        self.kept = left;
+        taken
+    }
+
+    /// The next message as JSON. Pings are answered by the WebSocket layer.
+    async fn receive(&mut self, during: &str, timeout: Option<Duration>) -> Result<Value> {
+        loop {
+            let next = self.ws.next();
+            let msg =
+                match timeout {
+                    Some(after) => tokio::time::timeout(after, next).await.map_err(|_| {
+                        CaptureError::Timeout {
+                            what: format!("the inspector to answer {during}"),
+                            after,
+                        }
+                    })?,
+                    None => next.await,
+                };
             let text = match msg {
                 None => {
                     return Err(CaptureError::Disconnected {
-                        during: method.to_owned(),
+                        during: during.to_owned(),
                     })
                 }
-                Some(Err(e)) => return Err(disconnected(method, &e)),
+                Some(Err(e)) => return Err(disconnected(during, &e)),
                 Some(Ok(Message::Text(t))) => t,
                 Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
                     Ok(t) => t.into(),
@@ -173,46 +280,13 @@ impl Cdp {
                 },
                 Some(Ok(Message::Close(_))) => {
                     return Err(CaptureError::Disconnected {
-                        during: method.to_owned(),
+                        during: during.to_owned(),
                     })
                 }
-                // Pings are answered by the WebSocket layer itself.
                 Some(Ok(_)) => continue,
             };
-            let mut value: Value = serde_json::from_str(text.as_str())
-                .map_err(|e| CaptureError::Protocol(format!("a message that is not JSON ({e})")))?;
-            if let Some(event) = value.get("method").and_then(Value::as_str) {
-                let event = event.to_owned();
-                let params = value
-                    .get_mut("params")
-                    .map(Value::take)
-                    .unwrap_or(Value::Null);
-                return Ok(Step::Event(Event {
-                    method: event,
-                    params,
-                }));
-            }
-            if value.get("id").and_then(Value::as_u64) != Some(id) {
-                // The late answer of a command sent without waiting (see `absorb`).
-                continue;
-            }
-            if let Some(err) = value.get("error") {
-                return Err(CaptureError::Command {
-                    method: method.to_owned(),
-                    code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-                    message: err
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or("no message")
-                        .to_owned(),
-                });
-            }
-            return Ok(Step::Done(
-                value
-                    .get_mut("result")
-                    .map(Value::take)
-                    .unwrap_or(Value::Null),
-            ));
+            return serde_json::from_str(text.as_str())
+                .map_err(|e| CaptureError::Protocol(format!("a message that is not JSON ({e})")));
         }
     }
 
@@ -230,7 +304,9 @@ impl Cdp {
 
     /// Reads and absorbs events until the connection fails, so that a target waiting on
     /// its inspector (paused, or with events queued) goes on while we wait for something
-    /// else, e.g. its ready line. Never returns `Ok`; meant for a `select!` arm.
+    /// else, e.g. its ready line. A worker thread announced as held at its start (a `node`
+    /// started with `--inspect-brk` holds every worker it starts) is let run: before
+    /// snapshot A no worker is measured. Never returns `Ok`; meant for a `select!` arm.
     pub async fn drain_events(&mut self) -> Result<()> {
         loop {
             let msg = self.ws.next().await;
@@ -253,6 +329,20 @@ impl Cdp {
                     .get_mut("params")
                     .map(Value::take)
                     .unwrap_or(Value::Null);
+                // Node reports `waitingForDebugger` by our `NodeWorker.enable` flag, not by
+                // `--inspect-brk`'s hold: every worker announced is told to run (a no-op
+                // for one that runs).
+                if method == "NodeWorker.attachedToWorker" {
+                    if let Some(session) = params.get("sessionId").and_then(Value::as_str) {
+                        let run = json!({ "id": 1, "method": "Runtime.runIfWaitingForDebugger" });
+                        self.send(
+                            "NodeWorker.sendMessageToWorker",
+                            json!({ "sessionId": session, "message": run.to_string() }),
+                        )
+                        .await?;
+                    }
+                    continue;
+                }
                 self.absorb(Event { method, params }).await?;
             }
         }

@@ -1,14 +1,25 @@
 //! Taking one heap snapshot over the inspector: forced garbage collection, then
 //! `HeapProfiler.takeHeapSnapshot` with its chunks written to `<name>.partial` as they
 //! arrive (a snapshot is never held whole in memory), checked for a complete JSON ending,
-//! and renamed into place.
+//! and renamed into place. Any [`Channel`] will do: the main thread, a worker thread through
+//! its parent, another process.
+//!
+//! A worker thread held before its first line (`waitingForDebugger`) is a special case. Since
+//! V8 12 (Node 22) both `collectGarbage` and `takeHeapSnapshot` run as tasks of the heap's
+//! own event loop, which a held worker does not turn: asked there, they answer only once it
+//! runs (Node 18 and 20 take the snapshot at once and only hold the collection). So its
+//! baseline is asked for in one go ([`take_snapshot_and_release`]): the collections and the
+//! snapshot are queued, then `Runtime.runIfWaitingForDebugger` lets the worker start; they run
+//! on its first turn of the event loop, before its script is loaded (the script comes in a
+//! message of the parent's, handled after those tasks), so the baseline holds none of it.
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use crate::cdp::{Cdp, Step};
+use crate::cdp::Step;
+use crate::channel::Channel;
 use crate::error::{CaptureError, Result};
 use crate::output::partial_of;
 use crate::report::{Phase, Reporter, SnapshotProgress};
@@ -17,23 +28,52 @@ use crate::report::{Phase, Reporter, SnapshotProgress};
 const REPORT_EVERY: u64 = 1 << 20;
 
 /// Runs `rounds` full garbage collections.
-pub(crate) async fn collect_garbage(cdp: &mut Cdp, rounds: u32) -> Result<()> {
+pub(crate) async fn collect_garbage(ch: &mut impl Channel, rounds: u32) -> Result<()> {
     for _ in 0..rounds {
-        cdp.call("HeapProfiler.collectGarbage", json!({})).await?;
+        ch.call("HeapProfiler.collectGarbage", json!({})).await?;
     }
     Ok(())
 }
 
 /// Takes a snapshot into `path` (through `path.partial`) and returns its size in bytes.
 pub(crate) async fn take_snapshot(
-    cdp: &mut Cdp,
+    ch: &mut impl Channel,
     path: &Path,
     label: &str,
     phase: Phase,
     reporter: &dyn Reporter,
 ) -> Result<u64> {
+    snapshot_into(ch, path, label, phase, reporter, None).await
+}
+
+/// For a worker thread held before its first line: queues `gc_rounds` collections and the
+/// snapshot, lets the worker run (`Runtime.runIfWaitingForDebugger`), then streams the
+/// snapshot into `path` as [`take_snapshot`] does. The worker is let run even when the
+/// snapshot then fails; only an error before anything was sent leaves it held (the caller
+/// must then let it run).
+pub(crate) async fn take_snapshot_and_release(
+    ch: &mut impl Channel,
+    gc_rounds: u32,
+    path: &Path,
+    label: &str,
+    phase: Phase,
+    reporter: &dyn Reporter,
+) -> Result<u64> {
+    snapshot_into(ch, path, label, phase, reporter, Some(gc_rounds)).await
+}
+
+/// `held`: the heap waits for the debugger; queue this many collections before the snapshot
+/// and release the heap after asking for it.
+async fn snapshot_into(
+    ch: &mut impl Channel,
+    path: &Path,
+    label: &str,
+    phase: Phase,
+    reporter: &dyn Reporter,
+    held: Option<u32>,
+) -> Result<u64> {
     let partial = partial_of(path);
-    let result = stream_to(cdp, &partial, label, phase, reporter).await;
+    let result = stream_to(ch, &partial, label, phase, reporter, held).await;
     match result {
         Ok(bytes) => {
             tokio::fs::rename(&partial, path)
@@ -52,11 +92,12 @@ pub(crate) async fn take_snapshot(
 }
 
 async fn stream_to(
-    cdp: &mut Cdp,
+    ch: &mut impl Channel,
     partial: &Path,
     label: &str,
     phase: Phase,
     reporter: &dyn Reporter,
+    held: Option<u32>,
 ) -> Result<u64> {
     let write_err = |source| CaptureError::Write {
         path: partial.to_owned(),
@@ -68,9 +109,17 @@ async fn stream_to(
     let mut bytes = 0u64;
     let mut reported = 0u64;
     let method = "HeapProfiler.takeHeapSnapshot";
-    let id = cdp.send(method, json!({ "reportProgress": true })).await?;
+    for _ in 0..held.unwrap_or(0) {
+        // Answered once the heap runs; the answers are skipped as late ones.
+        ch.send("HeapProfiler.collectGarbage", json!({})).await?;
+    }
+    let id = ch.send(method, json!({ "reportProgress": true })).await?;
+    if held.is_some() {
+        ch.send("Runtime.runIfWaitingForDebugger", json!({}))
+            .await?;
+    }
     loop {
-        let step = match cdp.next_for(id, method).await {
+        let step = match ch.next_for(id, method).await {
             Ok(step) => step,
             Err(e @ (CaptureError::Disconnected { .. } | CaptureError::Timeout { .. })) => {
                 return Err(CaptureError::SnapshotIncomplete {
@@ -102,7 +151,7 @@ async fn stream_to(
                 let total = ev.params.get("total").and_then(Value::as_u64).unwrap_or(0);
                 reporter.snapshot_progress(phase, SnapshotProgress::Walking { done, total });
             }
-            Step::Event(ev) => cdp.absorb(ev).await?,
+            Step::Event(ev) => ch.absorb(ev).await?,
         }
     }
     out.flush().await.map_err(write_err)?;

@@ -24,6 +24,14 @@
 //! `.heapsight/latest` names it (see [`read_latest`]). On failure or cancellation the
 //! capture's files are removed and a target we started is stopped.
 //!
+//! Other heaps are captured beside the main one at the same points, each into a sub-folder
+//! that is a capture folder of its own (the top-level manifest lists them in `parts`):
+//! every `worker_threads` worker, through the inspector's `NodeWorker` domain, into
+//! `threads/<threadId>/` (unless [`Options::threads`] is off), and the other processes the
+//! selection took under the command, into `processes/<pid>/`. Worker threads are announced
+//! from snapshot A on; the inspector is read through the workload and the idle period, so a
+//! worker started then is held at its start, has its A taken, and is let run.
+//!
 //! With [`Options::track_allocations`] V8 records each object's allocation stack
 //! (`HeapProfiler.startTrackingHeapObjects`). A `node` we start is started with
 //! `--inspect-brk=127.0.0.1:0` and the [`TRACKING_V8_FLAGS`] its binary lists, and resumed
@@ -37,14 +45,17 @@
 //! with I/O and timers enabled, and a Unix system (process groups and signals).
 
 mod cdp;
+mod channel;
 mod error;
 mod heap;
 mod inspector;
 mod manifest;
 mod options;
 mod output;
+mod parts;
 mod process;
 mod report;
+mod scripts;
 mod session;
 mod signal;
 mod time;
@@ -56,9 +67,9 @@ pub use inspector::{
     check_loopback, connect, discover, is_loopback, list_targets, resolve, TargetInfo, WsEndpoint,
 };
 pub use manifest::{
-    count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking, Candidate, CandidateRole, Manifest, Mode,
-    Part, PartKind, PartOrigin, PhaseRecord, Script, Selection, SnapshotFile, TrackingSince,
-    MANIFEST_FILE, MANIFEST_VERSION,
+    count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking,
+    Candidate, CandidateRole, Manifest, Mode, Part, PartKind, PartOrigin, PhaseRecord, Script,
+    Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 pub use options::{Options, Output, Pick, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use heapsight_wording::CapturedProcess;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CaptureError, Result};
@@ -269,79 +270,32 @@ impl Manifest {
 impl Manifest {
     /// The plain warning for a capture whose process ran none of the workspace's code:
     /// `None` when it did, or when that is unknown. One wording for the capture, the CLI and
-    /// the editor.
+    /// the editor: `heapsight-wording`'s, which the editor layer's manifest reader calls too.
     pub fn not_the_service(&self) -> Option<String> {
-        if self.workspace_scripts != Some(0) {
-            return None;
+        self.process().not_the_service()
+    }
+
+    /// The captured process as the shared wording takes it: the taken candidate's command
+    /// line when the capture chose among several processes.
+    pub fn process(&self) -> CapturedProcess<'_> {
+        CapturedProcess {
+            command: &self.command,
+            taken: self
+                .selection
+                .as_ref()
+                .and_then(|s| s.candidates.iter().find(|c| c.taken))
+                .map(|c| c.command.as_slice()),
+            pid: self.pid,
+            workspace: self.workspace.as_deref(),
+            scripts: self.scripts.len(),
+            workspace_scripts: self.workspace_scripts,
         }
-        let command = self
-            .selection
-            .as_ref()
-            .and_then(|s| s.candidates.iter().find(|c| c.taken))
-            .map_or(&self.command, |c| &c.command);
-        let name = process_name(command);
-        let pid = self.pid.map_or_else(String::new, |p| format!(" (pid {p})"));
-        let workspace = self.workspace.as_deref().unwrap_or("the workspace");
-        Some(format!(
-            "the captured process is {name}{pid}, not your service: none of its {} is a file \
-             of {workspace} outside node_modules, so these snapshots cannot show your \
-             service's leaks. Capture the process that runs your code: `heapsight capture \
-             -- node app.js`, or through the wrapper with --match <your script>",
-            if self.scripts.len() == 1 {
-                "1 script".to_owned()
-            } else {
-                format!("{} scripts", self.scripts.len())
-            }
-        ))
     }
 }
 
-/// How people call a Node process, from its command line: `npm`, `npx`, `yarn`, `pnpm`,
-/// `tsx`, `nodemon`, ... for the usual launchers, else the main script's file name, else
-/// the program's.
-pub fn process_name(command: &[String]) -> String {
-    // A process that set `process.title` (npm does: `npm start`) shows it as one string.
-    let program = command
-        .first()
-        .and_then(|p| p.split_whitespace().next())
-        .unwrap_or("node");
-    let script = command
-        .iter()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(String::as_str);
-    let Some(script) = script else {
-        return base_name(program).to_owned();
-    };
-    const LAUNCHERS: &[(&str, &str)] = &[
-        ("/npm/bin/npm-cli.js", "npm"),
-        ("/npm/bin/npx-cli.js", "npx"),
-        ("/bin/npm", "npm"),
-        ("/bin/npx", "npx"),
-        ("/yarn/bin/yarn.js", "yarn"),
-        ("/bin/yarn", "yarn"),
-        ("/pnpm/bin/pnpm.cjs", "pnpm"),
-        ("/bin/pnpm", "pnpm"),
-        ("/tsx/dist/cli.mjs", "tsx"),
-        ("/.bin/tsx", "tsx"),
-        ("/nodemon/bin/nodemon.js", "nodemon"),
-        ("/.bin/nodemon", "nodemon"),
-        ("/ts-node/dist/bin.js", "ts-node"),
-        ("/.bin/ts-node", "ts-node"),
-        ("/pm2/bin/pm2", "pm2"),
-    ];
-    LAUNCHERS
-        .iter()
-        .find(|(tail, _)| script.ends_with(tail))
-        .map_or_else(
-            || base_name(script).to_owned(),
-            |(_, name)| (*name).to_owned(),
-        )
-}
-
-fn base_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
+/// How people call a Node process, from its command line (one definition for the capture
+/// and the analysis layers).
+pub use heapsight_wording::process_name;
 
 /// Whether a script URL names a file of `workspace` that is the user's own: under it, and
 /// not inside a `node_modules` folder.

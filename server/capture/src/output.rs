@@ -3,6 +3,11 @@
 //! then rename, so a watcher never reads half a file) and removal of everything a failed
 //! capture wrote.
 //!
+//! Parts of a capture (worker threads, other processes) live in sub-folders; they are
+//! registered through a [`Registrar`], a handle shared with the [`OutputDir`], so that code
+//! running beside the load (which cannot borrow the folder) still has its files removed if
+//! the capture fails.
+//!
 //! `.heapsight/latest` is a small text file, not a symlink: it works the same on every OS
 //! and filesystem, and is replaced atomically. It holds one line, the newest capture
 //! folder's path relative to `.heapsight/` (for example `captures/20250301T123005Z`);
@@ -10,6 +15,7 @@
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::error::{CaptureError, Result};
@@ -106,13 +112,66 @@ pub(crate) fn partial_of(path: &Path) -> PathBuf {
 }
 
 /// A capture folder being filled. Unless [`OutputDir::commit`] is called, dropping it
-/// removes every file it registered (finished or partial) and the folder if it made it.
+/// removes every file registered (finished or partial, through it or a [`Registrar`]), the
+/// sub-folders made for parts, and the folder if it made it.
 #[derive(Debug)]
 pub(crate) struct OutputDir {
     dir: PathBuf,
     created: bool,
-    files: Vec<PathBuf>,
+    made: Arc<Mutex<Made>>,
     committed: bool,
+}
+
+/// What a capture wrote inside its folder, in order.
+#[derive(Debug, Default)]
+struct Made {
+    files: Vec<PathBuf>,
+    /// Sub-folders created, parents before children.
+    dirs: Vec<PathBuf>,
+}
+
+fn lock(made: &Mutex<Made>) -> MutexGuard<'_, Made> {
+    // A panic elsewhere while holding the lock leaves a list that is still valid.
+    made.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Registers files and sub-folders of a capture folder, for removal with it if the capture
+/// fails; cheap to clone, and usable while the [`OutputDir`] is borrowed elsewhere.
+#[derive(Debug, Clone)]
+pub(crate) struct Registrar {
+    root: PathBuf,
+    made: Arc<Mutex<Made>>,
+}
+
+impl Registrar {
+    /// Creates the sub-folder `rel` (`threads/2`) and any missing folder above it, each
+    /// registered; returns its path.
+    pub(crate) fn dir(&self, rel: &str) -> Result<PathBuf> {
+        let mut path = self.root.clone();
+        for component in Path::new(rel).components() {
+            let Component::Normal(name) = component else {
+                return Err(CaptureError::Config(format!(
+                    "`{rel}` is not a plain folder name inside the capture folder"
+                )));
+            };
+            path.push(name);
+            match std::fs::create_dir(&path) {
+                Ok(()) => lock(&self.made).dirs.push(path.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+                Err(source) => return Err(CaptureError::Write { path, source }),
+            }
+        }
+        Ok(path)
+    }
+
+    /// The final path of `rel` (relative to the capture folder), registered for removal
+    /// (with its partial twin) if the capture fails.
+    pub(crate) fn file(&self, rel: &str) -> PathBuf {
+        let path = self.root.join(rel);
+        lock(&self.made).files.push(path.clone());
+        path
+    }
 }
 
 /// Files whose presence means a folder already holds a capture.
@@ -141,7 +200,7 @@ impl OutputDir {
         Ok(OutputDir {
             dir: dir.to_owned(),
             created: !existed,
-            files: Vec::new(),
+            made: Arc::default(),
             committed: false,
         })
     }
@@ -167,7 +226,7 @@ impl OutputDir {
                     return Ok(OutputDir {
                         dir: candidate,
                         created: true,
-                        files: Vec::new(),
+                        made: Arc::default(),
                         committed: false,
                     })
                 }
@@ -194,8 +253,16 @@ impl OutputDir {
     /// capture fails.
     pub(crate) fn file(&mut self, name: &str) -> PathBuf {
         let path = self.dir.join(name);
-        self.files.push(path.clone());
+        lock(&self.made).files.push(path.clone());
         path
+    }
+
+    /// A handle that registers files and sub-folders of this folder.
+    pub(crate) fn registrar(&self) -> Registrar {
+        Registrar {
+            root: self.dir.clone(),
+            made: Arc::clone(&self.made),
+        }
     }
 
     /// Keeps everything: the capture succeeded.
@@ -209,10 +276,16 @@ impl Drop for OutputDir {
         if self.committed {
             return;
         }
-        for f in &self.files {
+        let made = lock(&self.made);
+        for f in &made.files {
             let _ = std::fs::remove_file(f);
             let _ = std::fs::remove_file(partial_of(f));
         }
+        // Children before parents; only empty ones, as below.
+        for d in made.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        drop(made);
         if self.created {
             // Only if empty: never delete what someone else put there.
             let _ = std::fs::remove_dir(&self.dir);
@@ -242,6 +315,11 @@ mod tests {
             let a = out.file("A.heapsnapshot");
             std::fs::write(&a, "{}").expect("write");
             std::fs::write(partial_of(&out.file("B.heapsnapshot")), "{").expect("write");
+            let parts = out.registrar();
+            let worker = parts.dir("threads/2").expect("sub-folder");
+            assert!(worker.ends_with("threads/2"));
+            std::fs::write(parts.file("threads/2/A.heapsnapshot"), "{}").expect("write");
+            assert!(parts.dir("../escape").is_err());
         }
         assert!(!dir.exists());
         let _ = std::fs::remove_dir_all(&root);

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use regex_lite::Regex;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cdp::Cdp;
@@ -24,8 +23,10 @@ use crate::manifest::{
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
+use crate::parts::{self, Parts};
 use crate::process::{shell_quote, Child, Spec};
 use crate::report::{human_bytes, OutputSource, Phase, Reporter};
+use crate::scripts;
 use crate::signal::{self, SignalSource};
 use crate::time::{human, rfc3339};
 use crate::tree;
@@ -77,10 +78,12 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         tracking: None,
         paused: false,
         tracking_live: false,
+        workers_announced: false,
         announced: None,
         selection: None,
         workspace: None,
         other_processes: Vec::new(),
+        parts: Parts::default(),
     };
     match run.go().await {
         Ok(manifest) => {
@@ -413,6 +416,10 @@ fn substitute(template: &str, pid: Option<i64>, port: Option<&str>) -> Result<St
 struct Target {
     child: Child,
     exiting: watch::Receiver<bool>,
+    /// Lowers `exiting` again: while the process to capture is being chosen, a
+    /// short-lived Node process under the command (a `prestart` script) we were probing may
+    /// have said it waits for the debugger.
+    exiting_reset: Arc<watch::Sender<bool>>,
 }
 
 /// What Node prints when it would exit but an inspector session is open.
@@ -434,6 +441,26 @@ fn is_inspector_chatter(line: &str) -> bool {
 /// `1 user script`, `2 user scripts`.
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Races `work` against the exit of the target we started, but not against the
+/// "waiting for the debugger" line, which may come from another process under it.
+async fn guarded_against_exit<T>(
+    target: Option<&Target>,
+    phase: Phase,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(target) = target else {
+        return work.await;
+    };
+    tokio::select! {
+        r = work => r,
+        exit = target.child.exited() => Err(CaptureError::TargetExited {
+            status: exit.words,
+            during: phase.name().to_owned(),
+            output: Vec::new(),
+        }),
+    }
 }
 
 /// Races `work` against the exit of the target we started, if any.
@@ -518,8 +545,13 @@ struct Run<'o> {
     workspace: Option<PathBuf>,
     /// Allocation tracking is on in the process `cdp` talks to.
     tracking_live: bool,
+    /// `NodeWorker` was enabled early (a paused start) to let its held workers run; it is
+    /// disabled before A, where the parts enable it for the capture.
+    workers_announced: bool,
     /// Other processes under the command chosen for capture, besides the main one.
     other_processes: Vec<(Cdp, tree::ProcessInfo)>,
+    /// The heaps captured beside the main one: its worker threads, other processes.
+    parts: Parts,
 }
 
 impl Run<'_> {
@@ -549,13 +581,26 @@ impl Run<'_> {
 
     async fn go(&mut self) -> Result<Manifest> {
         self.attach().await?;
+        // The other processes chosen under the command are captured beside the main one.
+        for (cdp, info) in std::mem::take(&mut self.other_processes) {
+            let title = match info.cluster_worker {
+                Some(id) => format!("cluster worker {id} (pid {})", info.pid),
+                None => format!(
+                    "{} (pid {})",
+                    manifest::process_name(&info.command),
+                    info.pid
+                ),
+            };
+            let script = info.command.get(1).cloned();
+            self.add_process_part(cdp, info.pid, title, script);
+        }
         self.warm_up().await?;
         self.snapshot(Phase::SnapshotA, "A").await?;
         self.workload().await?;
         self.snapshot(Phase::SnapshotB, "B").await?;
         self.idle().await?;
         self.snapshot(Phase::SnapshotC, "C").await?;
-        if self.cdp.is_some() {
+        if self.cdp.is_some() || self.parts.any() {
             self.record_scripts().await?;
         }
         self.finish().await?;
@@ -658,7 +703,8 @@ impl Run<'_> {
                     .unwrap_or("unknown Node version");
                 let summary = format!("process {pid} ({version}) catches {}", sig.as_str());
                 if tree::command_is_launcher(&self.command) {
-                    self.reporter.note(&launcher_warning(i64::from(*pid), &self.command));
+                    self.reporter
+                        .note(&launcher_warning(i64::from(*pid), &self.command));
                 }
                 self.end(s, summary);
             }
@@ -726,8 +772,9 @@ impl Run<'_> {
         }
         if !is_node {
             self.reporter.note(&format!(
-                "`{program}` is not `node`: the inspector flag goes into NODE_OPTIONS, and the \
-                 first Node process to open an inspector is the one captured"
+                "`{program}` is not `node`: the inspector flag goes into NODE_OPTIONS, so that \
+                 every Node process it starts opens one; the one running the workspace's files \
+                 is captured"
             ));
             if track {
                 self.reporter.note(
@@ -746,6 +793,8 @@ impl Run<'_> {
         let (more_tx, more_rx) = mpsc::unbounded_channel::<String>();
         self.announced = Some(more_rx);
         let (exiting_tx, exiting) = watch::channel(false);
+        let exiting_tx = Arc::new(exiting_tx);
+        let exiting_reset = exiting_tx.clone();
         let on_stderr = Box::new(move |line: &str| {
             if line.starts_with(WAITING_FOR_DEBUGGER) {
                 let _ = exiting_tx.send(true);
@@ -798,7 +847,14 @@ impl Run<'_> {
             self.reporter.clone(),
         )?;
         self.pid = Some(i64::from(child.pid()));
-        let child = &self.target.insert(Target { child, exiting }).child;
+        let child = &self
+            .target
+            .insert(Target {
+                child,
+                exiting,
+                exiting_reset,
+            })
+            .child;
         let timeout = self.opts.connect_timeout;
         let url = tokio::select! {
             r = url_rx => match r {
@@ -846,11 +902,24 @@ impl Run<'_> {
         let Some(first) = self.cdp.take() else {
             return Ok(String::new());
         };
-        let mut procs: Vec<(Cdp, tree::ProcessInfo)> = Vec::new();
+        // Sessions with the processes seen: only the first stays open while we wait (it may
+        // be tracking allocations); the others are closed after the probe and opened again
+        // for the choice, so that a short-lived one (a `prestart` script) is never held by us
+        // and made to wait for the debugger to disconnect.
+        let mut procs: Vec<(Option<Cdp>, WsEndpoint, tree::ProcessInfo)> = Vec::new();
         let child = self.target.as_ref();
         let mut first = first;
         let info = guarded(child, Phase::Attach, tree::probe(&mut first)).await?;
-        procs.push((first, info));
+        let first_ep = WsEndpoint::parse(first.url())?;
+        // Held only while it tracks allocations (closing would end that); then a "waiting for
+        // the debugger" line may be its own.
+        let hold_first = self.tracking_live;
+        if hold_first {
+            procs.push((Some(first), first_ep, info));
+        } else {
+            first.close().await;
+            procs.push((None, first_ep, info));
+        }
         let mut announced = self.announced.take();
         let mut ready = self.ready.clone();
         let settle = if ready.is_some() {
@@ -870,11 +939,11 @@ impl Run<'_> {
             is_ready = is_ready || ready.as_ref().is_some_and(|r| r.borrow().is_some());
             let up = match ready {
                 Some(_) => is_ready,
-                None => procs.iter().any(|(_, i)| !tree::looks_like_launcher(i)),
+                None => procs.iter().any(|(_, _, i)| !tree::looks_like_launcher(i)),
             };
             let wanted_seen = match &opts.pick {
                 crate::options::Pick::Worker(id) => {
-                    procs.iter().any(|(_, i)| i.cluster_worker == Some(*id))
+                    procs.iter().any(|(_, _, i)| i.cluster_worker == Some(*id))
                 }
                 _ => true,
             };
@@ -907,14 +976,30 @@ impl Run<'_> {
                     _ => std::future::pending::<()>().await,
                 }
             };
-            let url = guarded(child, Phase::Attach, async {
+            // The held first process is read meanwhile: it must never wait on us (its
+            // worker threads, held at their start by `--inspect-brk`, are let run).
+            let held = procs.first_mut().and_then(|(cdp, _, _)| cdp.as_mut());
+            let drain = async {
+                match held {
+                    Some(cdp) => cdp.drain_events().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let wait = async {
                 tokio::select! {
                     url = next_url => Ok(url),
                     () = became_ready => Ok(None),
                     () = tick => Ok(None),
+                    lost = drain => Err(lost.err().unwrap_or(CaptureError::Disconnected {
+                        during: "the wait for the service".to_owned(),
+                    })),
                 }
-            })
-            .await?;
+            };
+            let url = if hold_first {
+                guarded(child, Phase::Attach, wait).await?
+            } else {
+                guarded_against_exit(child, Phase::Attach, wait).await?
+            };
             let Some(url) = url else {
                 continue;
             };
@@ -927,18 +1012,28 @@ impl Run<'_> {
                 continue;
             };
             cdp.set_timeout(opts.stall_timeout);
-            if let Ok(info) = tree::probe(&mut cdp).await {
-                procs.push((cdp, info));
-            } else {
-                cdp.close().await;
+            let probed = tree::probe(&mut cdp).await;
+            cdp.close().await;
+            if let Ok(info) = probed {
+                procs.push((None, ep, info));
             }
         }
         // The rest announce into a closed channel from now on: they are not ours.
         drop(announced);
         let workspace = self.workspace.clone().unwrap_or_default();
         let mut seen = Vec::with_capacity(procs.len());
-        for (cdp, info) in &mut procs {
-            let files = tree::workspace_scripts(cdp, &workspace).await.ok();
+        for (cdp, ep, info) in &mut procs {
+            if cdp.is_none() {
+                // Gone since the probe: its scripts stay unknown.
+                if let Ok(mut again) = Cdp::connect(ep, false, opts.connect_timeout).await {
+                    again.set_timeout(opts.stall_timeout);
+                    *cdp = Some(again);
+                }
+            }
+            let files = match cdp.as_mut() {
+                Some(cdp) => tree::workspace_scripts(cdp, &workspace).await.ok(),
+                None => None,
+            };
             seen.push(tree::Seen {
                 info: info.clone(),
                 workspace_scripts: files,
@@ -948,7 +1043,17 @@ impl Run<'_> {
         let main = choice.taken.first().copied().unwrap_or(0);
         let mut others = Vec::new();
         let mut main_cdp = None;
-        for (i, (cdp, info)) in procs.into_iter().enumerate() {
+        for (i, (cdp, _, info)) in procs.into_iter().enumerate() {
+            let Some(cdp) = cdp else {
+                if i == main {
+                    return Err(CaptureError::Config(format!(
+                        "the process chosen under the command (pid {}) exited before the \
+                         capture began",
+                        info.pid
+                    )));
+                }
+                continue;
+            };
             if i == main {
                 if i != 0 {
                     // Tracking (if on) was started in the first process, not this one.
@@ -968,6 +1073,9 @@ impl Run<'_> {
         }
         self.cdp = main_cdp;
         self.other_processes = others;
+        if let Some(target) = self.target.as_ref() {
+            target.exiting_reset.send_replace(false);
+        }
         let summary = choice.selection.summary.clone();
         if choice.selection.candidates.len() > 1 {
             self.reporter.note(&summary);
@@ -1060,6 +1168,7 @@ impl Run<'_> {
             ));
         }
         let paused = self.paused;
+        self.workers_announced |= paused;
         let live = self.tracking_live;
         let Some(cdp) = self.cdp.as_mut() else {
             return Ok(summary);
@@ -1072,6 +1181,14 @@ impl Run<'_> {
                 )
                 .await?;
                 if paused {
+                    // Node holds every worker thread of an `--inspect-brk` process at its
+                    // start; announced to us, they are let run while we wait
+                    // (`Cdp::drain_events`).
+                    cdp.call(
+                        "NodeWorker.enable",
+                        json!({ "waitForDebuggerOnStart": false }),
+                    )
+                    .await?;
                     cdp.call("Runtime.runIfWaitingForDebugger", json!({}))
                         .await?;
                 }
@@ -1167,25 +1284,42 @@ impl Run<'_> {
             (None, None) => "none asked for (B follows A at once)".to_owned(),
         };
         let s = self.begin(Phase::Workload, what);
-        let summary = if let Some(cmd) = &opts.load {
-            self.helper(
-                "load",
-                OutputSource::Load,
-                cmd,
-                opts.duration,
-                Phase::Workload,
-            )
-            .await?
-        } else if let Some(d) = opts.duration {
-            guarded(self.target.as_ref(), Phase::Workload, async {
-                tokio::time::sleep(d).await;
-                Ok(())
-            })
-            .await?;
-            format!("waited {}", human(d))
-        } else {
-            String::new()
+        // The inspector is read meanwhile: a worker thread the load starts waits for us, and
+        // is attached as it starts. The connections and parts are moved out for the load's
+        // duration, as running the load command borrows the whole capture.
+        let env = self.part_env();
+        let mut cdp = self.cdp.take();
+        let mut parts = std::mem::take(&mut self.parts);
+        let (stop, stopped) = watch::channel(false);
+        let serving = parts.serve(cdp.as_mut(), &env, Phase::Workload, stopped);
+        let working = async {
+            let summary = if let Some(cmd) = &opts.load {
+                self.helper(
+                    "load",
+                    OutputSource::Load,
+                    cmd,
+                    opts.duration,
+                    Phase::Workload,
+                )
+                .await
+            } else if let Some(d) = opts.duration {
+                guarded(self.target.as_ref(), Phase::Workload, async {
+                    tokio::time::sleep(d).await;
+                    Ok(())
+                })
+                .await
+                .map(|()| format!("waited {}", human(d)))
+            } else {
+                Ok(String::new())
+            };
+            let _ = stop.send(true);
+            summary
         };
+        let (summary, served) = tokio::join!(working, serving);
+        self.cdp = cdp;
+        self.parts = parts;
+        let summary = env.with_news(summary?);
+        served?;
         self.end(s, summary);
         Ok(())
     }
@@ -1199,12 +1333,20 @@ impl Run<'_> {
                 human(idle)
             ),
         );
+        let env = self.part_env();
+        let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
+        // As during the workload, a worker thread started now is attached as it starts.
         guarded(self.target.as_ref(), Phase::Idle, async {
-            tokio::time::sleep(idle).await;
-            Ok(())
+            let (stop, stopped) = watch::channel(false);
+            let waiting = async {
+                tokio::time::sleep(idle).await;
+                let _ = stop.send(true);
+            };
+            let ((), served) = tokio::join!(waiting, parts.serve(cdp, &env, Phase::Idle, stopped));
+            served
         })
         .await?;
-        self.end(s, format!("waited {}", human(idle)));
+        self.end(s, env.with_news(format!("waited {}", human(idle))));
         Ok(())
     }
 
@@ -1278,8 +1420,36 @@ impl Run<'_> {
             ),
             None => format!("{rounds} forced GC rounds, then HeapProfiler.takeHeapSnapshot"),
         };
+        let threads = self.opts.threads && self.cdp.is_some();
+        let what = match (threads, label) {
+            (true, "A") => format!(
+                "{what}; NodeWorker.enable, and the same in every worker thread (a worker \
+                 started from now on is held at its start until its A is taken)"
+            ),
+            (true, _) => format!("{what}; the same in every worker thread"),
+            (false, _) => what,
+        };
         let s = self.begin(phase, what);
         let reporter = self.reporter.clone();
+        let env = self.part_env();
+        if label == "A" {
+            // Worker threads are announced from now on, not during the warm-up; the few
+            // objects this makes in the main thread belong to its baseline.
+            if std::mem::take(&mut self.workers_announced) {
+                if let Some(cdp) = self.cdp.as_mut() {
+                    // Detaches the workers announced during the warm-up, so that the
+                    // parts' own `NodeWorker.enable` announces them again.
+                    guarded(
+                        self.target.as_ref(),
+                        phase,
+                        cdp.call("NodeWorker.disable", json!({})),
+                    )
+                    .await?;
+                }
+            }
+            let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
+            guarded(self.target.as_ref(), phase, parts.start(cdp, &env)).await?;
+        }
         let bytes = if let Some(cdp) = self.cdp.as_mut() {
             guarded(self.target.as_ref(), phase, async {
                 heap::collect_garbage(cdp, rounds).await?;
@@ -1297,66 +1467,59 @@ impl Run<'_> {
             bytes,
             taken_at: rfc3339(SystemTime::now()),
         });
-        self.end(s, format!("{name}, {}", human_bytes(bytes)));
+        let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
+        let heaps = guarded(
+            self.target.as_ref(),
+            phase,
+            parts.snapshot(cdp, label, phase, &env),
+        )
+        .await?;
+        let mut summary = format!("{name}, {}", human_bytes(bytes));
+        if !heaps.is_empty() {
+            summary = format!("{summary}; {heaps}");
+        }
+        self.end(s, summary);
         Ok(())
     }
 
     /// `Debugger.enable` replays `scriptParsed` for every loaded script; we keep the
-    /// user's and read their sources. Only after C: enabling the debugger allocates.
+    /// user's and read their sources, in the main thread and in every part. Only after C:
+    /// enabling the debugger allocates.
     async fn record_scripts(&mut self) -> Result<()> {
-        let s = self.begin(
-            Phase::Scripts,
-            "Debugger.enable, then read every user script's source",
-        );
-        let record = self.opts.record_sources;
-        let Some(cdp) = self.cdp.as_mut() else {
-            return Ok(());
+        let what = if self.parts.any() {
+            "Debugger.enable, then read every user script's source, in every thread"
+        } else {
+            "Debugger.enable, then read every user script's source"
         };
-        let (scripts, skipped) = guarded(self.target.as_ref(), Phase::Scripts, async {
-            cdp.keep_events("Debugger.scriptParsed");
-            cdp.call("Debugger.enable", json!({})).await?;
-            // A `debugger;` statement must not stop the target while we read.
-            cdp.call("Debugger.setSkipAllPauses", json!({ "skip": true }))
-                .await?;
-            let mut scripts = Vec::new();
-            let mut skipped = 0u64;
-            for ev in cdp.take_events() {
-                let p = &ev.params;
-                let str_of = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default();
-                let url = str_of("url").to_owned();
-                if !manifest::is_user_script(&url) {
-                    skipped += 1;
-                    continue;
-                }
-                let id = str_of("scriptId").to_owned();
-                let source = cdp
-                    .call("Debugger.getScriptSource", json!({ "scriptId": id }))
-                    .await?
-                    .get("scriptSource")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                let sha256 = hex(&Sha256::digest(source.as_bytes()));
-                scripts.push(Script {
-                    path: manifest::url_to_path(&url),
-                    id,
-                    url,
-                    sha256,
-                    v8_hash: str_of("hash").to_owned(),
-                    is_module: p.get("isModule").and_then(Value::as_bool).unwrap_or(false),
-                    source: record.then_some(source),
-                });
-            }
-            cdp.call("Debugger.disable", json!({})).await?;
-            Ok((scripts, skipped))
-        })
+        let s = self.begin(Phase::Scripts, what);
+        let record = self.opts.record_sources;
+        let env = self.part_env();
+        let mut summary = String::new();
+        if let Some(cdp) = self.cdp.as_mut() {
+            let recorded = guarded(
+                self.target.as_ref(),
+                Phase::Scripts,
+                scripts::record(cdp, record),
+            )
+            .await?;
+            summary = format!(
+                "{} recorded, {} Node internals skipped",
+                plural(recorded.scripts.len(), "user script", "user scripts"),
+                recorded.skipped
+            );
+            self.scripts = recorded.scripts;
+            self.skipped = recorded.skipped;
+        }
+        let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
+        let of_parts = guarded(
+            self.target.as_ref(),
+            Phase::Scripts,
+            parts.record_scripts(cdp, &env),
+        )
         .await?;
-        let summary = format!(
-            "{} recorded, {skipped} Node internals skipped",
-            plural(scripts.len(), "user script", "user scripts")
-        );
-        self.scripts = scripts;
-        self.skipped = skipped;
+        if !of_parts.is_empty() {
+            summary = format!("{summary}; {of_parts}");
+        }
         self.end(s, summary);
         Ok(())
     }
@@ -1370,6 +1533,11 @@ impl Run<'_> {
             "nothing to close (the target keeps running)"
         };
         let s = self.begin(Phase::Finish, what);
+        // Before the connections close: closing does not release a held worker thread (a
+        // target we started is stopped anyway, so late announcements are not waited for).
+        let env = self.part_env();
+        let lingering = self.target.is_none();
+        self.parts.finish(self.cdp.as_mut(), &env, lingering).await;
         if let Some(mut cdp) = self.cdp.take() {
             if self.tracking.is_some() {
                 // Ends tracking without the fourth full snapshot that
@@ -1408,6 +1576,16 @@ impl Run<'_> {
             (Some(w), None) => Some(manifest::count_workspace_scripts(&self.scripts, w)),
             _ => None,
         };
+        // The parts first: the top-level manifest is written last.
+        let origin = parts::Origin {
+            mode,
+            pid: self.pid,
+            node_version: self.node_version.clone(),
+            command: self.command.clone(),
+            inspector: self.inspector.clone(),
+            workspace: self.workspace.clone(),
+        };
+        let parts = self.parts.write_manifests(&origin, &self.part_env())?;
         let manifest = Manifest {
             version: MANIFEST_VERSION,
             heapsight: env!("CARGO_PKG_VERSION").to_owned(),
@@ -1429,7 +1607,7 @@ impl Run<'_> {
                 .map(|w| w.to_string_lossy().into_owned()),
             workspace_scripts,
             selection: self.selection.clone(),
-            parts: Vec::new(),
+            parts,
             part_of: None,
         };
         let path = self.out.file(MANIFEST_FILE);
@@ -1444,6 +1622,15 @@ impl Run<'_> {
 
     /// Completes the error with the target's last output, and stops what we started.
     async fn fail(mut self, mut e: CaptureError) -> CaptureError {
+        // Held worker threads must be let run even now (in a target that keeps running, they
+        // would wait for ever); a target that exited has none left to help.
+        let env = self.part_env();
+        let lingering = self.target.is_none();
+        let main = match e {
+            CaptureError::TargetExited { .. } => None,
+            _ => self.cdp.as_mut(),
+        };
+        self.parts.finish(main, &env, lingering).await;
         if let Some(cdp) = self.cdp.take() {
             cdp.close().await;
         }
@@ -1465,16 +1652,36 @@ impl Run<'_> {
         // Dropping `self.out` removes the files of this capture.
         e
     }
+
+    /// Registers another process under the command, already connected through `cdp`, to
+    /// be captured beside the main one at the same phase points into `processes/<pid>/`
+    /// (`PartKind::Process`), with its own worker threads in
+    /// `processes/<pid>/threads/<threadId>/` unless [`Options::threads`] is off. Call it
+    /// before snapshot A; a process added later gets its baseline A at the next snapshot,
+    /// and its part says so. `title` names it for people (`cluster worker 2 (pid 4242)`),
+    /// `url` is its main script.
+    fn add_process_part(&mut self, cdp: Cdp, pid: i64, title: String, url: Option<String>) {
+        self.parts.add_process(cdp, pid, title, url);
+    }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+impl<'o> Run<'o> {
+    /// What the parts need from the capture for one phase; borrows nothing of `self`, so
+    /// the parts can be driven while the rest of the capture is borrowed.
+    fn part_env(&self) -> parts::Env<'o> {
+        // Worker threads are tracked when the main thread is.
+        let tracking = if self.tracking_live {
+            self.tracking.clone()
+        } else {
+            None
+        };
+        parts::Env::new(
+            self.opts,
+            self.out.registrar(),
+            self.reporter.clone(),
+            tracking,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -1640,13 +1847,5 @@ mod tests {
             out,
         );
         assert!(matches!(check(&empty), Err(CaptureError::Config(_))));
-    }
-
-    #[test]
-    fn hex_digest() {
-        assert_eq!(
-            hex(&Sha256::digest(b"abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

@@ -36,7 +36,22 @@ pub(crate) struct ProcessInfo {
 }
 
 /// Asks a process for its identity; allocates a few objects in it, before any snapshot.
+/// A process caught early in its start-up cannot run JavaScript yet: it is asked again for
+/// up to two seconds.
 pub(crate) async fn probe(cdp: &mut Cdp) -> Result<ProcessInfo> {
+    let mut tries = 0;
+    loop {
+        match probe_once(cdp).await {
+            Err(CaptureError::Protocol(_)) if tries < 20 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn probe_once(cdp: &mut Cdp) -> Result<ProcessInfo> {
     let answer = cdp
         .call(
             "Runtime.evaluate",
@@ -51,7 +66,12 @@ pub(crate) async fn probe(cdp: &mut Cdp) -> Result<ProcessInfo> {
     let value = answer.pointer("/result/value");
     let at = |i: usize| value.and_then(|v| v.get(i));
     let pid = at(0).and_then(Value::as_i64).ok_or_else(|| {
-        CaptureError::Protocol("a Node process that does not give its pid".into())
+        let why = answer
+            .pointer("/exceptionDetails/exception/description")
+            .or_else(|| answer.pointer("/exceptionDetails/text"))
+            .and_then(Value::as_str)
+            .unwrap_or("no value");
+        CaptureError::Protocol(format!("a Node process that does not give its pid ({why})"))
     })?;
     Ok(ProcessInfo {
         pid,
@@ -93,7 +113,8 @@ pub(crate) async fn workspace_scripts(cdp: &mut Cdp, workspace: &Path) -> Result
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seen {
     pub info: ProcessInfo,
-    /// `None` when it could not be asked (it exited, or did not answer).
+    /// `None` when it could not be asked (it exited, or did not answer): such a process
+    /// is never taken.
     pub workspace_scripts: Option<u64>,
 }
 
@@ -158,7 +179,10 @@ pub(crate) fn node_descendants(pid: i64) -> Vec<(i64, Vec<String>)> {
         for &(child, _) in all.iter().filter(|(_, parent)| *parent == p) {
             below.push(child);
             let command = crate::signal::command_line(child as i32);
-            if command.first().is_some_and(|c| process_name(&[c.clone()]).starts_with("node")) {
+            if command
+                .first()
+                .is_some_and(|c| process_name(std::slice::from_ref(c)).starts_with("node"))
+            {
                 found.push((child, command));
             }
         }
@@ -207,82 +231,88 @@ pub(crate) fn choose(seen: &[Seen], pick: &Pick) -> Result<Choice> {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let (taken, summary): (Vec<usize>, String) = match pick {
-        Pick::Worker(id) => {
-            let Some(i) = seen.iter().position(|s| s.info.cluster_worker == Some(*id)) else {
-                return Err(CaptureError::Config(format!(
+    let (taken, summary): (Vec<usize>, String) =
+        match pick {
+            Pick::Worker(id) => {
+                let Some(i) = seen.iter().position(|s| {
+                    s.info.cluster_worker == Some(*id) && s.workspace_scripts.is_some()
+                }) else {
+                    return Err(CaptureError::Config(format!(
                     "--worker {id}: no cluster worker {id} started under the command (seen: {})",
                     listing()
                 )));
-            };
-            (
-                vec![i],
-                format!("took cluster worker {id}, {}, as asked", name(i)),
-            )
-        }
-        Pick::Match(pattern) => {
-            let re = Regex::new(pattern).map_err(|e| {
-                CaptureError::Config(format!("--match `{pattern}` is not a valid regex: {e}"))
-            })?;
-            let Some(i) = seen
-                .iter()
-                .position(|s| re.is_match(&command_line(&s.info)))
-            else {
-                return Err(CaptureError::Config(format!(
-                    "--match `{pattern}`: no Node process under the command matches (seen: {})",
-                    listing()
-                )));
-            };
-            (
-                vec![i],
-                format!("took {}, whose command line matches `{pattern}`", name(i)),
-            )
-        }
-        Pick::Each => {
-            let services: Vec<usize> = (0..seen.len())
-                .filter(|&i| {
-                    matches!(
-                        roles[i],
-                        CandidateRole::Service | CandidateRole::ClusterWorker
-                    )
-                })
-                .collect();
-            match services.as_slice() {
-                [] => {
-                    // Nothing runs the workspace's code: take the innermost process, and
-                    // let the manifest's warning say what it is.
-                    let i = seen.len().saturating_sub(1);
-                    (
-                        vec![i],
-                        format!(
-                            "took {}, the last Node process started: none of them runs a file \
+                };
+                (
+                    vec![i],
+                    format!("took cluster worker {id}, {}, as asked", name(i)),
+                )
+            }
+            Pick::Match(pattern) => {
+                let re = Regex::new(pattern).map_err(|e| {
+                    CaptureError::Config(format!("--match `{pattern}` is not a valid regex: {e}"))
+                })?;
+                let Some(i) = seen.iter().position(|s| {
+                    re.is_match(&command_line(&s.info)) && s.workspace_scripts.is_some()
+                }) else {
+                    return Err(CaptureError::Config(format!(
+                        "--match `{pattern}`: no Node process under the command matches (seen: {})",
+                        listing()
+                    )));
+                };
+                (
+                    vec![i],
+                    format!("took {}, whose command line matches `{pattern}`", name(i)),
+                )
+            }
+            Pick::Each => {
+                let services: Vec<usize> = (0..seen.len())
+                    .filter(|&i| {
+                        seen[i].workspace_scripts.is_some_and(|n| n > 0)
+                            && matches!(
+                                roles[i],
+                                CandidateRole::Service | CandidateRole::ClusterWorker
+                            )
+                    })
+                    .collect();
+                match services.as_slice() {
+                    [] => {
+                        // Nothing runs the workspace's code: take the innermost process, and
+                        // let the manifest's warning say what it is.
+                        let i = seen
+                            .iter()
+                            .rposition(|s| s.workspace_scripts.is_some())
+                            .unwrap_or(seen.len().saturating_sub(1));
+                        (
+                            vec![i],
+                            format!(
+                                "took {}, the last Node process started: none of them runs a file \
                              of the workspace",
-                            name(i)
-                        ),
-                    )
-                }
-                [one] => (
-                    vec![*one],
-                    format!("took {}, the one running the workspace's code", name(*one)),
-                ),
-                many => {
-                    let mut many = many.to_vec();
-                    // Cluster workers by id, so that the main heap is worker 1.
-                    many.sort_by_key(|&i| (seen[i].info.cluster_worker.unwrap_or(0), i));
-                    let names: Vec<String> = many.iter().map(|&i| name(i)).collect();
-                    (
-                        many,
-                        format!(
-                            "took each of the {} processes running the workspace's code ({}), \
+                                name(i)
+                            ),
+                        )
+                    }
+                    [one] => (
+                        vec![*one],
+                        format!("took {}, the one running the workspace's code", name(*one)),
+                    ),
+                    many => {
+                        let mut many = many.to_vec();
+                        // Cluster workers by id, so that the main heap is worker 1.
+                        many.sort_by_key(|&i| (seen[i].info.cluster_worker.unwrap_or(0), i));
+                        let names: Vec<String> = many.iter().map(|&i| name(i)).collect();
+                        (
+                            many,
+                            format!(
+                                "took each of the {} processes running the workspace's code ({}), \
                              each into its own part; --worker N or --match REGEX takes one",
-                            names.len(),
-                            names.join(", ")
-                        ),
-                    )
+                                names.len(),
+                                names.join(", ")
+                            ),
+                        )
+                    }
                 }
             }
-        }
-    };
+        };
     let candidates = seen
         .iter()
         .enumerate()
@@ -293,6 +323,9 @@ pub(crate) fn choose(seen: &[Seen], pick: &Pick) -> Result<Choice> {
                 None => "its scripts unknown".to_owned(),
             };
             let why = match (roles[i], is_taken) {
+                _ if s.workspace_scripts.is_none() && !is_taken => {
+                    "exited (or stopped answering) before the choice".to_owned()
+                }
                 (CandidateRole::Wrapper, false) => {
                     format!("a launcher ({files}): let go")
                 }
@@ -453,6 +486,29 @@ mod tests {
             Some(0),
         )];
         check(&only_npm, Pick::Each, &[40], "none of them runs a file");
+    }
+
+    #[test]
+    fn a_process_gone_before_the_choice_is_never_taken() {
+        let prestart = [
+            seen(
+                50,
+                1,
+                "node /usr/lib/node_modules/npm/bin/npm-cli.js start",
+                None,
+                Some(0),
+            ),
+            seen(51, 50, "node", None, None),
+            seen(52, 50, "node /w/app.js", None, Some(1)),
+        ];
+        check(
+            &prestart,
+            Pick::Each,
+            &[52],
+            "the one running the workspace's code",
+        );
+        let choice = choose(&prestart, &Pick::Each).expect("choice");
+        assert!(choice.selection.candidates[1].why.contains("exited"));
     }
 
     #[test]

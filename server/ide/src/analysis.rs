@@ -1,5 +1,6 @@
-//! An [`Analysis`]: the findings of one comparison joined to the workspace's files, and the
-//! per-file queries editors ask, answered against the document's current text.
+//! An [`Analysis`]: the findings of every heap of a capture joined to the workspace's files
+//! (each heap's with its own manifest's scripts), and the per-file queries editors ask,
+//! answered against the document's current text.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -113,12 +114,16 @@ impl Analysis {
         let mut by_file: HashMap<PathBuf, Vec<usize>> = HashMap::new();
         let mut captured_text = HashMap::new();
         let mut changed_unmapped = HashSet::new();
+        let no_scripts = CapturedScripts::default();
         for &i in &findings {
             let finding = &loaded.findings[i];
-            let (site, in_workspace) = match site_of(finding, &resolver, &loaded.scripts, false) {
+            // Each heap's findings are placed with its own manifest's scripts: a worker's
+            // code is recorded in the worker's manifest.
+            let scripts = loaded.scripts_of(finding).unwrap_or(&no_scripts);
+            let (site, in_workspace) = match site_of(finding, &resolver, scripts, false) {
                 Some(site) => (site, true),
                 None if !outside_files => continue,
-                None => match site_of(finding, &resolver, &loaded.scripts, true) {
+                None => match site_of(finding, &resolver, scripts, true) {
                     Some(site) => (site, false),
                     None => continue,
                 },
@@ -126,7 +131,7 @@ impl Analysis {
             if !captured_text.contains_key(&site.path) {
                 let url = site.anchor.url.as_deref().unwrap_or("");
                 // The manifest records the scripts that ran, not their original sources.
-                let script = (!site.compiled).then(|| loaded.scripts.get(url)).flatten();
+                let script = (!site.compiled).then(|| scripts.get(url)).flatten();
                 let recorded = script.and_then(|s| s.source.clone());
                 // Without a recorded source, the file as it is when the analysis is joined
                 // stands for the captured text; edits made after that are followed.
@@ -313,9 +318,24 @@ impl Analysis {
         placement
     }
 
+    /// A finding's id: kind and holder node id, and the heap's place in the list for any
+    /// heap but the first (node ids are only unique within one heap).
     fn id(&self, index: usize) -> String {
         let f = &self.loaded.findings[index];
-        format!("{}-{}", f.kind().as_str(), f.holder.id)
+        match self.loaded.heap_index(f) {
+            Some(heap) if heap > 0 => format!("{}-{}-h{heap}", f.kind().as_str(), f.holder.id),
+            _ => format!("{}-{}", f.kind().as_str(), f.holder.id),
+        }
+    }
+
+    /// The heap a finding comes from, when the analysis holds several heaps (with one,
+    /// naming it says nothing).
+    pub fn shown_heap<'a>(&self, finding: &'a Finding) -> Option<&'a str> {
+        if self.loaded.several_heaps() {
+            finding.heap.as_deref()
+        } else {
+            None
+        }
     }
 }
 

@@ -80,6 +80,9 @@ impl Analysis {
             .map(|p| {
                 let f = p.finding;
                 let mut message = crate::wording::placed_message(f, &p.placement);
+                if let Some(heap) = self.shown_heap(f) {
+                    message = format!("{message} (in {heap})");
+                }
                 if p.placement.stale {
                     message = format!(
                         "possibly stale: this code changed since the capture; re-capture to confirm. {message}"

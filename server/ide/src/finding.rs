@@ -142,6 +142,10 @@ pub struct Finding {
     /// Why the finding sits on its line (the leak finder's own type).
     #[serde(default)]
     pub placement: heapsight_leaks::Placement,
+    /// The heap it comes from, by title (`main thread`, `worker 1 (render.js)`); none in
+    /// reports written before a capture could hold several heaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap: Option<String>,
 }
 
 /// [`LeakKind`] by its JSON name.
@@ -257,6 +261,7 @@ impl From<&heapsight_leaks::Finding> for Finding {
             objects: f.objects,
             allocations: f.allocations.clone(),
             placement: f.placement.clone(),
+            heap: None,
         }
     }
 }

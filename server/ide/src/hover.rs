@@ -35,7 +35,7 @@ impl Analysis {
         let range = placed.first()?.placement.range;
         let markdown = placed
             .iter()
-            .map(|p| finding_markdown(p.finding, p.placement.stale))
+            .map(|p| finding_markdown_in(p.finding, p.placement.stale, self.shown_heap(p.finding)))
             .collect::<Vec<_>>()
             .join("\n\n---\n\n");
         Some(Hover { range, markdown })
@@ -44,6 +44,12 @@ impl Analysis {
 
 /// The hover (and report) text of one finding.
 pub fn finding_markdown(f: &Finding, stale: bool) -> String {
+    finding_markdown_in(f, stale, None)
+}
+
+/// [`finding_markdown`], saying which `heap` the finding comes from when the capture holds
+/// several.
+pub(crate) fn finding_markdown_in(f: &Finding, stale: bool, heap: Option<&str>) -> String {
     let mut out = String::new();
     let size = if f.retained_is_lower_bound {
         format!("at least {}", format_bytes(f.retained_bytes))
@@ -56,6 +62,9 @@ pub fn finding_markdown(f: &Finding, stale: bool) -> String {
         f.kind().as_str()
     );
     let _ = writeln!(out, "{}\n", f.message);
+    if let Some(heap) = heap {
+        let _ = writeln!(out, "Heap: **{heap}**\n");
+    }
     if stale {
         let _ = writeln!(
             out,

@@ -103,15 +103,21 @@ pub fn from_paths(paths: &[PathBuf]) -> Result<Input, IdeError> {
 /// the file is data, so an absolute path or one climbing out with `..` names nothing.
 pub fn latest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
     let line = std::fs::read_to_string(snapshot_dir.join("latest")).ok()?;
-    let named = Path::new(line.trim());
-    let inside = named
-        .components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if line.trim().is_empty() || !inside {
+    if !names_inside(line.trim()) {
         return None;
     }
+    let named = Path::new(line.trim());
     let dir = snapshot_dir.join(named);
     dir.join(MANIFEST_FILE).is_file().then_some(dir)
+}
+
+/// Whether `named`, a path read from a file (`latest`, a manifest's part folder), names
+/// something inside the folder it is relative to: not empty, not absolute, no `..`.
+pub(crate) fn names_inside(named: &str) -> bool {
+    !named.is_empty()
+        && Path::new(named)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 fn newest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
@@ -123,7 +129,7 @@ fn newest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
         .max_by_key(|p| (modified(&p.join(MANIFEST_FILE)), p.clone()))
 }
 
-fn capture_input(dir: &Path) -> Result<Input, IdeError> {
+pub(crate) fn capture_input(dir: &Path) -> Result<Input, IdeError> {
     let named: Vec<PathBuf> = ["A", "B", "C"]
         .iter()
         .map(|label| dir.join(format!("{label}.heapsnapshot")))

@@ -1,5 +1,6 @@
-//! heapsight's editor layer, in plain Rust: loads the findings of one comparison (from a
-//! capture, three snapshots or a JSON report, through an on-disk cache), joins them to the
+//! heapsight's editor layer, in plain Rust: loads the findings of a capture's heaps (the
+//! main heap and every worker thread or process captured beside it, see [`heaps`]), of
+//! three snapshots or of a JSON report, through an on-disk cache; joins them to the
 //! workspace's files, and answers per-file questions — diagnostics, hover, code lenses,
 //! quick fixes, a report — against the current text of a document, in byte ranges.
 //!
@@ -13,6 +14,7 @@ mod config;
 mod diagnostics;
 mod error;
 mod finding;
+pub mod heaps;
 mod hover;
 pub mod inputs;
 mod lens;
@@ -30,11 +32,15 @@ pub use config::{Config, PathMapping, Thresholds};
 pub use diagnostics::{kind_url, severity, Diagnostic, Related, Severity, README_URL};
 pub use error::IdeError;
 pub use finding::{Anchor, Binding, Finding, Growth, Holder, Hop, LeakKindName};
+pub use heaps::{Heap, HeapKind, HeapReport, HeapStatus, Heaps, Warning, WarningCode};
 pub use hover::{finding_markdown, Hover};
 pub use inputs::Input;
 pub use lens::CodeLens;
-pub use load::{load, parse_report, read_report, LoadOptions, Loaded, Source, Summary};
-pub use manifest::{sha256_hex, CapturedScript, CapturedScripts};
+pub use load::{
+    load, parse_report, read_report, LoadOptions, Loaded, LoadedHeap, ReportContents, Source,
+    Summary,
+};
+pub use manifest::{sha256_hex, CaptureManifest, CapturedScript, CapturedScripts};
 
 pub use heapsight_leaks::{format_bytes, format_count, LeakKind};
 pub use heapsight_snapshot::Progress;

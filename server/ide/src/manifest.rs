@@ -1,10 +1,15 @@
 //! The parts of a capture's `manifest.json` this crate reads: each script's URL, hash and
-//! source text at capture time (the capture crate owns the format; unknown fields are
-//! ignored so either side can grow).
+//! source text at capture time; the captured process (command, pid, workspace, how many of
+//! its scripts are the workspace's own); the other heaps captured beside it (`parts`) and,
+//! in a part's own manifest, which heap it is (`part_of`). The capture crate owns the
+//! format; every field here is optional and unknown fields are ignored, so either side can
+//! grow. The words said about these facts are `heapsight-wording`'s, shared with the
+//! capture crate.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use heapsight_wording::CapturedProcess;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -28,12 +33,109 @@ pub struct CapturedScript {
     pub source: Option<String>,
 }
 
+/// What this crate reads of a capture's `manifest.json`.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureManifest {
+    /// The scripts as captured.
+    pub scripts: CapturedScripts,
+    /// How many scripts the manifest lists.
+    pub script_count: usize,
+    /// The command line as given, else the target's `process.argv`.
+    pub command: Vec<String>,
+    /// The command line of the process taken among those under the command, when the
+    /// capture chose one (the taken candidate of the manifest's `selection`).
+    pub taken: Option<Vec<String>>,
+    /// The captured process.
+    pub pid: Option<i64>,
+    /// The user's project as the capture saw it.
+    pub workspace: Option<String>,
+    /// How many scripts are the workspace's own files; `Some(0)`: none, not the service.
+    pub workspace_scripts: Option<u64>,
+    /// The other heaps captured beside this one.
+    pub parts: Vec<PartRecord>,
+    /// In a part's own manifest: which heap of the parent capture it is.
+    pub part_of: Option<PartOf>,
+}
+
+/// In a part's own manifest: which heap of the parent capture it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PartOf {
+    /// Thread or process.
+    pub kind: PartKind,
+    /// Its title in the parent capture.
+    pub title: String,
+    /// The worker's `threadId`, for a thread.
+    #[serde(default)]
+    pub thread_id: Option<u64>,
+}
+
+/// A heap captured beside the main one, as the parent manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PartRecord {
+    /// Thread or process.
+    pub kind: PartKind,
+    /// Its sub-folder, relative to the capture folder.
+    pub folder: String,
+    /// Its process id.
+    #[serde(default)]
+    pub pid: Option<i64>,
+    /// The worker's `threadId`, for a thread.
+    #[serde(default)]
+    pub thread_id: Option<u64>,
+    /// How people name it: `worker 1 (render.js)`, `cluster worker 2 (pid 4242)`.
+    pub title: String,
+    /// Whether A, B and C were all taken.
+    #[serde(default)]
+    pub complete: bool,
+    /// Why it is incomplete, or anything else a person should know.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// What a part of a capture is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartKind {
+    /// A `worker_threads` worker of the captured process.
+    Thread,
+    /// Another process under the same command.
+    Process,
+}
+
 #[derive(Deserialize)]
 struct ManifestFile {
     #[serde(default)]
     finished_at: Option<String>,
     #[serde(default)]
     scripts: Vec<ScriptRecord>,
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    pid: Option<i64>,
+    #[serde(default)]
+    workspace: Option<String>,
+    #[serde(default)]
+    workspace_scripts: Option<u64>,
+    #[serde(default)]
+    selection: Option<SelectionRecord>,
+    #[serde(default)]
+    parts: Vec<PartRecord>,
+    #[serde(default)]
+    part_of: Option<PartOf>,
+}
+
+#[derive(Deserialize)]
+struct SelectionRecord {
+    #[serde(default)]
+    candidates: Vec<CandidateRecord>,
+}
+
+#[derive(Deserialize)]
+struct CandidateRecord {
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    taken: bool,
 }
 
 #[derive(Deserialize)]
@@ -46,22 +148,70 @@ struct ScriptRecord {
     source: Option<String>,
 }
 
-impl CapturedScripts {
+impl CaptureManifest {
     /// Reads `<capture>/manifest.json`.
-    pub fn read(capture: &Path) -> Result<CapturedScripts, IdeError> {
+    pub fn read(capture: &Path) -> Result<CaptureManifest, IdeError> {
         let path = capture.join(MANIFEST_FILE);
         let bytes = std::fs::read(&path).map_err(IdeError::io(&path))?;
-        CapturedScripts::from_json(&bytes, &path)
+        CaptureManifest::from_json(&bytes, &path)
     }
 
     /// Parses the bytes of a `manifest.json`; `path` names the file in errors.
-    pub fn from_json(bytes: &[u8], path: &Path) -> Result<CapturedScripts, IdeError> {
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<CaptureManifest, IdeError> {
         let manifest: ManifestFile = serde_json::from_slice(bytes).map_err(|e| IdeError::Json {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        let taken = manifest
+            .selection
+            .and_then(|s| s.candidates.into_iter().find(|c| c.taken))
+            .map(|c| c.command);
+        Ok(CaptureManifest {
+            script_count: manifest.scripts.len(),
+            scripts: CapturedScripts::from_records(manifest.scripts, manifest.finished_at),
+            command: manifest.command,
+            taken,
+            pid: manifest.pid,
+            workspace: manifest.workspace,
+            workspace_scripts: manifest.workspace_scripts,
+            parts: manifest.parts,
+            part_of: manifest.part_of,
+        })
+    }
+
+    /// The captured process, as the shared wording takes it.
+    pub fn process(&self) -> CapturedProcess<'_> {
+        CapturedProcess {
+            command: &self.command,
+            taken: self.taken.as_deref(),
+            pid: self.pid,
+            workspace: self.workspace.as_deref(),
+            scripts: self.script_count,
+            workspace_scripts: self.workspace_scripts,
+        }
+    }
+
+    /// The warning for a capture of a process that ran none of the workspace's code (a
+    /// wrapper such as npm, not the service); `None` when it ran some, or when unknown.
+    pub fn not_the_service(&self) -> Option<String> {
+        self.process().not_the_service()
+    }
+}
+
+impl CapturedScripts {
+    /// Reads the scripts of `<capture>/manifest.json`.
+    pub fn read(capture: &Path) -> Result<CapturedScripts, IdeError> {
+        CaptureManifest::read(capture).map(|m| m.scripts)
+    }
+
+    /// Parses the scripts of a `manifest.json`'s bytes; `path` names the file in errors.
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<CapturedScripts, IdeError> {
+        CaptureManifest::from_json(bytes, path).map(|m| m.scripts)
+    }
+
+    fn from_records(scripts: Vec<ScriptRecord>, finished_at: Option<String>) -> CapturedScripts {
         let mut by_url = HashMap::new();
-        for script in manifest.scripts {
+        for script in scripts {
             let record = CapturedScript {
                 sha256: script.sha256,
                 source: script.source,
@@ -71,10 +221,10 @@ impl CapturedScripts {
             }
             by_url.insert(script.url, record);
         }
-        Ok(CapturedScripts {
+        CapturedScripts {
             by_url,
-            finished_at: manifest.finished_at,
-        })
+            finished_at,
+        }
     }
 
     /// The script V8 named `url` (a `file://` URL or a path).

@@ -1,12 +1,13 @@
-//! The readable report of every finding (what `heapsight.showReport` writes): where each
-//! leak is in the files as they are on disk, then its full hover text.
+//! The readable report of every finding (what `heapsight.showReport` writes): the capture's
+//! warnings first, the heaps looked at, then where each leak is in the files as they are on
+//! disk and its full hover text.
 
 use std::fmt::Write as _;
 
 use heapsight_leaks::{format_bytes, format_count};
 
 use crate::analysis::Analysis;
-use crate::hover::finding_markdown;
+use crate::hover::finding_markdown_in;
 use crate::load::Source;
 use heapsight_source::LineIndex;
 
@@ -20,7 +21,17 @@ impl Analysis {
             Source::Cache => "from the cache of",
             Source::Report => "read from the report",
         };
+        for warning in &loaded.warnings {
+            let _ = writeln!(out, "> **Warning:** {}\n", warning.text());
+        }
         let _ = writeln!(out, "Findings {how} {}.\n", loaded.input.describe());
+        if loaded.several_heaps() {
+            let _ = writeln!(
+                out,
+                "{}.\n",
+                capitalized(&crate::heaps::looked_at(&loaded.heap_reports()))
+            );
+        }
         if let (Some(objects), Some(bytes)) =
             (loaded.summary.leaked_objects, loaded.summary.leaked_bytes)
         {
@@ -32,7 +43,8 @@ impl Analysis {
             );
         }
         if self.finding_count() == 0 {
-            out.push_str("No leaks above the threshold.\n");
+            let none = crate::heaps::no_findings(!loaded.warnings.is_empty());
+            let _ = writeln!(out, "{}.", capitalized(none));
             return out;
         }
         for (n, (id, finding)) in self.findings().enumerate() {
@@ -62,9 +74,18 @@ impl Analysis {
                 "<a id=\"{id}\"></a>\n## {}. {} leak at {place}\n\n{}\n",
                 n + 1,
                 finding.kind().as_str(),
-                finding_markdown(finding, false)
+                finding_markdown_in(finding, false, self.shown_heap(finding))
             );
         }
         out
+    }
+}
+
+/// `text` with its first letter in upper case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }

@@ -1,6 +1,7 @@
 //! Loading an analysis in the background: discovery, the cache, the leak finder on a
-//! blocking thread, `window/workDoneProgress` with percent and phase, cancellation, then
-//! the join to files, diagnostics for every affected file and a `heapsight/status`.
+//! blocking thread (every heap of a capture, one after another), `window/workDoneProgress`
+//! with percent and phase, cancellation, then the join to files, diagnostics for every
+//! affected file, the capture's warnings as `window/showMessage` and a `heapsight/status`.
 //! Requests keep answering from the previous analysis until the new one is complete.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -193,6 +194,16 @@ pub async fn load_with(
                 .client
                 .log_message(MessageType::INFO, &status.message)
                 .await;
+            // A capture of the wrong process must not read as a clean bill of health.
+            for warning in &analysis.loaded().warnings {
+                state
+                    .client
+                    .show_message(
+                        MessageType::WARNING,
+                        format!("heapsight: {}", warning.text()),
+                    )
+                    .await;
+            }
             publish::publish_all(&state).await;
             if state.support().code_lens_refresh {
                 let _ = state.client.code_lens_refresh().await;
@@ -274,15 +285,28 @@ fn ready_status(analysis: &Analysis, source: Source) -> Status {
         Source::Report => "read from the report",
     };
     let found = match count {
-        0 => "no leaks above the threshold".to_string(),
+        // The capture's warnings lead the message (below).
+        0 => heapsight_ide::heaps::no_findings(false).to_string(),
         1 => format!("1 leak retaining {}", heapsight_ide::format_bytes(bytes)),
         n => format!("{n} leaks retaining {}", heapsight_ide::format_bytes(bytes)),
     };
+    let loaded = analysis.loaded();
+    let mut message = format!("{found} ({how}: {})", loaded.input.describe());
+    if loaded.several_heaps() {
+        message = format!(
+            "{message}; {}",
+            heapsight_ide::heaps::looked_at(&loaded.heap_reports())
+        );
+    }
+    if !loaded.warnings.is_empty() {
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.text()).collect();
+        message = format!("warning: {} — {message}", warnings.join("; "));
+    }
     Status {
         state: "ready".into(),
         findings: count,
         retained_bytes: bytes,
-        message: format!("{found} ({how}: {})", analysis.loaded().input.describe()),
+        message,
     }
 }
 

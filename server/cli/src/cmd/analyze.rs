@@ -1,11 +1,18 @@
 //! `heapsight analyze A B C` (or a folder): the leak findings, as text, JSON or SARIF.
+//!
+//! A capture folder may hold several heaps (worker threads, other processes: its
+//! manifest's parts); each complete one is analyzed in turn, placed with its own manifest's
+//! scripts, and the findings merged, each naming its heap. The capture's warnings (the
+//! process was not the user's service; a heap could not be analyzed) lead every format.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use heapsight_ide::heaps::{self, Heap, HeapReport, Heaps, Warning};
+use heapsight_ide::{inputs, Input};
 use heapsight_leaks::{
     analyze_files, file_name, fold_frames, format_bytes, format_percent, Allocations, Finding,
     FrameRun, LeakKind, Options, Report,
@@ -22,7 +29,9 @@ use crate::progress::ProgressDisplay;
 #[derive(clap::Args)]
 pub struct Args {
     /// Baseline, target and final snapshots; or one folder holding a capture
-    /// (`A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot`) or three snapshots (by name).
+    /// (`A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot`, and the heaps of its worker
+    /// threads and other processes when it has them) or three snapshots (by name); or the
+    /// snapshot folder (`.heapsight`: the capture its `latest` names).
     #[arg(required = true, num_args = 1..=3)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -131,47 +140,190 @@ pub fn triple_paths(paths: &[PathBuf]) -> anyhow::Result<[PathBuf; 3]> {
     }
 }
 
+/// What `paths` name: three snapshots, or one folder holding them, with the capture folder
+/// when its manifest is beside them; a folder without snapshots (`.heapsight`) names the
+/// capture its `latest` file names, else its newest capture.
+pub fn input_of(paths: &[PathBuf]) -> anyhow::Result<Input> {
+    if let [dir] = paths {
+        let has_snapshots = || {
+            std::fs::read_dir(dir).is_ok_and(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .any(|e| e.path().extension().is_some_and(|x| x == "heapsnapshot"))
+            })
+        };
+        if dir.is_dir() && !dir.join(inputs::MANIFEST_FILE).is_file() && !has_snapshots() {
+            return match inputs::discover(dir)? {
+                input @ Input::Snapshots { .. } => Ok(input),
+                Input::Report(report) => bail!(
+                    "{} holds no capture and no snapshots, only the report {}; give a capture folder or three snapshots",
+                    dir.display(),
+                    report.display()
+                ),
+            };
+        }
+    }
+    let [a, b, c] = triple_paths(paths)?;
+    // Three files of one capture folder bring its manifest too.
+    let capture = a
+        .parent()
+        .filter(|dir| {
+            b.parent() == Some(*dir)
+                && c.parent() == Some(*dir)
+                && dir.join(inputs::MANIFEST_FILE).is_file()
+        })
+        .map(Path::to_path_buf);
+    Ok(Input::Snapshots { a, b, c, capture })
+}
+
+/// One heap of the input and what its analysis gave.
+struct HeapRun {
+    /// What it is and where its snapshots are.
+    heap: Heap,
+    /// Its comparison and each finding's place, when it was analyzed.
+    analyzed: Option<(Report, Vec<Place>)>,
+    /// What became of it, as the JSON `heaps` lists it.
+    outcome: HeapReport,
+}
+
+/// Everything the outputs print: each heap's run, the warnings, and whether a manifest
+/// listed the heaps.
+struct Outcome {
+    runs: Vec<HeapRun>,
+    warnings: Vec<Warning>,
+    from_manifest: bool,
+}
+
+impl Outcome {
+    /// Whether findings name their heap: more than one heap is listed.
+    fn several(&self) -> bool {
+        self.runs.len() > 1
+    }
+
+    /// Every finding with its heap's title and its place, largest first (the main heap's
+    /// first among equals).
+    fn findings(&self) -> Vec<(&str, &Finding, &Place)> {
+        let mut all: Vec<(&str, &Finding, &Place)> = self
+            .runs
+            .iter()
+            .filter_map(|run| Some((run.heap.title.as_str(), run.analyzed.as_ref()?)))
+            .flat_map(|(title, (report, places))| {
+                report
+                    .findings
+                    .iter()
+                    .zip(places)
+                    .map(move |(f, place)| (title, f, place))
+            })
+            .collect();
+        all.sort_by_key(|(_, f, _)| std::cmp::Reverse(f.retained_bytes));
+        all
+    }
+
+    /// The analyzed heaps' reports.
+    fn reports(&self) -> impl Iterator<Item = (&HeapRun, &Report)> {
+        self.runs
+            .iter()
+            .filter_map(|run| Some((run, &run.analyzed.as_ref()?.0)))
+    }
+}
+
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let [a, b, c] = triple_paths(&args.paths)?;
-    let progress = Arc::new(Progress::new());
-    let display = ProgressDisplay::start(progress.clone(), "analyze".into());
+    let input = input_of(&args.paths)?;
+    let mut heaps = Heaps::of(&input);
+    if args.paths.len() == 3 {
+        // Three files name one heap: their folder's manifest only brings its scripts.
+        heaps.heaps.truncate(1);
+    }
+    let several = heaps.heaps.len() > 1;
+    let mut warnings = heaps.warnings();
     let options = Options {
         threshold: args.threshold,
         kinds: args.kinds.clone(),
     };
-    let t0 = std::time::Instant::now();
-    let report = analyze_files(&a, &b, &c, &options, &progress)?;
-    drop(display);
-    if args.timings {
-        eprintln!(
-            "timings: {}; total {:.3}s",
-            crate::progress::steps(&progress),
-            t0.elapsed().as_secs_f64()
-        );
-    }
     let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
-    let places = places(
-        &report,
-        &args.paths,
-        &[a, b, c],
-        &root,
-        args.read_outside_root,
-    );
+    let mut runs = Vec::with_capacity(heaps.heaps.len());
+    // One heap after another: each comparison holds one final snapshot's graph, so memory
+    // peaks at the largest heap's rather than at the sum of all.
+    for (i, heap) in heaps.heaps.into_iter().enumerate() {
+        let Ok(heap_input @ Input::Snapshots { a, b, c, .. }) = &heap.plan else {
+            let (outcome, warning) = heap.not_analyzed(None);
+            warnings.extend(warning);
+            runs.push(HeapRun {
+                heap,
+                analyzed: None,
+                outcome,
+            });
+            continue;
+        };
+        let progress = Arc::new(Progress::new());
+        let label = if several {
+            format!("analyze {}", heap.title)
+        } else {
+            "analyze".to_owned()
+        };
+        let display = ProgressDisplay::start(progress.clone(), label);
+        let t0 = std::time::Instant::now();
+        let result = analyze_files(a, b, c, &options, &progress);
+        drop(display);
+        if args.timings {
+            let of = if several {
+                format!(" of {}", heap.title)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "timings{of}: {}; total {:.3}s",
+                crate::progress::steps(&progress),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+        let report = match result {
+            Ok(report) => report,
+            // The main heap is what was asked for: its failure is the command's.
+            Err(e) if i == 0 => return Err(e.into()),
+            Err(e) => {
+                let (outcome, warning) = heap.not_analyzed(Some(e.to_string()));
+                warnings.extend(warning);
+                runs.push(HeapRun {
+                    heap,
+                    analyzed: None,
+                    outcome,
+                });
+                continue;
+            }
+        };
+        let places = places(&report, heap_input.clone(), &root, args.read_outside_root);
+        let outcome = heap.analyzed(
+            report.findings.len(),
+            Some(report.snapshots.leaked_objects),
+            Some(report.snapshots.leaked_bytes),
+        );
+        runs.push(HeapRun {
+            heap,
+            analyzed: Some((report, places)),
+            outcome,
+        });
+    }
+    let outcome = Outcome {
+        runs,
+        warnings,
+        from_manifest: heaps.from_manifest,
+    };
     match args.format {
-        Format::Text => print_text(&report, &places, args.comparison),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&report, &places))?
-        ),
+        Format::Text => print_text(&outcome, args.comparison),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&outcome))?),
         Format::Sarif => println!(
             "{}",
-            serde_json::to_string_pretty(&to_sarif(&report, &places, &root))?
+            serde_json::to_string_pretty(&to_sarif(&outcome, &root))?
         ),
     }
-    let failed = args
-        .fail_above
-        .is_some_and(|limit| report.findings.iter().any(|f| f.retained_bytes > limit));
+    let failed = args.fail_above.is_some_and(|limit| {
+        outcome
+            .findings()
+            .iter()
+            .any(|(_, f, _)| f.retained_bytes > limit)
+    });
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -179,23 +331,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
+fn print_text(outcome: &Outcome, comparison_rows: usize) {
     let color = std::io::stdout().is_terminal();
     let (bold, dim, yellow, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m")
     } else {
         ("", "", "", "")
     };
-    let s = &report.snapshots;
-    println!(
-        "{dim}{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot{reset}",
-        count(s.leaked_objects),
-        format_bytes(s.leaked_bytes)
-    );
-    if report.findings.is_empty() {
-        println!("no leaks above the threshold");
+    // The warnings lead: a capture of the wrong process must not read as a clean result.
+    for warning in &outcome.warnings {
+        println!("{bold}{yellow}warning:{reset} {}", warning.text());
     }
-    for (f, place) in report.findings.iter().zip(places) {
+    let several = outcome.several();
+    for (run, report) in outcome.reports() {
+        let s = &report.snapshots;
+        let heap = if several {
+            format!("{}: ", run.heap.title)
+        } else {
+            String::new()
+        };
+        println!(
+            "{dim}{heap}{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot{reset}",
+            count(s.leaked_objects),
+            format_bytes(s.leaked_bytes)
+        );
+    }
+    if outcome.from_manifest {
+        let outcomes: Vec<HeapReport> = outcome.runs.iter().map(|r| r.outcome.clone()).collect();
+        println!("{dim}{}{reset}", heaps::looked_at(&outcomes));
+    }
+    let findings = outcome.findings();
+    if findings.is_empty() {
+        println!("{}", heaps::no_findings(!outcome.warnings.is_empty()));
+    }
+    for (heap, f, place) in findings {
         let Place { line, column, .. } = place;
         let file = place.file.as_deref().unwrap_or("<unknown script>");
         let stale = if place.stale {
@@ -203,8 +372,13 @@ fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
         } else {
             ""
         };
+        let heap = if several {
+            format!(" (in {heap})")
+        } else {
+            String::new()
+        };
         println!(
-            "{bold}{file}:{line}:{column}{reset}: {yellow}{}{reset}: {}{dim}{stale}{reset}",
+            "{bold}{file}:{line}:{column}{reset}: {yellow}{}{reset}: {}{heap}{dim}{stale}{reset}",
             f.kind.as_str(),
             place.message
         );
@@ -233,9 +407,17 @@ fn print_text(report: &Report, places: &[Place], comparison_rows: usize) {
             println!("    {line}");
         }
     }
-    if comparison_rows > 0 && !report.comparison.is_empty() {
+    for (run, report) in outcome.reports() {
+        if comparison_rows == 0 || report.comparison.is_empty() {
+            continue;
+        }
+        let of = if several {
+            format!(", {}", run.heap.title)
+        } else {
+            String::new()
+        };
         println!();
-        println!("{bold}comparison (final against baseline, JS objects){reset}");
+        println!("{bold}comparison (final against baseline, JS objects{of}){reset}");
         println!(
             "  {:<40} {:>10} {:>10} {:>10} {:>12}",
             "class", "new", "deleted", "delta", "size delta"
@@ -314,16 +496,19 @@ fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
     lines
 }
 
-/// The stable JSON contract (version 1).
-pub fn to_json(report: &Report, places: &[Place]) -> Value {
-    let findings: Vec<Value> = report
-        .findings
-        .iter()
-        .zip(places)
-        .map(|(f, place)| {
+/// The stable JSON contract (version 1): `warnings` (each `{code, heap?, message}`), the
+/// `heaps` looked at (each `{title, kind, pid?, thread_id?, folder?, status, note?,
+/// findings, leaked_objects?, leaked_bytes?, snapshots?}`), the main heap's `snapshots` and
+/// `comparison`, and every heap's findings, each naming its `heap` by title.
+fn to_json(outcome: &Outcome) -> Value {
+    let findings: Vec<Value> = outcome
+        .findings()
+        .into_iter()
+        .map(|(heap, f, place)| {
             let mut finding = json!({
                 "kind": f.kind.as_str(),
                 "message": place.message,
+                "heap": heap,
                 "file": place.file,
                 "line": place.line,
                 "column": place.column,
@@ -352,17 +537,35 @@ pub fn to_json(report: &Report, places: &[Place]) -> Value {
             finding
         })
         .collect();
+    let main = outcome.reports().next().map(|(_, report)| report);
     json!({
         "version": 1,
-        "snapshots": report.snapshots,
+        "warnings": outcome.warnings,
+        "heaps": heaps_json(outcome),
+        "snapshots": main.map(|r| &r.snapshots),
         "findings": findings,
-        "comparison": report.comparison,
+        "comparison": main.map_or(&[][..], |r| &r.comparison[..]),
     })
+}
+
+/// The `heaps` entries: each heap's outcome, with its snapshots' figures when analyzed.
+fn heaps_json(outcome: &Outcome) -> Vec<Value> {
+    outcome
+        .runs
+        .iter()
+        .map(|run| {
+            let mut heap = json!(run.outcome);
+            if let Some((report, _)) = &run.analyzed {
+                heap["snapshots"] = json!(report.snapshots);
+            }
+            heap
+        })
+        .collect()
 }
 
 /// SARIF 2.1.0, as GitHub code scanning reads it. Each top allocation stack's frames that
 /// are in a file become `relatedLocations`.
-pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Value {
+fn to_sarif(outcome: &Outcome, root: &std::path::Path) -> Value {
     let rules: Vec<Value> = LeakKind::ALL
         .iter()
         .map(|k| {
@@ -375,16 +578,21 @@ pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Va
             })
         })
         .collect();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .zip(places)
-        .map(|(f, place)| {
+    let several = outcome.several();
+    let results: Vec<Value> = outcome
+        .findings()
+        .into_iter()
+        .map(|(heap, f, place)| {
+            let text = if several {
+                format!("{} (in {heap})", place.message)
+            } else {
+                place.message.clone()
+            };
             let mut result = json!({
                 "ruleId": format!("heapsight/{}", f.kind.as_str()),
                 "level": if f.retained_bytes >= 10_000_000 { "error" } else { "warning" },
-                "message": {"text": place.message},
-                "properties": {"retainedBytes": f.retained_bytes, "count": f.count},
+                "message": {"text": text},
+                "properties": {"retainedBytes": f.retained_bytes, "count": f.count, "heap": heap},
             });
             if let Some(file) = &place.file {
                 result["locations"] = json!([{
@@ -408,6 +616,22 @@ pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Va
             result
         })
         .collect();
+    // The capture's warnings, as SARIF tells what happened to the tool's run.
+    let notifications: Vec<Value> = outcome
+        .warnings
+        .iter()
+        .map(|w| {
+            let mut notification = json!({
+                "descriptor": {"id": format!("heapsight/{}", w.code.as_str())},
+                "level": "warning",
+                "message": {"text": w.text()},
+            });
+            if let Some(heap) = &w.heap {
+                notification["properties"] = json!({"heap": heap});
+            }
+            notification
+        })
+        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -418,7 +642,12 @@ pub fn to_sarif(report: &Report, places: &[Place], root: &std::path::Path) -> Va
                 "informationUri": "https://github.com/heapsight/heapsight",
                 "rules": rules,
             }},
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications,
+            }],
             "results": results,
+            "properties": {"heaps": heaps_json(outcome)},
         }],
     })
 }

@@ -66,9 +66,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.requests
     ));
     opts.idle = Duration::from_secs(1);
+    // The app's own folder is the project whose code the captured process must run, wherever
+    // the demo is started from.
+    opts.workspace = Some(app.clone());
     let done = run_capture(&opts, Arc::new(CliReporter::new(!args.quiet)))?;
     println!();
     analyze_and_print(&done.dir)?;
+    println!();
+    println!(
+        "Your own service, however it starts (heapsight captures the Node process that runs \
+         your files, through npm, npx, tsx, nodemon, node --watch, cluster and worker threads):"
+    );
+    for form in [
+        "npm start",
+        "npm run dev -- --port 0",
+        "npx tsx src/server.ts",
+        "node --watch server.js",
+    ] {
+        println!(
+            "  heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {{port}}' -- {form}"
+        );
+    }
+    println!("  heapsight capture --worker 1 ... -- node cluster.js   (one cluster worker)");
     Ok(ExitCode::SUCCESS)
 }
 

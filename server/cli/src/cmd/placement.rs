@@ -2,10 +2,10 @@
 //! (placed by the ide layer: the registering call, a collection's growing call, the user's
 //! call into a library, the TypeScript original through a source map), else V8's position.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use heapsight_ide::{inputs, Analysis, Config, Input, Loaded};
+use heapsight_ide::{Analysis, Config, Input, Loaded};
 use heapsight_leaks::{Finding, Report};
 use heapsight_source::{PathMapper, Resolved};
 
@@ -30,33 +30,10 @@ pub struct Place {
     pub evidence: heapsight_leaks::PlacementEvidence,
 }
 
-/// The places of `report`'s findings, in order; `paths` are the command's snapshot
-/// arguments (a capture folder brings its manifest's recorded sources), `root` the
+/// The places of `report`'s findings, in order; `input` is the heap's snapshots (a capture
+/// folder brings its manifest's recorded sources: a part's folder its own), `root` the
 /// workspace root (canonical). Files outside `root` are read only if `read_outside`.
-pub fn places(
-    report: &Report,
-    paths: &[PathBuf],
-    [a, b, c]: &[PathBuf; 3],
-    root: &Path,
-    read_outside: bool,
-) -> Vec<Place> {
-    let input = match inputs::from_paths(paths) {
-        Ok(Input::Snapshots { capture: None, .. }) | Err(_) | Ok(Input::Report(_)) => {
-            // Three files of one capture folder bring its manifest too.
-            let folder = a.parent().filter(|dir| {
-                b.parent() == Some(*dir)
-                    && c.parent() == Some(*dir)
-                    && dir.join(inputs::MANIFEST_FILE).is_file()
-            });
-            Input::Snapshots {
-                a: a.clone(),
-                b: b.clone(),
-                c: c.clone(),
-                capture: folder.map(Path::to_path_buf),
-            }
-        }
-        Ok(input) => input,
-    };
+pub fn places(report: &Report, input: Input, root: &Path, read_outside: bool) -> Vec<Place> {
     let loaded = Loaded::from_report(report, input);
     // The leak finder already applied the threshold and kinds: place every finding.
     let config = Config {
