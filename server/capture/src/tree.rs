@@ -56,8 +56,17 @@ async fn probe_once(cdp: &mut Cdp) -> Result<ProcessInfo> {
         .call(
             "Runtime.evaluate",
             json!({
+                // A cluster worker's id is in NODE_UNIQUE_ID until the worker's start-up
+                // reads and deletes it; then in `cluster.worker.id`.
                 "expression": "[process.pid, process.ppid, process.version, \
-                    process.argv, process.execArgv, process.env.NODE_UNIQUE_ID || null]",
+                    process.argv, process.execArgv, (() => { \
+                      if (process.env.NODE_UNIQUE_ID) return String(process.env.NODE_UNIQUE_ID); \
+                      try { \
+                        const cluster = process.getBuiltinModule \
+                          ? process.getBuiltinModule('cluster') : require('cluster'); \
+                        return cluster.worker ? String(cluster.worker.id) : null; \
+                      } catch (e) { return null; } })()]",
+                "includeCommandLineAPI": true,
                 "returnByValue": true,
                 "silent": true,
             }),

@@ -473,3 +473,34 @@ async fn a_failed_capture_leaves_no_worker_held() {
     assert!(answer.ends_with("ok"), "the worker runs: {answer}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `node` started with allocation tracking runs under `--inspect-brk`, which holds every
+/// worker thread at its start; the app here waits for its worker before its ready line, so
+/// a worker left held would stall the capture until the ready timeout.
+#[tokio::test]
+async fn a_tracked_start_lets_its_boot_worker_run() {
+    let started = std::time::Instant::now();
+    let (done, _heard) = capture_app(
+        "tracked-boot",
+        "boot",
+        20,
+        false,
+        Duration::from_millis(200),
+        |opts| {
+            opts.track_allocations = true;
+            opts.ready_timeout = Duration::from_secs(20);
+        },
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let (part, manifest) = the_thread(&done);
+    assert!(part.complete, "{part:#?}");
+    assert_eq!(labels(&manifest), ["A", "B", "C"]);
+    let folder = done.dir.join(&part.folder);
+    assert!(count_objects(&folder.join("C.heapsnapshot"), "CacheEntry") >= 20);
+    clean(&done);
+}
