@@ -420,7 +420,7 @@ pub fn heapsight_binary() -> Result<PathBuf> {
 
 /// The newest modification time under `paths`, skipping what cannot be read (a file removed
 /// while we walk: others may be editing the sources) and `node_modules`, `target`, `dist`.
-fn newest_source_mtime(paths: &[PathBuf]) -> SystemTime {
+pub fn newest_source_mtime(paths: &[PathBuf]) -> SystemTime {
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut stack = paths.to_vec();
     while let Some(path) = stack.pop() {

@@ -20,9 +20,11 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use heapsight_tests::support::{expected, fixture_dir, fixture_snapshots, repo_root};
+use heapsight_tests::support::{
+    expected, fixture_dir, fixture_snapshots, newest_source_mtime, repo_root,
+};
 use serde::Deserialize;
 
 /// One fixture app opened in an editor, and what the editor must show.
@@ -661,7 +663,7 @@ fn fresh_vsix() -> PathBuf {
         ext.join("package.json"),
         ext.join("package-lock.json"),
     ];
-    let newest = newest_mtime(&sources);
+    let newest = newest_source_mtime(&sources);
     assert!(
         built >= newest,
         "{} is older than the extension's sources: {SETUP_HINT}",
@@ -850,32 +852,11 @@ fn heapsight_binary() -> PathBuf {
         inputs.push(entry.path().join("Cargo.toml"));
     }
     assert!(
-        built >= newest_mtime(&inputs),
+        built >= newest_source_mtime(&inputs),
         "{} is older than the server's sources: {hint}",
         binary.display()
     );
     binary
-}
-
-fn newest_mtime(paths: &[PathBuf]) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
-    let mut stack = paths.to_vec();
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            for entry in fs::read_dir(&path).into_iter().flatten().flatten() {
-                let name = entry.file_name();
-                if name != "node_modules" && name != "target" && name != "dist" {
-                    stack.push(entry.path());
-                }
-            }
-        } else if let Ok(modified) = meta.modified() {
-            newest = newest.max(modified);
-        }
-    }
-    newest
 }
 
 fn on_path(program: &str) -> Option<PathBuf> {
