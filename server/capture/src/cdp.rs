@@ -73,6 +73,29 @@ impl Incoming {
         };
         Incoming::Answer { id, outcome }
     }
+
+    /// What a caller waiting for the answer to command `id` (sent as `method`) gets: an
+    /// event, or that answer; `None` for the answer to another command.
+    pub(crate) fn step_for(self, id: u64, method: &str) -> Option<Result<Step>> {
+        match self {
+            Incoming::Event(event) => Some(Ok(Step::Event(event))),
+            Incoming::Answer {
+                id: Some(got),
+                outcome,
+            } if got == id => {
+                Some(
+                    outcome
+                        .map(Step::Done)
+                        .map_err(|(code, message)| CaptureError::Command {
+                            method: method.to_owned(),
+                            code,
+                            message,
+                        }),
+                )
+            }
+            Incoming::Answer { .. } => None,
+        }
+    }
 }
 
 /// A connected protocol session.
@@ -191,22 +214,9 @@ impl Cdp {
     pub async fn next_for(&mut self, id: u64, method: &str) -> Result<Step> {
         loop {
             let value = self.receive(method, Some(self.timeout)).await?;
-            match Incoming::decode(value) {
-                Incoming::Event(event) => return Ok(Step::Event(event)),
-                Incoming::Answer {
-                    id: Some(got),
-                    outcome,
-                } if got == id => {
-                    return outcome.map(Step::Done).map_err(|(code, message)| {
-                        CaptureError::Command {
-                            method: method.to_owned(),
-                            code,
-                            message,
-                        }
-                    })
-                }
-                // The late answer of a command sent without waiting (see `absorb`).
-                Incoming::Answer { .. } => continue,
+            // `None`: the late answer of a command sent without waiting (see `absorb`).
+            if let Some(step) = Incoming::decode(value).step_for(id, method) {
+                return step;
             }
         }
     }
@@ -308,27 +318,15 @@ impl Cdp {
     /// started with `--inspect-brk` holds every worker it starts) is let run: before
     /// snapshot A no worker is measured. Never returns `Ok`; meant for a `select!` arm.
     pub async fn drain_events(&mut self) -> Result<()> {
+        const DURING: &str = "the wait for the target";
         loop {
-            let msg = self.ws.next().await;
-            let text = match msg {
-                None | Some(Ok(Message::Close(_))) => {
-                    return Err(CaptureError::Disconnected {
-                        during: "the wait for the target".to_owned(),
-                    })
-                }
-                Some(Err(e)) => return Err(disconnected("the wait for the target", &e)),
-                Some(Ok(Message::Text(t))) => t,
-                Some(Ok(_)) => continue,
+            let value = match self.receive(DURING, None).await {
+                Ok(value) => value,
+                // A message that is not JSON is skipped here: nobody waits for it.
+                Err(CaptureError::Protocol(_)) => continue,
+                Err(e) => return Err(e),
             };
-            let Ok(mut value) = serde_json::from_str::<Value>(text.as_str()) else {
-                continue;
-            };
-            if let Some(method) = value.get("method").and_then(Value::as_str) {
-                let method = method.to_owned();
-                let params = value
-                    .get_mut("params")
-                    .map(Value::take)
-                    .unwrap_or(Value::Null);
+            if let Incoming::Event(Event { method, params }) = Incoming::decode(value) {
                 // Node reports `waitingForDebugger` by our `NodeWorker.enable` flag, not by
                 // `--inspect-brk`'s hold: every worker announced is told to run (a no-op
                 // for one that runs).

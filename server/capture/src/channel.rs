@@ -211,22 +211,9 @@ impl Channel for WorkerSession<'_> {
             match event.method.as_str() {
                 RECEIVED if ours => {
                     deadline = Instant::now() + limit;
-                    match decode_worker_message(&event)? {
-                        Incoming::Event(inner) => return Ok(Step::Event(inner)),
-                        Incoming::Answer {
-                            id: Some(got),
-                            outcome,
-                        } if got == id => {
-                            return outcome.map(Step::Done).map_err(|(code, message)| {
-                                CaptureError::Command {
-                                    method: method.to_owned(),
-                                    code,
-                                    message,
-                                }
-                            })
-                        }
-                        // A late answer to a command sent without waiting.
-                        Incoming::Answer { .. } => {}
+                    // `None`: a late answer to a command sent without waiting.
+                    if let Some(step) = decode_worker_message(&event)?.step_for(id, method) {
+                        return step;
                     }
                 }
                 // Another worker's late answers and events: nobody waits for them.
