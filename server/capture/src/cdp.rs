@@ -104,6 +104,9 @@ pub struct Cdp {
     next_id: u64,
     keep: HashSet<String>,
     kept: Vec<Event>,
+    /// Every worker thread announced is told to run, whoever is reading (see
+    /// [`Cdp::release_workers`]).
+    release_workers: bool,
     timeout: Duration,
     url: String,
 }
@@ -161,6 +164,7 @@ impl Cdp {
             next_id: 1,
             keep: HashSet::new(),
             kept: Vec::new(),
+            release_workers: false,
             timeout,
             url,
         })
@@ -179,6 +183,14 @@ impl Cdp {
     /// Buffers events named `method` that arrive while waiting for answers.
     pub fn keep_events(&mut self, method: &str) {
         self.keep.insert(method.to_owned());
+    }
+
+    /// While on, each `NodeWorker.attachedToWorker` heard, while waiting for an answer or
+    /// in [`Cdp::drain_events`], is answered with `Runtime.runIfWaitingForDebugger`: a
+    /// `node` started with `--inspect-brk` holds every worker thread it starts, and one
+    /// announced while another command's answer was awaited must not stay held.
+    pub fn release_workers(&mut self, on: bool) {
+        self.release_workers = on;
     }
 
     /// Takes the buffered events.
@@ -306,6 +318,16 @@ impl Cdp {
         if event.method == "Debugger.paused" {
             self.send("Debugger.resume", json!({})).await?;
         }
+        if self.release_workers && event.method == "NodeWorker.attachedToWorker" {
+            // Node reports `waitingForDebugger` by our `NodeWorker.enable` flag, not by
+            // `--inspect-brk`'s hold: every worker announced is told to run (a no-op for
+            // one that runs).
+            if let Some(session) = event.params.get("sessionId").and_then(Value::as_str) {
+                let run = json!({ "id": 1, "method": "Runtime.runIfWaitingForDebugger" });
+                let message = json!({ "sessionId": session, "message": run.to_string() });
+                self.send("NodeWorker.sendMessageToWorker", message).await?;
+            }
+        }
         if self.keep.contains(&event.method) {
             self.kept.push(event);
         }
@@ -313,10 +335,8 @@ impl Cdp {
     }
 
     /// Reads and absorbs events until the connection fails, so that a target waiting on
-    /// its inspector (paused, or with events queued) goes on while we wait for something
-    /// else, e.g. its ready line. A worker thread announced as held at its start (a `node`
-    /// started with `--inspect-brk` holds every worker it starts) is let run: before
-    /// snapshot A no worker is measured. Never returns `Ok`; meant for a `select!` arm.
+    /// its inspector (paused, held workers, or with events queued) goes on while we wait for
+    /// something else, e.g. its ready line. Never returns `Ok`; meant for a `select!` arm.
     pub async fn drain_events(&mut self) -> Result<()> {
         const DURING: &str = "the wait for the target";
         loop {
@@ -326,22 +346,8 @@ impl Cdp {
                 Err(CaptureError::Protocol(_)) => continue,
                 Err(e) => return Err(e),
             };
-            if let Incoming::Event(Event { method, params }) = Incoming::decode(value) {
-                // Node reports `waitingForDebugger` by our `NodeWorker.enable` flag, not by
-                // `--inspect-brk`'s hold: every worker announced is told to run (a no-op
-                // for one that runs).
-                if method == "NodeWorker.attachedToWorker" {
-                    if let Some(session) = params.get("sessionId").and_then(Value::as_str) {
-                        let run = json!({ "id": 1, "method": "Runtime.runIfWaitingForDebugger" });
-                        self.send(
-                            "NodeWorker.sendMessageToWorker",
-                            json!({ "sessionId": session, "message": run.to_string() }),
-                        )
-                        .await?;
-                    }
-                    continue;
-                }
-                self.absorb(Event { method, params }).await?;
+            if let Incoming::Event(event) = Incoming::decode(value) {
+                self.absorb(event).await?;
             }
         }
     }

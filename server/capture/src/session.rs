@@ -1182,8 +1182,9 @@ impl Run<'_> {
                 .await?;
                 if paused {
                     // Node holds every worker thread of an `--inspect-brk` process at its
-                    // start; announced to us, they are let run while we wait
-                    // (`Cdp::drain_events`).
+                    // start; announced to us, each is let run whenever we hear of it, until
+                    // snapshot A (`Cdp::release_workers`).
+                    cdp.release_workers(true);
                     cdp.call(
                         "NodeWorker.enable",
                         json!({ "waitForDebuggerOnStart": false }),
@@ -1439,6 +1440,7 @@ impl Run<'_> {
                 if let Some(cdp) = self.cdp.as_mut() {
                     // Detaches the workers announced during the warm-up, so that the
                     // parts' own `NodeWorker.enable` announces them again.
+                    cdp.release_workers(false);
                     guarded(
                         self.target.as_ref(),
                         phase,
