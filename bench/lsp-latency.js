@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Latency of `heapsight lsp` as an editor sees it, over the server's real stdio.
 //
-//   node bench/lsp-latency.js [--cases listener-leak,medium] [--rounds N] [--no-build]
+//   node bench/lsp-latency.js [--cases listener-leak,medium,typing] [--rounds N] [--no-build]
 //   bench/run --suite lsp [same options]
 //
 // For each case it makes a temporary workspace (target/bench/tmp/lsp-*): the app's sources
@@ -14,8 +14,19 @@
 //   its reply; `didChange` (a new version: a comment line inserted at the top) -> the
 //   `publishDiagnostics` of that version, checked to have moved down a line; `didClose`;
 // - start 2 on the same workspace: the time to `ready` from the analysis cache.
-// Prints median / p95 / max per operation against the goals of the LSP issue (diagnostics
-// after an open with a completed analysis under 50 ms, code actions under 20 ms) and writes
+// The `typing` case is a person typing fast in a large file while a capture runs: the
+// listener-leak app with ~3,000 lines of plausible code added below the leak (3,103 lines,
+// one finding, the leak's line kept), `heapsight.capture` started through
+// `workspace/executeCommand` (a real capture of that app under its load, in the background;
+// a busy allocating node process when the server cannot start one), then 300 `didChange` at
+// 30 a second, each inserting a line at the top so the finding moves, and a `hover` on the
+// finding at its moved position every 10 edits (not waiting for the typing). It reports the
+// hovers, the time from the last edit to the `publishDiagnostics` of the last version
+// (checked to be on the moved line), how long the command took to answer, and whether the
+// capture was still running when the burst ended (so every request was sent during it).
+// Prints median / p95 / max per operation against the goals of the LSP issues (diagnostics
+// after an open with a completed analysis under 50 ms, code actions under 20 ms; while
+// typing, hover p95 under 50 ms and the last version's diagnostics under 2 s) and writes
 // everything to target/bench/lsp.json. A reply that is empty where the case has a leak is
 // an error, not a fast result.
 //
@@ -23,7 +34,7 @@
 // listener-leak/{A,B,C}.heapsnapshot, made by
 // `cargo test -p heapsight-tests --release --test fixtures`) and `small`, `medium`, `large`
 // (bench/gen/service-sim.js with bench/data/SIZE/{A,B,C}.heapsnapshot, generated as by
-// bench/run when missing). Exit status: 0 when measured, 1 on a failure, 2 when inputs are
+// bench/run when missing); `typing` (listener-leak's snapshots, as above). Exit status: 0 when measured, 1 on a failure, 2 when inputs are
 // missing.
 
 'use strict';
@@ -39,7 +50,15 @@ const BENCH = __dirname;
 const ROOT = path.dirname(BENCH);
 const OUT = path.join(ROOT, 'target', 'bench');
 const HEAPSIGHT = process.env.HEAPSIGHT_SERVER || path.join(ROOT, 'target', 'release', 'heapsight');
-const GOALS_MS = { 'didOpen -> diagnostics': 50, codeAction: 20 };
+const GOALS_MS = {
+  'didOpen -> diagnostics': 50,
+  codeAction: 20,
+  'hover while typing': 50,
+  'last edit -> its diagnostics': 2000,
+};
+// The typing burst of the responsiveness issue.
+const TYPING = { edits: 300, perSecond: 30, hoverEvery: 10, paddingBlocks: 503 };
+const CASES = ['listener-leak', 'small', 'medium', 'large', 'typing'];
 const GEN_HEAP_MB = { small: 1024, medium: 4096, large: 8192 };
 const READY_TIMEOUT_MS = 600_000;
 const REPLY_TIMEOUT_MS = 30_000;
@@ -50,12 +69,12 @@ function say(line) {
 
 function usage(message) {
   if (message) say(message);
-  process.stderr.write('usage: node bench/lsp-latency.js [--cases listener-leak,small,medium,large] [--rounds N] [--no-build]\n');
+  process.stderr.write(`usage: node bench/lsp-latency.js [--cases ${CASES.join(',')}] [--rounds N] [--no-build]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const opts = { cases: ['listener-leak', 'medium'], rounds: 50, build: true };
+  const opts = { cases: ['listener-leak', 'medium', 'typing'], rounds: 50, build: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, null];
@@ -72,7 +91,7 @@ function parseArgs(argv) {
     else if (flag === '-h' || flag === '--help') usage();
     else usage(`unknown argument ${arg}`);
   }
-  for (const c of opts.cases) if (!['listener-leak', 'small', 'medium', 'large'].includes(c)) usage(`unknown case ${c}`);
+  for (const c of opts.cases) if (!CASES.includes(c)) usage(`unknown case ${c}`);
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) usage('--rounds must be a positive integer');
   return opts;
 }
@@ -97,7 +116,29 @@ function fixtureCase(app) {
     .readdirSync(appDir, { withFileTypes: true })
     .filter((e) => e.isFile() && e.name !== 'expected.json')
     .map((e) => e.name);
-  return { name: app, capturedAt: fs.realpathSync(appDir), sources, snapshots, file: leak.file, line: leak.line, settings: {} };
+  return { name: app, app, capturedAt: fs.realpathSync(appDir), sources, snapshots, file: leak.file, line: leak.line, settings: {} };
+}
+
+// listener-leak in a 3,103-line main.js: the code below the leak is added, so the leak's
+// line and the path mapping hold. The capture command takes a real capture of that app
+// under its load; its 12 s idle before C keeps it running through the 10 s burst.
+function typingCase() {
+  const c = fixtureCase('listener-leak');
+  const load = path.join(ROOT, 'fixtures', c.app, 'load.js');
+  const captureCommand = [HEAPSIGHT, 'capture', '--quiet', '--ready-line', 'port=(\\d+)', '--load', `node ${load} {port}`, '--idle', '12s', '--', 'node', c.file];
+  return { ...c, name: 'typing', typing: true, settings: { captureCommand } };
+}
+
+// Functions of the kind the fixture holds, none of them a leak (6 lines each).
+function padding(blocks) {
+  let out = '';
+  for (let i = 0; i < blocks; i++) {
+    out += `\nfunction formatQuote${i}(quote) {\n`;
+    out += '  const price = Number(quote.price).toFixed(2);\n';
+    out += "  const label = quote.symbol + '@' + price;\n";
+    out += `  return { label, at: quote.at + ${i} };\n}\n`;
+  }
+  return out;
 }
 
 function generatedCase(size) {
@@ -124,7 +165,7 @@ function makeWorkspace(c) {
   const scratch = path.join(OUT, 'tmp');
   fs.mkdirSync(scratch, { recursive: true });
   const ws = fs.realpathSync(fs.mkdtempSync(path.join(scratch, `lsp-${c.name}-`)));
-  const from = c.name === 'listener-leak' ? path.join(ROOT, 'fixtures', c.name) : ROOT;
+  const from = c.app ? path.join(ROOT, 'fixtures', c.app) : ROOT;
   for (const rel of c.sources) {
     fs.mkdirSync(path.dirname(path.join(ws, rel)), { recursive: true });
     fs.copyFileSync(path.join(from, rel), path.join(ws, rel));
@@ -139,6 +180,7 @@ function makeWorkspace(c) {
       fs.copyFileSync(file, to);
     }
   }
+  if (c.typing) fs.appendFileSync(path.join(ws, c.file), padding(TYPING.paddingBlocks));
   return ws;
 }
 
@@ -153,6 +195,8 @@ class Client {
     this.nextId = 1;
     this.pending = new Map();
     this.waiters = [];
+    // Progress and diagnostics as they arrive (token or uri and version, and the time).
+    this.seen = [];
     this.stderr = '';
     this.exited = null;
     this.child.stdout.on('data', (chunk) => this.onData(chunk));
@@ -196,6 +240,8 @@ class Client {
       else p.resolve({ result: msg.result, at });
       return;
     }
+    if (msg.method === '$/progress') this.seen.push({ method: msg.method, token: msg.params.token, kind: msg.params.value && msg.params.value.kind, at });
+    if (msg.method === 'textDocument/publishDiagnostics') this.seen.push({ method: msg.method, uri: msg.params.uri, version: msg.params.version, at });
     if (msg.id !== undefined) {
       // A request from the server: this client offers no optional capability, so the
       // only ones expected are harmless; answer them all with null.
@@ -277,7 +323,12 @@ async function start(c, ws) {
     processId: process.pid,
     rootUri: pathToFileURL(ws).href,
     workspaceFolders: [{ uri: pathToFileURL(ws).href, name: path.basename(ws) }],
-    capabilities: { general: { positionEncodings: ['utf-16'] }, textDocument: { publishDiagnostics: { versionSupport: true } } },
+    capabilities: {
+      general: { positionEncodings: ['utf-16'] },
+      textDocument: { publishDiagnostics: { versionSupport: true } },
+      // The typing case follows the capture by its progress.
+      ...(c.typing ? { window: { workDoneProgress: true } } : {}),
+    },
     initializationOptions: { ...c.settings, pathMappings: [{ from: c.capturedAt, to: ws }] },
   });
   if (init.result.capabilities.positionEncoding !== 'utf-16') throw new Error(`position encoding ${init.result.capabilities.positionEncoding}`);
@@ -369,6 +420,101 @@ async function rounds(c, ws, client, n) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The typing burst
+// ---------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+// Starts a capture in the background: `heapsight.capture` when the server returns from it
+// at once; else a busy child process (a node allocating and dropping memory) for the burst.
+async function startCapture(client, seconds) {
+  const t0 = performance.now();
+  const reply = client.request('workspace/executeCommand', { command: 'heapsight.capture', arguments: [] });
+  const outcome = await Promise.race([reply.then((r) => ({ r }), (e) => ({ e })), sleep(2000).then(() => ({ late: true }))]);
+  if (outcome.r && outcome.r.result && outcome.r.result.started) {
+    return { how: 'heapsight.capture', token: outcome.r.result.token, reply_ms: outcome.r.ms, stop: () => {} };
+  }
+  const why = outcome.late ? 'it did not answer within 2 s' : outcome.e ? outcome.e.message : JSON.stringify(outcome.r.result);
+  say(`typing: heapsight.capture cannot run in the background (${why}); a busy node process instead`);
+  const busy = spawn(process.execPath, ['-e', `const end = Date.now() + ${seconds * 1000}; let keep = []; while (Date.now() < end) { keep.push(new Array(1e4).fill(Math.random())); if (keep.length > 500) keep = []; }`], { stdio: 'ignore' });
+  return { how: 'busy node process', token: null, reply_ms: performance.now() - t0, stop: () => busy.kill('SIGKILL') };
+}
+
+async function typing(c, ws, client) {
+  const file = path.join(ws, c.file);
+  const uri = pathToFileURL(file).href;
+  const text = fs.readFileSync(file, 'utf8');
+  const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
+  const publishFor = (version) => (m) => m.method === 'textDocument/publishDiagnostics' && m.params.uri === uri && m.params.version === version;
+  let wait = client.waitFor(publishFor(1), 'diagnostics for version 1');
+  client.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'javascript', version: 1, text } });
+  const opened = await wait;
+  const diagnostic = opened.params.diagnostics.find((d) => d.range.start.line === c.line - 1);
+  if (!diagnostic) throw new Error(`typing: no diagnostic on ${c.file}:${c.line}`);
+
+  const { edits, perSecond, hoverEvery } = TYPING;
+  const capture = await startCapture(client, Math.ceil(edits / perSecond) + 5);
+  const burstStart = performance.now();
+  const hovers = [];
+  let lastSent = 0;
+  for (let k = 1; k <= edits; k++) {
+    // Paced by the clock, not by the previous wait: 30 a second whatever the timers do.
+    await sleep(burstStart + (k - 1) * (1000 / perSecond) - performance.now());
+    const version = k + 1;
+    lastSent = client.notify('textDocument/didChange', {
+      textDocument: { uri, version },
+      contentChanges: [{ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, text: `// edit ${k}\n` }],
+    });
+    if (k % hoverEvery === 0) {
+      const line = diagnostic.range.start.line + k;
+      hovers.push(
+        client.request('textDocument/hover', { textDocument: { uri }, position: { line, character: diagnostic.range.start.character } }).then((h) => {
+          if (!h.result) throw new Error(`typing: no hover on the finding after edit ${k} (line ${line + 1})`);
+          if (h.result.range && h.result.range.start.line !== line) throw new Error(`typing: the hover after edit ${k} is on line ${h.result.range.start.line + 1}, not ${line + 1}`);
+          return h.ms;
+        }),
+      );
+    }
+  }
+  const lastVersion = edits + 1;
+  const published = await client.waitFor(publishFor(lastVersion), `diagnostics for version ${lastVersion}`);
+  const moved = published.params.diagnostics.find((d) => d.message === diagnostic.message || d.code === diagnostic.code);
+  if (!moved || moved.range.start.line !== diagnostic.range.start.line + edits) {
+    throw new Error(`typing: the last version's diagnostic is on line ${moved ? moved.range.start.line + 1 : 'nothing'}, not ${diagnostic.range.start.line + edits + 1}`);
+  }
+  const hoverMs = await Promise.all(hovers);
+  const burstEnd = performance.now();
+  // The capture's progress: it must have outlasted the burst for the hovers to have been
+  // answered while it ran.
+  const captureEnd = capture.token ? client.seen.find((m) => m.method === '$/progress' && m.token === capture.token && m.kind === 'end') : null;
+  const captureRanThroughBurst = capture.token ? !captureEnd || captureEnd.at > lastSent : true;
+  capture.stop();
+  // Let the capture finish and its analysis load before the server is stopped.
+  if (capture.token && !captureEnd) {
+    await client
+      .waitFor((m) => m.method === '$/progress' && m.params.token === capture.token && m.params.value.kind === 'end', 'the end of the capture', 60_000)
+      .catch((e) => say(`typing: ${e.message}`));
+  }
+  const versions = client.seen.filter((m) => m.method === 'textDocument/publishDiagnostics' && m.uri === uri && m.at >= burstStart && m.at <= burstEnd).map((m) => m.version);
+  return {
+    times: { 'hover while typing': hoverMs, 'last edit -> its diagnostics': [published.at - lastSent] },
+    counts: {
+      lines,
+      edits,
+      per_second: perSecond,
+      burst_ms: lastSent - burstStart,
+      hovers: hoverMs.length,
+      capture: capture.how,
+      capture_reply_ms: capture.reply_ms,
+      capture_ran_through_burst: captureRanThroughBurst,
+      capture_ended_after_burst_ms: captureEnd ? captureEnd.at - lastSent : null,
+      published_versions_during_burst: versions,
+      diagnostic_line: moved.range.start.line + 1,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 // Reporting
 // ---------------------------------------------------------------------------------------
 
@@ -403,7 +549,7 @@ async function measureCase(c, opts) {
   say(`${c.name}: ready after ${cold.ready_after_initialized_ms.toFixed(0)} ms (${cold.status.message}); ${opts.rounds} rounds`);
   let measured;
   try {
-    measured = await rounds(c, ws, cold.client, opts.rounds);
+    measured = c.typing ? await typing(c, ws, cold.client) : await rounds(c, ws, cold.client, opts.rounds);
   } finally {
     await cold.client.stop();
   }
@@ -428,7 +574,7 @@ async function main() {
     process.exit(2);
   }
   const loadAtStart = Math.round(os.loadavg()[0] * 100) / 100;
-  const cases = opts.cases.map((name) => (name === 'listener-leak' ? fixtureCase(name) : generatedCase(name)));
+  const cases = opts.cases.map((name) => (name === 'listener-leak' ? fixtureCase(name) : name === 'typing' ? typingCase() : generatedCase(name)));
   const results = [];
   const rows = [];
   for (const c of cases) {
@@ -442,6 +588,17 @@ async function main() {
   }
   printTable(rows);
   for (const r of results) {
+    if (r.case === 'typing') {
+      const t = r.counts;
+      const during = t.capture_ran_through_burst ? 'running all through the burst' : 'ended before the burst did';
+      process.stdout.write(
+        `typing: ${t.lines} lines, ${t.edits} edits in ${(t.burst_ms / 1000).toFixed(1)} s, ${t.hovers} hovers; the finding's diagnostic of the last version on line ${t.diagnostic_line}; ` +
+          `capture by ${t.capture} (answered in ${t.capture_reply_ms.toFixed(1)} ms, ${during}); ` +
+          `diagnostics published during the burst for versions [${t.published_versions_during_burst.join(', ')}]
+`,
+      );
+      continue;
+    }
     process.stdout.write(
       `${r.case}: ${r.counts.diagnostics} diagnostic(s) on ${r.file}, the planted leak's on line ${r.counts.diagnostic_line} ` +
         `with ${r.counts.code_actions} quick fix(es); ${r.counts.lenses} lens(es); start 1: ${r.starts.cold.status.message}; ` +

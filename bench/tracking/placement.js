@@ -157,7 +157,7 @@ function judge(expected, findings) {
       file: f.file,
       line: f.line,
       retained_bytes: f.retained_bytes,
-      evidence: f.placement ? f.placement.evidence : null,
+      evidence: f.evidence ?? (f.placement ? f.placement.evidence : null),
       allocations: alloc !== null,
       tracked_bytes_pct: alloc ? pct(tracked, tracked + untracked) : null,
       on_leak_line: Boolean(leak),

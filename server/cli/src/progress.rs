@@ -1,7 +1,9 @@
-//! A progress bar on stderr that follows a [`heapsight_snapshot::Progress`].
+//! What the CLI draws on a terminal: a progress bar on stderr that follows a
+//! [`heapsight_snapshot::Progress`], and whether text output is coloured.
 //!
-//! It stays hidden for work that finishes within a second, and when stderr is not a
-//! terminal, so piped and CI output stays clean.
+//! The bar stays hidden for work that finishes within a second, and when stderr is not a
+//! terminal, so piped and CI output stays clean; it has no colours. Text is coloured on a
+//! terminal unless `NO_COLOR` is set (no-color.org), or anywhere with `CLICOLOR_FORCE`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -69,6 +71,18 @@ impl Drop for ProgressDisplay {
             let _ = t.join();
         }
     }
+}
+
+/// Whether text written to a stream (a terminal or not: `is_terminal`) gets ANSI colours.
+/// `NO_COLOR` set to anything but the empty string turns them off, whatever else is set
+/// (<https://no-color.org>); `CLICOLOR_FORCE` set and not `0` turns them on when the
+/// stream is not a terminal (a pager, a CI log that renders them).
+pub fn color(is_terminal: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return false;
+    }
+    is_terminal || set("CLICOLOR_FORCE").is_some_and(|v| v != "0")
 }
 
 /// The finished steps of `progress` as `name 1.234s, ...`, for `--timings`.

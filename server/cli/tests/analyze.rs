@@ -41,7 +41,8 @@ fn json_follows_the_contract() {
         "--root",
         "fixtures/listener-leak",
     ]));
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["format"], "heapsight-report");
+    assert_eq!(v["version"], heapsight_ide::json_report::VERSION);
     assert!(v["snapshots"]["max_ids"]
         .as_array()
         .is_some_and(|a| a.len() == 3));

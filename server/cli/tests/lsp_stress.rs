@@ -65,7 +65,7 @@ fn check_hover_on_the_leak(client: &mut Client, main: &Path, line: u32, context:
         .unwrap_or_else(|e| panic!("{context}: hover failed: {e}"));
     let text = hover["contents"]["value"].as_str().unwrap_or_default();
     assert!(
-        text.contains("Retainer path from the GC root")
+        text.contains("Retainer path, Node's internals folded")
             && text.contains("Captured by the leaked closures: `session`"),
         "{context}: wrong hover: {hover}"
     );

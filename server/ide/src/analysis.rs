@@ -357,7 +357,7 @@ fn site_of(
     };
     let candidates = &finding.placement.candidates;
     let found = candidates.iter().enumerate().find_map(|(i, candidate)| {
-        let anchor = Anchor::from(&candidate.anchor);
+        let anchor = candidate.anchor.clone();
         let (path, anchor) = resolve(&anchor)?;
         let (site, text) = site_at(path, anchor, resolver, scripts)?;
         locate::resolves(candidate, &site.anchor, &site.path, &text).then_some(Site {

@@ -1,7 +1,8 @@
-//! Hover text on a flagged range: what leaks and how much, the retainer path from the GC
-//! root with each hop's distance, the holder's items by allocation time, where the leaked
-//! objects were allocated (when the snapshot has allocation stacks), and what the leaked
-//! closures capture.
+//! Hover text on a flagged range: what leaks and how much, the holder's items by allocation
+//! time, where the leaked objects were allocated (when the snapshot has allocation stacks),
+//! the retainer path as a person reads it (see [`crate::retainer_path`]), and what the
+//! leaked closures capture. Every string from the snapshot goes through
+//! [`crate::markdown`].
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,7 +14,9 @@ use heapsight_leaks::{
 
 use crate::analysis::Analysis;
 use crate::finding::Finding;
-use heapsight_source::TextRange;
+use crate::markdown;
+use crate::retainer_path::{path_markdown, Declared, FullPath};
+use heapsight_source::{LineIndex, TextRange};
 
 /// Hover content for one range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +36,29 @@ impl Analysis {
             .filter(|p| p.placement.range.contains(offset))
             .collect();
         let range = placed.first()?.placement.range;
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
         let markdown = placed
             .iter()
-            .map(|p| finding_markdown_in(p.finding, p.placement.stale, self.shown_heap(p.finding)))
+            .map(|p| {
+                // The user's variable's line, when the source layer found its declaration.
+                let declared =
+                    p.placement
+                        .declaration
+                        .zip(file.clone())
+                        .map(|(d, file)| Declared {
+                            file,
+                            line: LineIndex::new(text).line_of(d.start) + 1,
+                        });
+                finding_markdown_shown(
+                    p.finding,
+                    &Shown {
+                        stale: p.placement.stale,
+                        heap: self.shown_heap(p.finding),
+                        declared,
+                        full_path: FullPath::Note,
+                    },
+                )
+            })
             .collect::<Vec<_>>()
             .join("\n\n---\n\n");
         Some(Hover { range, markdown })
@@ -50,6 +73,33 @@ pub fn finding_markdown(f: &Finding, stale: bool) -> String {
 /// [`finding_markdown`], saying which `heap` the finding comes from when the capture holds
 /// several.
 pub(crate) fn finding_markdown_in(f: &Finding, stale: bool, heap: Option<&str>) -> String {
+    finding_markdown_shown(
+        f,
+        &Shown {
+            stale,
+            heap,
+            declared: None,
+            full_path: FullPath::Note,
+        },
+    )
+}
+
+/// How a finding is shown: in a hover or in the report.
+#[derive(Debug, Clone)]
+pub(crate) struct Shown<'a> {
+    /// The code changed since the capture.
+    pub stale: bool,
+    /// The heap it comes from, when the capture holds several.
+    pub heap: Option<&'a str>,
+    /// Where the holder's variable is declared, when the source layer found it.
+    pub declared: Option<Declared>,
+    /// Where the full retainer path goes.
+    pub full_path: FullPath,
+}
+
+/// The hover (or report) text of one finding, shown as `shown` says.
+pub(crate) fn finding_markdown_shown(f: &Finding, shown: &Shown<'_>) -> String {
+    let (stale, heap) = (shown.stale, shown.heap);
     let mut out = String::new();
     let size = if f.retained_is_lower_bound {
         format!("at least {}", format_bytes(f.retained_bytes))
@@ -61,9 +111,9 @@ pub(crate) fn finding_markdown_in(f: &Finding, stale: bool, heap: Option<&str>) 
         "**heapsight: {} leak** retaining {size}\n",
         f.kind().as_str()
     );
-    let _ = writeln!(out, "{}\n", f.message);
+    let _ = writeln!(out, "{}\n", markdown::message(&f.message));
     if let Some(heap) = heap {
-        let _ = writeln!(out, "Heap: **{heap}**\n");
+        let _ = writeln!(out, "Heap: **{}**\n", markdown::text(heap));
     }
     if stale {
         let _ = writeln!(
@@ -75,8 +125,12 @@ pub(crate) fn finding_markdown_in(f: &Finding, stale: bool, heap: Option<&str>) 
         .holder
         .binding
         .as_ref()
-        .map_or(f.holder.class.clone(), |b| {
-            format!("`{}` ({})", b.describe(), f.holder.class)
+        .map_or(markdown::text(&f.holder.class), |b| {
+            format!(
+                "{} ({})",
+                markdown::code_in_table(&b.describe()),
+                markdown::text(&f.holder.class)
+            )
         });
     let _ = writeln!(
         out,
@@ -94,38 +148,18 @@ pub(crate) fn finding_markdown_in(f: &Finding, stale: bool, heap: Option<&str>) 
         format_count(f.objects)
     );
     if let Some(library) = &f.holder.library {
-        let _ = writeln!(out, "Held in a library structure: {library}.\n");
+        let _ = writeln!(
+            out,
+            "Held in a library structure: {}.\n",
+            markdown::text(library)
+        );
     }
     if let Some(allocations) = &f.allocations {
         out.push_str(&allocations_markdown(allocations));
     }
-    if !f.retainer_path.is_empty() {
-        let _ = writeln!(out, "Retainer path from the GC root:\n");
-        for (i, hop) in f.retainer_path.iter().enumerate() {
-            let name = hop
-                .name
-                .as_ref()
-                .map(|n| format!(" `{n}`"))
-                .unwrap_or_default();
-            let distance = hop.distance.map_or("?".into(), |d| d.to_string());
-            let edge = match (&hop.edge, &hop.edge_type) {
-                (Some(e), Some(t)) => format!(" → {t} `{e}`"),
-                (Some(e), None) => format!(" → `{e}`"),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                out,
-                "{}. `{}`{name} @{} · distance {distance} · {}{edge}",
-                i + 1,
-                hop.class.replace('`', "'"),
-                hop.id,
-                format_bytes(hop.retained_bytes)
-            );
-        }
-        out.push('\n');
-    }
+    out.push_str(&path_markdown(f, shown.declared.as_ref(), shown.full_path));
     if !f.captured.is_empty() {
-        let vars: Vec<String> = f.captured.iter().map(|v| format!("`{v}`")).collect();
+        let vars: Vec<String> = f.captured.iter().map(|v| markdown::code(v)).collect();
         let _ = writeln!(out, "Captured by the leaked closures: {}", vars.join(", "));
     }
     out.trim_end().to_string()
@@ -171,7 +205,7 @@ pub fn allocations_markdown(a: &Allocations) -> String {
             let line = match run {
                 FrameRun::Frame(frame) => frame_markdown(frame),
                 FrameRun::Folded { frames, origin } => {
-                    format!("… {frames} frames in {}", escape_markdown(origin))
+                    format!("… {frames} frames in {}", markdown::text(origin))
                 }
             };
             let _ = writeln!(out, "   - {line}");
@@ -212,7 +246,7 @@ fn frame_markdown(frame: &StackFrame) -> String {
     } else {
         frame.function.as_str()
     };
-    let code = code_span(name);
+    let code = markdown::code(name);
     let name = if frame.user {
         format!("**{code}**")
     } else {
@@ -221,42 +255,11 @@ fn frame_markdown(frame: &StackFrame) -> String {
     match &frame.url {
         Some(url) => format!(
             "{name} ({}:{})",
-            escape_markdown(file_name(url)),
+            markdown::text(file_name(url)),
             frame.line + 1
         ),
         None => name,
     }
-}
-
-/// A snapshot string as an inline code span: one line, no backticks to end it early.
-pub(crate) fn code_span(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| match c {
-            '`' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    format!("`{clean}`")
-}
-
-/// A snapshot string as Markdown text: the characters Markdown gives a meaning to are
-/// escaped, control characters become spaces.
-pub(crate) fn escape_markdown(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '+'
-            | '!' | '|' | '~' | '&' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -308,9 +311,9 @@ mod tests {
         );
         assert!(md.contains("   - `push`\n"), "{md}");
         assert!(md.contains("   - … 4 frames in express\n"), "{md}");
-        // The user frame: bold, its name's backtick made harmless, the file name escaped.
+        // The user frame: bold, its name whole in a longer fence, the file name escaped.
         assert!(
-            md.contains("   - **`add_'route'*`** (my\\_server.js:13)\n"),
+            md.contains("   - **``add_`route`*``** (my\\_server.js:13)\n"),
             "{md}"
         );
         assert!(

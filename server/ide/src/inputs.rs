@@ -1,5 +1,13 @@
 //! What to analyze: the newest complete capture under the snapshot folder, three snapshots
-//! placed directly in it, or a JSON report from `heapsight analyze --format json`.
+//! placed directly in it, or a JSON report from `heapsight analyze --format json`. The
+//! server and `heapsight analyze` both resolve their inputs here, so one folder gives one
+//! answer.
+//!
+//! The three snapshots of a folder, in order (baseline, target, final): a capture's own
+//! `A`, `B`, `C.heapsnapshot` when all three are there; else the folder's three
+//! `.heapsnapshot` files by name, when name order is also modification-time order (or
+//! they are named `A`, `B`, `C`), else by modification time, then name. Any other number
+//! of snapshots is an error that says so.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
@@ -54,10 +62,7 @@ impl Input {
 /// newest complete capture in `captures/`, else three `.heapsnapshot` files in the folder,
 /// else the newest `.json` report in it.
 pub fn discover(snapshot_dir: &Path) -> Result<Input, IdeError> {
-    if let Some(capture) = latest_capture(snapshot_dir) {
-        return capture_input(&capture);
-    }
-    if let Some(capture) = newest_capture(snapshot_dir) {
+    if let Some(capture) = latest(snapshot_dir) {
         return capture_input(&capture);
     }
     if let Some(input) = triple_in(snapshot_dir)? {
@@ -72,16 +77,33 @@ pub fn discover(snapshot_dir: &Path) -> Result<Input, IdeError> {
     )))
 }
 
-/// What explicit paths name: one folder (a capture or three snapshots), one `.json`
-/// report, or three snapshot files.
+/// The latest capture under `snapshot_dir`: the one its `latest` file names, else the
+/// newest complete capture in `captures/` (by its manifest's modification time).
+pub fn latest(snapshot_dir: &Path) -> Option<PathBuf> {
+    latest_capture(snapshot_dir).or_else(|| newest_capture(snapshot_dir))
+}
+
+/// What explicit paths name: one folder (a capture, three snapshots, or a snapshot folder
+/// such as `.heapsight`: see [`discover`]), one `.json` report, or three snapshot files
+/// (three files of one capture folder bring its manifest too).
 pub fn from_paths(paths: &[PathBuf]) -> Result<Input, IdeError> {
     match paths {
-        [a, b, c] => Ok(Input::Snapshots {
-            a: a.clone(),
-            b: b.clone(),
-            c: c.clone(),
-            capture: None,
-        }),
+        [a, b, c] => {
+            let capture = a
+                .parent()
+                .filter(|dir| {
+                    b.parent() == Some(*dir)
+                        && c.parent() == Some(*dir)
+                        && dir.join(MANIFEST_FILE).is_file()
+                })
+                .map(Path::to_path_buf);
+            Ok(Input::Snapshots {
+                a: a.clone(),
+                b: b.clone(),
+                c: c.clone(),
+                capture,
+            })
+        }
         [dir] if dir.is_dir() => {
             if dir.join(MANIFEST_FILE).is_file() {
                 return capture_input(dir);
@@ -130,33 +152,38 @@ fn newest_capture(snapshot_dir: &Path) -> Option<PathBuf> {
 }
 
 pub(crate) fn capture_input(dir: &Path) -> Result<Input, IdeError> {
-    let named: Vec<PathBuf> = ["A", "B", "C"]
-        .iter()
-        .map(|label| dir.join(format!("{label}.heapsnapshot")))
-        .collect();
-    match (named.iter().all(|p| p.is_file()), triple_in(dir)?) {
-        (true, _) => Ok(Input::Snapshots {
-            a: named[0].clone(),
-            b: named[1].clone(),
-            c: named[2].clone(),
-            capture: Some(dir.to_path_buf()),
-        }),
-        (false, Some(Input::Snapshots { a, b, c, .. })) => Ok(Input::Snapshots {
+    match snapshots_in(dir)? {
+        Some([a, b, c]) => Ok(Input::Snapshots {
             a,
             b,
             c,
             capture: Some(dir.to_path_buf()),
         }),
-        _ => Err(IdeError::NothingToLoad(format!(
+        None => Err(IdeError::NothingToLoad(format!(
             "the capture {} does not hold three snapshots",
             dir.display()
         ))),
     }
 }
 
-/// Three `.heapsnapshot` files directly in `dir`: `A`, `B`, `C` by name when so named,
-/// else by name order when names differ in a way that orders them, else by modification time.
+/// The three snapshots directly in `dir`, without its manifest.
 fn triple_in(dir: &Path) -> Result<Option<Input>, IdeError> {
+    Ok(snapshots_in(dir)?.map(|[a, b, c]| Input::Snapshots {
+        a,
+        b,
+        c,
+        capture: None,
+    }))
+}
+
+/// The three snapshots of `dir` in order (baseline, target, final), by the rule in this
+/// module's doc: none when it has no `.heapsnapshot` file, an error when it has other than
+/// three and not a capture's `A`, `B`, `C`.
+pub fn snapshots_in(dir: &Path) -> Result<Option<[PathBuf; 3]>, IdeError> {
+    let named = ["A", "B", "C"].map(|label| dir.join(format!("{label}.heapsnapshot")));
+    if named.iter().all(|p| p.is_file()) {
+        return Ok(Some(named));
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(None);
     };
@@ -170,20 +197,12 @@ fn triple_in(dir: &Path) -> Result<Option<Input>, IdeError> {
         3 => {
             found.sort();
             let by_name_is_by_time = found.windows(2).all(|w| modified(&w[0]) <= modified(&w[1]));
-            let named_abc = found
-                .iter()
-                .filter_map(|p| p.file_stem()?.to_str())
-                .eq(["A", "B", "C"]);
-            if !named_abc && !by_name_is_by_time {
+            if !by_name_is_by_time {
+                // Names that do not follow the order taken (`10` before `9`, copies that
+                // kept no time): the time the files were written decides.
                 found.sort_by_key(|p| (modified(p), p.clone()));
             }
-            let [a, b, c] = [found[0].clone(), found[1].clone(), found[2].clone()];
-            Ok(Some(Input::Snapshots {
-                a,
-                b,
-                c,
-                capture: None,
-            }))
+            Ok(Some([found[0].clone(), found[1].clone(), found[2].clone()]))
         }
         n => Err(IdeError::NothingToLoad(format!(
             "{} holds {n} .heapsnapshot files; put exactly three there (baseline, target, final), or capture with `heapsight capture`",
@@ -236,5 +255,64 @@ mod tests {
         assert_eq!(latest("captures/../../../elsewhere"), None);
         assert_eq!(latest(""), None);
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn three_snapshots_go_by_name_unless_time_says_otherwise() {
+        let dir = std::env::temp_dir().join(format!("heapsight-order-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let write = |name: &str, secs: u64| {
+            let path = dir.join(name);
+            let file = std::fs::File::create(&path).expect("create");
+            file.set_modified(at(secs)).expect("set mtime");
+            path
+        };
+        let names = |found: Option<[PathBuf; 3]>| -> Vec<String> {
+            found
+                .expect("three")
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect()
+        };
+        // Names that sort as they were taken: by name, whatever the ties.
+        write("s1.heapsnapshot", 100);
+        write("s2.heapsnapshot", 100);
+        write("s3.heapsnapshot", 200);
+        assert_eq!(
+            names(snapshots_in(&dir).expect("ok")),
+            ["s1.heapsnapshot", "s2.heapsnapshot", "s3.heapsnapshot"]
+        );
+        // `10` sorts before `9` by name: the time they were written decides.
+        for name in ["s1", "s2", "s3"] {
+            std::fs::remove_file(dir.join(format!("{name}.heapsnapshot"))).expect("rm");
+        }
+        write("8.heapsnapshot", 100);
+        write("9.heapsnapshot", 200);
+        write("10.heapsnapshot", 300);
+        assert_eq!(
+            names(snapshots_in(&dir).expect("ok")),
+            ["8.heapsnapshot", "9.heapsnapshot", "10.heapsnapshot"]
+        );
+        // A capture's own names win over any time.
+        for (label, secs) in [("A", 900), ("B", 800), ("C", 700)] {
+            write(&format!("{label}.heapsnapshot"), secs);
+        }
+        assert_eq!(
+            names(snapshots_in(&dir).expect("ok")),
+            ["A.heapsnapshot", "B.heapsnapshot", "C.heapsnapshot"]
+        );
+        std::fs::remove_file(dir.join("A.heapsnapshot")).expect("rm");
+        assert!(
+            snapshots_in(&dir).is_err(),
+            "five snapshots are not a triple"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -17,13 +17,16 @@ mod finding;
 pub mod heaps;
 mod hover;
 pub mod inputs;
+pub mod json_report;
 mod lens;
 mod load;
 pub mod locate;
 mod manifest;
+mod markdown;
 pub mod paths;
 pub mod progress;
 mod report;
+mod retainer_path;
 pub mod wording;
 
 pub use actions::CodeAction;
@@ -35,6 +38,7 @@ pub use finding::{Anchor, Binding, Finding, Growth, Holder, Hop, LeakKindName};
 pub use heaps::{Heap, HeapKind, HeapReport, HeapStatus, Heaps, Warning, WarningCode};
 pub use hover::{finding_markdown, Hover};
 pub use inputs::Input;
+pub use json_report::{JsonReport, Place, ReportFinding, ReportHeap};
 pub use lens::CodeLens;
 pub use load::{
     load, parse_report, read_report, LoadOptions, Loaded, LoadedHeap, ReportContents, Source,

@@ -13,6 +13,7 @@ use crate::error::IdeError;
 use crate::finding::Finding;
 use crate::heaps::{HeapReport, Heaps, Warning};
 use crate::inputs::Input;
+use crate::json_report::{JsonReport, ReportFinding};
 use crate::manifest::CapturedScripts;
 
 /// What to keep from an analysis.
@@ -267,7 +268,9 @@ fn analyze_cached(
     let key = cache::key(&input.files(), &settings);
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(entry) = cache::read(dir, key) {
-            return Ok((Source::Cache, entry.findings, entry.summary));
+            let summary = entry.report.summary();
+            let findings = entry.report.findings.into_iter().map(|f| f.finding);
+            return Ok((Source::Cache, findings.collect(), summary));
         }
     }
     let leak_options = heapsight_leaks::Options {
@@ -293,25 +296,20 @@ fn analyze_cached(
     if let (Some(dir), Some(key)) = (&options.cache_dir, key) {
         let entry = cache::Entry {
             key,
-            findings: findings.clone(),
-            summary: summary.clone(),
+            report: JsonReport {
+                snapshots: Some(report.snapshots.clone()),
+                findings: findings
+                    .iter()
+                    .cloned()
+                    .map(ReportFinding::unplaced)
+                    .collect(),
+                ..JsonReport::new()
+            },
         };
         // A failed cache write only costs a re-analysis next time.
         let _ = cache::write(dir, &entry);
     }
     Ok((Source::Analyzed, findings, summary))
-}
-
-#[derive(Deserialize)]
-struct ReportFile {
-    version: u32,
-    #[serde(default)]
-    snapshots: Option<Summary>,
-    findings: Vec<Finding>,
-    #[serde(default)]
-    heaps: Vec<HeapReport>,
-    #[serde(default)]
-    warnings: Vec<Warning>,
 }
 
 /// What a report written by `heapsight analyze --format json` holds for the editor.
@@ -337,23 +335,11 @@ pub fn read_report(path: &Path) -> Result<ReportContents, IdeError> {
 /// Parses the bytes of a report written by `heapsight analyze --format json`; `path` names
 /// the file in errors.
 pub fn parse_report(bytes: &[u8], path: &Path) -> Result<ReportContents, IdeError> {
-    let report: ReportFile = serde_json::from_slice(bytes).map_err(|e| IdeError::Json {
-        path: path.to_path_buf(),
-        message: format!("not a heapsight JSON report: {e}"),
-    })?;
-    if report.version != 1 {
-        return Err(IdeError::Json {
-            path: path.to_path_buf(),
-            message: format!(
-                "report format version {} is not supported (this heapsight reads version 1)",
-                report.version
-            ),
-        });
-    }
+    let report = JsonReport::parse(bytes, path)?;
     Ok(ReportContents {
-        findings: report.findings,
-        summary: report.snapshots.unwrap_or_default(),
-        heaps: report.heaps,
+        summary: report.summary(),
+        findings: report.findings.into_iter().map(|f| f.finding).collect(),
+        heaps: report.heaps.into_iter().map(|h| h.outcome).collect(),
         warnings: report.warnings,
     })
 }

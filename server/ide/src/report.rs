@@ -1,14 +1,15 @@
 //! The readable report of every finding (what `heapsight.showReport` writes): the capture's
 //! warnings first, the heaps looked at, then where each leak is in the files as they are on
-//! disk and its full hover text.
+//! disk and its full hover text, with the full retainer path under the readable one.
 
 use std::fmt::Write as _;
 
 use heapsight_leaks::{format_bytes, format_count};
 
 use crate::analysis::Analysis;
-use crate::hover::finding_markdown_in;
+use crate::hover::{finding_markdown_shown, Shown};
 use crate::load::Source;
+use crate::retainer_path::FullPath;
 use heapsight_source::LineIndex;
 
 impl Analysis {
@@ -71,10 +72,20 @@ impl Analysis {
             );
             let _ = writeln!(
                 out,
-                "<a id=\"{id}\"></a>\n## {}. {} leak at {place}\n\n{}\n",
+                "<a id=\"{id}\"></a>\n## {}. {} leak at {}\n\n{}\n",
                 n + 1,
                 finding.kind().as_str(),
-                finding_markdown_in(finding, false, self.shown_heap(finding))
+                // A path named after the snapshot's script URLs.
+                crate::markdown::text(&place),
+                finding_markdown_shown(
+                    finding,
+                    &Shown {
+                        stale: false,
+                        heap: self.shown_heap(finding),
+                        declared: None,
+                        full_path: FullPath::Details,
+                    }
+                )
             );
         }
         out

@@ -9,7 +9,7 @@ use heapsight_snapshot::{raw_class_name, BaselineScan, HeapGraph, NodeType};
 use serde::Serialize;
 
 /// One class's change between the baseline and the final snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ClassDelta {
     /// The class name.
     pub name: String,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The kind of leak, one module each under `kinds/`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum LeakKind {
     /// Listeners added to a long-lived EventEmitter or EventTarget and never removed.
@@ -59,28 +59,33 @@ pub struct CodeAnchor {
 }
 
 /// The long-lived object that keeps the leaked objects alive.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Holder {
     /// Its class (constructor) name.
     pub class: String,
     /// The node id in the final snapshot.
     pub id: u64,
     /// The name it is reachable by: a variable, a property.
+    #[serde(default)]
     pub binding: Option<Binding>,
     /// A library structure it belongs to, e.g. `express Router stack`.
+    #[serde(default)]
     pub library: Option<String>,
     /// Its distance from the GC roots.
+    #[serde(default)]
     pub distance: Option<u32>,
 }
 
 /// How a holder is named in the code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// `variable` (a captured or module-scope variable), `property` or `global`.
-    pub kind: &'static str,
+    #[serde(deserialize_with = "static_name::read")]
+    pub kind: Word,
     /// The variable or property name.
     pub name: String,
     /// For a property: the class of the object that has it.
+    #[serde(default)]
     pub owner: Option<String>,
 }
 
@@ -95,7 +100,7 @@ impl Binding {
 }
 
 /// Items of the holder by when they were allocated, counted in the final snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Growth {
     /// Items allocated before the baseline snapshot (still alive in the final one).
     pub baseline: u64,
@@ -106,19 +111,23 @@ pub struct Growth {
 }
 
 /// One hop of a retainer path, from a GC root down to the holder.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PathHop {
     /// The node's class name.
     pub class: String,
     /// The node's own name, when it says more than the class (a function or string).
+    #[serde(default)]
     pub name: Option<String>,
     /// The node id.
     pub id: u64,
     /// The edge from this node to the next hop (`None` on the last hop).
+    #[serde(default)]
     pub edge: Option<String>,
     /// The edge's type (`property`, `context`, `element`, `internal`...).
-    pub edge_type: Option<&'static str>,
+    #[serde(default, deserialize_with = "static_name::read_option")]
+    pub edge_type: Option<Word>,
     /// Distance from the GC roots.
+    #[serde(default)]
     pub distance: Option<u32>,
     /// Its retained size.
     pub retained_bytes: u64,
@@ -126,7 +135,7 @@ pub struct PathHop {
 
 /// One leak: a group of objects allocated during the workload, still alive after idle,
 /// held by one long-lived object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     /// What kind of leak.
     pub kind: LeakKind,
@@ -135,32 +144,49 @@ pub struct Finding {
     /// Who holds the leaked objects.
     pub holder: Holder,
     /// The event name, for listeners.
+    #[serde(default)]
     pub event: Option<String>,
     /// Leaked items (listeners, entries, timers, callbacks) allocated during the workload.
     pub count: u64,
-    /// The item noun for `count` (`listeners`, `entries`, ...).
-    pub noun: &'static str,
+    /// The item noun for `count` (`listeners`, `entries`, ...); empty in reports written
+    /// before it was exported.
+    #[serde(default, deserialize_with = "static_name::read")]
+    pub noun: Word,
     /// The holder's items by allocation time.
+    #[serde(default)]
     pub growth: Growth,
     /// Bytes freed if the holder let go of every leaked item (dominators with the group as
     /// one set); `retained_is_lower_bound` says when the exact computation was cut short.
     pub retained_bytes: u64,
     /// Whether `retained_bytes` is only a lower bound.
+    #[serde(default)]
     pub retained_is_lower_bound: bool,
     /// The shortest retainer path from a GC root to the holder, then to one leaked item.
+    #[serde(default)]
     pub retainer_path: Vec<PathHop>,
+    /// `retainer_path` as a person reads it: from the user's variable or property naming the
+    /// holder, runs of Node's internals folded into one line (see the `readable` module);
+    /// empty in reports written before it.
+    #[serde(default)]
+    pub readable_path: Vec<crate::readable::ReadableStep>,
     /// The code that made the leaked objects (a closure's position), if known.
+    #[serde(default)]
     pub anchor: Option<CodeAnchor>,
     /// For collections held in a variable: the closures whose scope holds it.
+    #[serde(default)]
     pub users: Vec<CodeAnchor>,
     /// Variables the leaked closures capture (their context), most common first.
+    #[serde(default)]
     pub captured: Vec<String>,
     /// The number of leaked objects in the group (all of them, not only the items).
+    #[serde(default)]
     pub objects: u64,
     /// Where the leaked objects were allocated, when the snapshot carries V8's allocation
     /// stacks (`--track-allocations`, or DevTools' allocation instrumentation).
+    #[serde(default)]
     pub allocations: Option<Allocations>,
     /// Why the finding sits where it does: the evidence that chose its user line.
+    #[serde(default)]
     pub placement: Placement,
 }
 
@@ -284,4 +310,66 @@ pub struct Placement {
     /// Where the user's line may be, strongest first.
     #[serde(default)]
     pub candidates: Vec<PlacementCandidate>,
+}
+
+/// A word of the leak finder's vocabulary (a binding's kind, an item noun, an edge type):
+/// `&'static str` spelled so that serde does not take it for a string borrowed from the
+/// input (which would make a finding deserializable only from `'static` bytes); reading
+/// goes through `static_name` below.
+pub type Word = &'static std::primitive::str;
+
+/// Reading back the words the leak finder writes as `&'static str` (a binding's kind, an
+/// item noun, an edge type): a known word is the finder's own constant; any other (a report
+/// of a newer heapsight) is interned once for the life of the process, so reading reports
+/// again and again does not grow memory.
+mod static_name {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+
+    use serde::{Deserialize, Deserializer};
+
+    const KNOWN: &[&str] = &[
+        "variable",
+        "property",
+        "global",
+        "listeners",
+        "subscribers",
+        "entries",
+        "timers",
+        "callbacks",
+        "reactions",
+        "objects",
+        "items",
+        "context",
+        "element",
+        "hidden",
+        "internal",
+        "shortcut",
+        "weak",
+    ];
+
+    fn intern(word: String) -> &'static str {
+        if let Some(known) = KNOWN.iter().find(|k| **k == word) {
+            return known;
+        }
+        static SEEN: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let mut seen = SEEN
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(interned) = seen.get(word.as_str()) {
+            return interned;
+        }
+        let interned: &'static str = Box::leak(word.into_boxed_str());
+        seen.insert(interned);
+        interned
+    }
+
+    pub fn read<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+        String::deserialize(d).map(intern)
+    }
+
+    pub fn read_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'static str>, D::Error> {
+        Option::<String>::deserialize(d).map(|w| w.map(intern))
+    }
 }

@@ -19,6 +19,7 @@ mod kinds;
 mod message;
 mod paths;
 mod placement;
+mod readable;
 mod stacks;
 mod triple;
 
@@ -32,6 +33,7 @@ pub use finding::{
     Placement, PlacementCandidate, PlacementEvidence, StackFrame,
 };
 pub use message::{format_bytes, format_count, format_percent};
+pub use readable::{folded_text, readable_lines, through_text, variable_scope_text, ReadableStep};
 pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
@@ -274,6 +276,7 @@ fn build(
         retained_bytes: group.retained,
         retained_is_lower_bound: group.lower_bound,
         retainer_path: paths::hops(ctx, &full),
+        readable_path: readable::readable_path(ctx, &full, c.owner),
         anchor,
         users,
         captured: kinds::closure::captured(ctx, &functions),

@@ -14,7 +14,7 @@ use heapsight_snapshot::{
 use serde::Serialize;
 
 /// What was compared.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SnapshotsInfo {
     /// The baseline file.
     pub baseline: String,

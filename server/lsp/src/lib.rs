@@ -4,15 +4,20 @@
 //! snapshot folder in the background (cache first) with work-done progress and
 //! cancellation, watches the folder for new captures, publishes diagnostics for every file
 //! with findings, and answers hover, code lens, code action and commands from the last
-//! completed analysis. All protocol conversion is in `to_proto` and `from_proto`; every
+//! completed analysis. Placing findings in a document's text runs on worker threads
+//! (`placing`); requests answer from its newest finished placement. All protocol conversion is in `to_proto` and `from_proto`; every
 //! answer comes from the `heapsight-ide` crate, which knows no LSP.
 
+mod capture;
 mod commands;
 mod documents;
+mod edit_log;
+mod folder;
 mod framing;
 mod from_proto;
 mod handlers;
 mod loader;
+mod placing;
 mod publish;
 mod server;
 mod state;
@@ -22,7 +27,7 @@ mod watcher;
 
 pub use commands::{ALL as COMMANDS, ANALYZE, CAPTURE, CLEAR, SHOW_REPORT};
 pub use server::Backend;
-pub use status::{Status, StatusNotification};
+pub use status::{FolderStatus, Status, StatusNotification};
 
 use tower_lsp_server::{LspService, Server};
 

@@ -1,5 +1,5 @@
-//! Loading an analysis in the background: discovery, the cache, the leak finder on a
-//! blocking thread (every heap of a capture, one after another), `window/workDoneProgress`
+//! Loading a workspace folder's analysis in the background: discovery, the cache, the leak
+//! finder on a blocking thread (every heap of a capture, one after another), `window/workDoneProgress`
 //! with percent and phase, cancellation, then the join to files, diagnostics for every
 //! affected file, the capture's warnings as `window/showMessage` and a `heapsight/status`.
 //! Requests keep answering from the previous analysis until the new one is complete.
@@ -11,6 +11,7 @@ use std::time::Duration;
 use heapsight_ide::{cache, inputs, Analysis, IdeError, Input, LoadOptions, Progress, Source};
 use tower_lsp_server::ls_types::{MessageType, NumberOrString};
 
+use crate::folder::Folder;
 use crate::publish;
 use crate::state::State;
 use crate::status::{Status, StatusNotification};
@@ -46,19 +47,31 @@ pub enum Reason {
 
 static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
 
-/// Loads `what`, cancelling any running load; resolves with the status it ended in.
-pub async fn load(state: Arc<State>, what: What, reason: Reason) -> Result<Status, String> {
-    load_with(state, what, reason, Arc::new(Progress::new())).await
+/// Loads `what` for `folder`, cancelling its running load; resolves with the status it
+/// ended in.
+pub async fn load(
+    state: Arc<State>,
+    folder: Arc<Folder>,
+    what: What,
+    reason: Reason,
+) -> Result<Status, String> {
+    load_with(state, folder, what, reason, Arc::new(Progress::new())).await
+}
+
+/// Starts [`load`] in the background (a notification or a finished capture does not wait).
+pub fn spawn_load(state: &Arc<State>, folder: &Arc<Folder>, what: What, reason: Reason) {
+    tokio::spawn(load(state.clone(), folder.clone(), what, reason));
 }
 
 /// [`load`] with the caller's progress, which the caller may cancel at any point.
 pub async fn load_with(
     state: Arc<State>,
+    folder: Arc<Folder>,
     what: What,
     reason: Reason,
     progress: Arc<Progress>,
 ) -> Result<Status, String> {
-    let snapshot_dir = state.snapshot_dir();
+    let snapshot_dir = folder.snapshot_dir();
     let input = match what {
         What::Input(input) => input,
         What::Newest => match tokio::task::spawn_blocking({
@@ -70,8 +83,8 @@ pub async fn load_with(
             Ok(Ok(input)) => input,
             Ok(Err(e)) if reason == Reason::Watch => return Err(e.to_string()),
             Ok(Err(e)) => {
-                let status = idle_status(&state, &e.to_string());
-                send_status(&state, status.clone()).await;
+                let status = idle_status(&folder, &e.to_string());
+                send_status(&state, &folder, status.clone()).await;
                 return Ok(status);
             }
             Err(e) => return Err(e.to_string()),
@@ -79,8 +92,8 @@ pub async fn load_with(
     };
     let identity = cache::key(&input.files(), "");
     if reason == Reason::Watch && identity.is_some() {
-        let loaded = state.loaded_key.lock().ok().and_then(|k| k.clone());
-        let running = state
+        let loaded = folder.loaded_key.lock().ok().and_then(|k| k.clone());
+        let running = folder
             .job
             .lock()
             .ok()
@@ -91,8 +104,8 @@ pub async fn load_with(
     }
 
     if progress.is_cancelled() {
-        let status = idle_status(&state, "the analysis was cancelled");
-        send_status(&state, status.clone()).await;
+        let status = idle_status(&folder, "the analysis was cancelled");
+        send_status(&state, &folder, status.clone()).await;
         return Ok(status);
     }
     let id = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
@@ -100,7 +113,7 @@ pub async fn load_with(
         .support()
         .work_done_progress
         .then(|| format!("heapsight/analyze/{id}"));
-    if let Ok(mut job) = state.job.lock() {
+    if let Ok(mut job) = folder.job.lock() {
         if let Some(previous) = job.take() {
             previous.progress.cancel();
         }
@@ -111,22 +124,19 @@ pub async fn load_with(
             id,
         });
     }
-    send_status(
-        &state,
-        Status {
-            state: "analyzing".into(),
-            findings: state.analysis().map_or(0, |a| a.finding_count()),
-            retained_bytes: state.analysis().map_or(0, |a| a.retained_bytes()),
-            message: format!("analyzing {}", input.describe()),
-        },
-    )
-    .await;
+    let analyzing = Status::new(
+        "analyzing",
+        folder.analysis().map_or(0, |a| a.finding_count()),
+        folder.analysis().map_or(0, |a| a.retained_bytes()),
+        format!("analyzing {}", input.describe()),
+    );
+    send_status(&state, &folder, analyzing).await;
     let bar = match &token {
         Some(token) => begin_progress(&state, token, &input).await,
         None => None,
     };
 
-    let config = state.config();
+    let config = folder.config();
     let options = LoadOptions {
         min_retained_bytes: config.min_retained_bytes,
         kinds: config.leak_kinds(),
@@ -154,7 +164,7 @@ pub async fn load_with(
                 bar.report_with_message(phase, percent, None).await;
             }
             let source = loaded.source;
-            let root = state.root();
+            let root = folder.root.clone();
             let joined = tokio::task::spawn_blocking(move || {
                 // A snapshot naming a file outside the workspace does not get it read.
                 Analysis::workspace_only(Arc::new(loaded), &root, &config)
@@ -170,23 +180,21 @@ pub async fn load_with(
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(e),
     };
-    let current = state
+    let current = folder
         .job
         .lock()
         .ok()
         .is_some_and(|job| job.as_ref().is_some_and(|j| j.id == id));
     if current {
-        if let Ok(mut job) = state.job.lock() {
+        if let Ok(mut job) = folder.job.lock() {
             *job = None;
         }
     }
     let status = match outcome {
         Ok((analysis, source)) if current => {
             let analysis = Arc::new(analysis);
-            if let Ok(mut slot) = state.analysis.write() {
-                *slot = Some(analysis.clone());
-            }
-            if let Ok(mut key) = state.loaded_key.lock() {
+            folder.set_analysis(Some(analysis.clone()));
+            if let Ok(mut key) = folder.loaded_key.lock() {
                 *key = identity;
             }
             let status = ready_status(&analysis, source);
@@ -204,14 +212,14 @@ pub async fn load_with(
                     )
                     .await;
             }
-            publish::publish_all(&state).await;
+            publish_folder(&state, &folder).await;
             if state.support().code_lens_refresh {
                 let _ = state.client.code_lens_refresh().await;
             }
             status
         }
-        Ok(_) => idle_status(&state, "a newer analysis replaced this one"),
-        Err(message) if message.is_empty() => idle_status(&state, "the analysis was cancelled"),
+        Ok(_) => idle_status(&folder, "a newer analysis replaced this one"),
+        Err(message) if message.is_empty() => idle_status(&folder, "the analysis was cancelled"),
         Err(message) => {
             let message = format!(
                 "heapsight could not analyze {}: {message}",
@@ -221,18 +229,18 @@ pub async fn load_with(
                 .client
                 .show_message(MessageType::ERROR, &message)
                 .await;
-            Status {
-                state: "error".into(),
-                findings: state.analysis().map_or(0, |a| a.finding_count()),
-                retained_bytes: state.analysis().map_or(0, |a| a.retained_bytes()),
+            Status::new(
+                "error",
+                folder.analysis().map_or(0, |a| a.finding_count()),
+                folder.analysis().map_or(0, |a| a.retained_bytes()),
                 message,
-            }
+            )
         }
     };
     if let Some(bar) = bar {
         bar.finish_with_message(status.message.clone()).await;
     }
-    send_status(&state, status.clone()).await;
+    send_status(&state, &folder, status.clone()).await;
     if status.state == "error" {
         Err(status.message)
     } else {
@@ -240,9 +248,18 @@ pub async fn load_with(
     }
 }
 
-/// Cancels the running load if its progress token is `token` (or any load for `None`).
+/// Cancels the running load whose progress token is `token` (every load for `None`).
 pub fn cancel(state: &State, token: Option<&str>) -> bool {
-    let Ok(job) = state.job.lock() else {
+    let mut found = false;
+    for folder in state.folders() {
+        found |= cancel_folder(&folder, token);
+    }
+    found
+}
+
+/// Cancels `folder`'s running load if its progress token is `token` (any for `None`).
+pub fn cancel_folder(folder: &Folder, token: Option<&str>) -> bool {
+    let Ok(job) = folder.job.lock() else {
         return false;
     };
     match job.as_ref() {
@@ -252,6 +269,23 @@ pub fn cancel(state: &State, token: Option<&str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// Publishes the diagnostics of every file of `folder` with findings, and of the files it
+/// published before (to clear them: a removed folder's files are cleared this way).
+pub async fn publish_folder(state: &Arc<State>, folder: &Folder) {
+    let mut files = folder
+        .analysis()
+        .map(|a| a.files_with_findings())
+        .unwrap_or_default();
+    if let Ok(published) = state.published.lock() {
+        for path in published.iter() {
+            if path.starts_with(&folder.root) && !files.contains(path) {
+                files.push(path.clone());
+            }
+        }
+    }
+    publish::publish_files(state, files).await;
 }
 
 type Bar =
@@ -302,35 +336,61 @@ fn ready_status(analysis: &Analysis, source: Source) -> Status {
         let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.text()).collect();
         message = format!("warning: {} — {message}", warnings.join("; "));
     }
-    Status {
-        state: "ready".into(),
-        findings: count,
-        retained_bytes: bytes,
-        message,
+    Status::new("ready", count, bytes, message)
+}
+
+/// `folder`'s status with `message`: `ready` with its analysis, else `idle`.
+pub fn idle_status(folder: &Folder, message: &str) -> Status {
+    match folder.analysis() {
+        Some(a) => Status::new(
+            "ready",
+            a.finding_count(),
+            a.retained_bytes(),
+            message.to_string(),
+        ),
+        None => Status::new("idle", 0, 0, message.to_string()),
     }
 }
 
-fn idle_status(state: &State, message: &str) -> Status {
-    match state.analysis() {
-        Some(a) => Status {
-            state: "ready".into(),
-            findings: a.finding_count(),
-            retained_bytes: a.retained_bytes(),
-            message: message.to_string(),
-        },
-        None => Status {
-            state: "idle".into(),
-            findings: 0,
-            retained_bytes: 0,
-            message: message.to_string(),
-        },
+/// Records `folder`'s `status` and sends `heapsight/status`: the first folder's status at
+/// the top level, every folder's in `folders`.
+pub async fn send_status(state: &State, folder: &Folder, status: Status) {
+    if let Ok(mut slot) = folder.status.lock() {
+        *slot = Some(status);
     }
+    send_statuses(state).await;
 }
 
-/// Sends `heapsight/status`.
-pub async fn send_status(state: &State, status: Status) {
+/// Sends `heapsight/status` from every folder's last status.
+pub async fn send_statuses(state: &State) {
+    let folders = state.folders();
+    let entries: Vec<_> = folders
+        .iter()
+        .map(|f| {
+            let status = f
+                .status
+                .lock()
+                .ok()
+                .and_then(|s| s.clone())
+                .unwrap_or_else(|| idle_status(f, "not analyzed yet"));
+            status.for_folder(f.name())
+        })
+        .collect();
+    let mut top = match entries.first() {
+        Some(first) => Status::new(
+            &first.state,
+            first.findings,
+            first.retained_bytes,
+            first.message.clone(),
+        ),
+        None => Status::new("idle", 0, 0, "no workspace folder".to_string()),
+    };
+    // One folder's entry would repeat the top level: old clients see the same status.
+    if entries.len() > 1 {
+        top.folders = entries;
+    }
     state
         .client
-        .send_notification::<StatusNotification>(status)
+        .send_notification::<StatusNotification>(top)
         .await;
 }

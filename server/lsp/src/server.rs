@@ -10,19 +10,20 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::{
     CodeActionParams, CodeActionResponse, CodeLens, CodeLensParams, DidChangeConfigurationParams,
-    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DidSaveTextDocumentParams, ExecuteCommandParams, Hover, HoverParams,
-    InitializeParams, InitializeResult, InitializedParams, MessageType,
+    DidChangeTextDocumentParams, DidChangeWatchedFilesParams, DidChangeWorkspaceFoldersParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, DidSaveTextDocumentParams,
+    ExecuteCommandParams, Hover, HoverParams, InitializeParams, InitializeResult,
+    InitializedParams, MessageType,
 };
 use tower_lsp_server::{Client, LanguageServer};
 
 use crate::framing;
 use crate::handlers::{
     code_action, code_lens, configuration, execute_command, hover, initialize, progress_cancel,
-    text_sync, watched_files,
+    text_sync, watched_files, workspace_folders,
 };
-use crate::loader;
 use crate::state::State;
+use crate::{capture, loader};
 
 /// The server.
 pub struct Backend {
@@ -100,9 +101,13 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         loader::cancel(&self.state, None);
-        if let Ok(mut watcher) = self.state.watcher.lock() {
-            *watcher = None;
+        for folder in self.state.folders() {
+            if let Ok(mut watcher) = folder.watcher.lock() {
+                *watcher = None;
+            }
         }
+        // A capture we started does not outlive us, nor does the app it started.
+        capture::stop_all(&self.state).await;
         Ok(())
     }
 
@@ -148,6 +153,16 @@ impl LanguageServer for Backend {
             "didChangeConfiguration",
             &self.state,
             configuration::did_change(state, params),
+        )
+        .await;
+    }
+
+    async fn did_change_workspace_folders(&self, params: DidChangeWorkspaceFoldersParams) {
+        let state = self.state.clone();
+        notification(
+            "didChangeWorkspaceFolders",
+            &self.state,
+            workspace_folders::did_change(state, params),
         )
         .await;
     }

@@ -1,5 +1,6 @@
-//! The server's shared state: settings, negotiated capabilities, open documents, and the
-//! last completed analysis. Locks here are plain and never held across an `.await`.
+//! The server's shared state: negotiated capabilities, open documents, and the workspace
+//! folders (each with its settings and last completed analysis, see `folder`). Locks here
+//! are plain and never held across an `.await`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use heapsight_ide::{Analysis, Config};
 use tower_lsp_server::ls_types::Uri;
 use tower_lsp_server::Client;
 
-use crate::loader::Job;
+use crate::folder::{self, Folder};
+use crate::placing::Placing;
 
 /// How columns are counted in positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,26 +54,22 @@ pub struct Document {
 pub struct State {
     /// The channel to the client.
     pub client: Client,
-    /// The workspace root.
-    pub root: RwLock<PathBuf>,
-    /// The settings.
-    pub config: RwLock<Config>,
+    /// The workspace folders, in the client's order (the first one's status leads).
+    pub folders: RwLock<Vec<Arc<Folder>>>,
+    /// The settings of `initializationOptions`, which a folder starts with.
+    pub initial_config: RwLock<Config>,
+    /// A bad `initializationOptions`, reported once the client is initialized.
+    pub initial_config_error: Mutex<Option<String>>,
     /// Position encoding.
     pub encoding: RwLock<Encoding>,
     /// Client capabilities that change what we do.
     pub support: RwLock<ClientSupport>,
     /// Open documents inside the workspace, by canonical path.
     pub documents: DashMap<PathBuf, Document>,
-    /// The last completed analysis.
-    pub analysis: RwLock<Option<Arc<Analysis>>>,
-    /// The cache key of what that analysis loaded, to skip reloading the same files.
-    pub loaded_key: Mutex<Option<String>>,
     /// Files we published diagnostics for, to clear them when findings go away.
     pub published: Mutex<HashSet<PathBuf>>,
-    /// The running load, if any.
-    pub job: Mutex<Option<Job>>,
-    /// The file watcher used when the client cannot watch for us.
-    pub watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// Each document's placement: scheduled, running off the loop, finished.
+    pub placing: Placing,
 }
 
 impl State {
@@ -79,27 +77,31 @@ impl State {
     pub fn new(client: Client) -> State {
         State {
             client,
-            root: RwLock::new(std::env::current_dir().unwrap_or_default()),
-            config: RwLock::new(Config::default()),
+            folders: RwLock::new(Vec::new()),
+            initial_config: RwLock::new(Config::default()),
+            initial_config_error: Mutex::new(None),
             encoding: RwLock::new(Encoding::Utf16),
             support: RwLock::new(ClientSupport::default()),
             documents: DashMap::new(),
-            analysis: RwLock::new(None),
-            loaded_key: Mutex::new(None),
             published: Mutex::new(HashSet::new()),
-            job: Mutex::new(None),
-            watcher: Mutex::new(None),
+            placing: Placing::default(),
         }
     }
 
-    /// The workspace root.
-    pub fn root(&self) -> PathBuf {
-        self.root.read().map(|r| r.clone()).unwrap_or_default()
+    /// The workspace folders.
+    pub fn folders(&self) -> Vec<Arc<Folder>> {
+        self.folders.read().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// The settings.
-    pub fn config(&self) -> Config {
-        self.config.read().map(|c| c.clone()).unwrap_or_default()
+    /// The first workspace folder (what a client that knows one folder means).
+    pub fn first_folder(&self) -> Option<Arc<Folder>> {
+        self.folders.read().ok().and_then(|f| f.first().cloned())
+    }
+
+    /// The folder containing `path` (canonical): the deepest one.
+    pub fn folder_for(&self, path: &Path) -> Option<Arc<Folder>> {
+        let folders = self.folders.read().ok()?;
+        folder::containing(&folders, path).cloned()
     }
 
     /// The position encoding.
@@ -112,29 +114,14 @@ impl State {
         self.support.read().map(|s| *s).unwrap_or_default()
     }
 
-    /// The snapshot folder, absolute.
-    pub fn snapshot_dir(&self) -> PathBuf {
-        self.root().join(self.config().snapshot_dir)
+    /// The last completed analysis of the folder containing `path` (canonical).
+    pub fn analysis_for(&self, path: &Path) -> Option<Arc<Analysis>> {
+        self.folder_for(path).and_then(|f| f.analysis())
     }
 
-    /// The last completed analysis.
-    pub fn analysis(&self) -> Option<Arc<Analysis>> {
-        self.analysis.read().ok().and_then(|a| a.clone())
-    }
-
-    /// The canonical path of a workspace file; `None` outside the workspace.
+    /// The canonical path of a workspace file; `None` outside every workspace folder.
     pub fn workspace_path(&self, path: &Path) -> Option<PathBuf> {
-        let root = self.root();
-        let root = std::fs::canonicalize(&root).unwrap_or(root);
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        path.starts_with(&root).then_some(path)
-    }
-
-    /// The current text of `path`: the open document's, else the file on disk.
-    pub fn text(&self, path: &Path) -> Option<(String, Option<i32>)> {
-        if let Some(doc) = self.documents.get(path) {
-            return Some((doc.text.clone(), Some(doc.version)));
-        }
-        std::fs::read_to_string(path).ok().map(|t| (t, None))
+        self.folder_for(&path).is_some().then_some(path)
     }
 }

@@ -1,4 +1,6 @@
-//! `heapsight analyze A B C` (or a folder): the leak findings, as text, JSON or SARIF.
+//! `heapsight analyze A B C` (or a folder, or nothing: the latest capture): the leak
+//! findings, as text, JSON or SARIF. Every format prints one [`JsonReport`], so a report
+//! saved with `--format json` prints again as text or SARIF exactly as the analysis did.
 //!
 //! A capture folder may hold several heaps (worker threads, other processes: its
 //! manifest's parts); each complete one is analyzed in turn, placed with its own manifest's
@@ -11,18 +13,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use heapsight_ide::heaps::{self, Heap, HeapReport, Heaps, Warning};
-use heapsight_ide::{inputs, Input};
+use heapsight_ide::heaps::{self, HeapReport, Heaps};
+use heapsight_ide::{inputs, Config, Input, JsonReport, Place, ReportFinding, ReportHeap};
 use heapsight_leaks::{
-    analyze_files, file_name, fold_frames, format_bytes, format_percent, Allocations, Finding,
-    FrameRun, LeakKind, Options, Report,
+    analyze_files, file_name, fold_frames, format_bytes, format_percent, Allocations, ClassDelta,
+    FrameRun, LeakKind, Options,
 };
 use heapsight_snapshot::Progress;
 use heapsight_source::{PathMapper, Resolved};
 use serde_json::{json, Value};
 
 use crate::cmd::format::count;
-use crate::cmd::placement::{places, Place};
+use crate::cmd::placement::{placed, relative};
 use crate::progress::ProgressDisplay;
 
 /// Arguments of `heapsight analyze`.
@@ -30,9 +32,12 @@ use crate::progress::ProgressDisplay;
 pub struct Args {
     /// Baseline, target and final snapshots; or one folder holding a capture
     /// (`A.heapsnapshot`, `B.heapsnapshot`, `C.heapsnapshot`, and the heaps of its worker
-    /// threads and other processes when it has them) or three snapshots (by name); or the
-    /// snapshot folder (`.heapsight`: the capture its `latest` names).
-    #[arg(required = true, num_args = 1..=3)]
+    /// threads and other processes when it has them) or three snapshots (by name, or by
+    /// time when names do not follow it); or the snapshot folder (`.heapsight`: the capture
+    /// its `latest` names); or a report written by `--format json`, printed again in the
+    /// chosen format without the snapshots. None: the latest capture under
+    /// `<root>/.heapsight`.
+    #[arg(num_args = 0..=3)]
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -106,153 +111,101 @@ fn parse_kind(s: &str) -> Result<LeakKind, String> {
         })
 }
 
-/// Resolves the three snapshot paths from the arguments.
-pub fn triple_paths(paths: &[PathBuf]) -> anyhow::Result<[PathBuf; 3]> {
+/// What the arguments name: nothing (the latest capture under `<root>/.heapsight`, as
+/// the server finds it), a saved JSON report, one folder or three snapshots: resolved by the
+/// ide layer, as the server resolves them.
+pub fn input_of(paths: &[PathBuf], root: &Path) -> anyhow::Result<Input> {
     match paths {
-        [a, b, c] => Ok([a.clone(), b.clone(), c.clone()]),
-        [dir] if dir.is_dir() => {
-            let named: Vec<PathBuf> = ["A", "B", "C"]
-                .iter()
-                .map(|n| dir.join(format!("{n}.heapsnapshot")))
-                .collect();
-            if named.iter().all(|p| p.is_file()) {
-                return Ok([named[0].clone(), named[1].clone(), named[2].clone()]);
-            }
-            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot list {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "heapsnapshot"))
-                .collect();
-            found.sort();
-            match found.len() {
-                3 => Ok([found[0].clone(), found[1].clone(), found[2].clone()]),
-                n => bail!(
-                    "{} holds {n} .heapsnapshot files; give the folder of one capture (A, B, C) or the three files",
-                    dir.display()
+        [] => {
+            let snapshot_dir = root.join(Config::default().snapshot_dir);
+            match inputs::latest(&snapshot_dir) {
+                Some(capture) => Ok(inputs::from_paths(&[capture])?),
+                None => bail!(
+                    "no capture found in {}: run `heapsight capture -- node app.js` first, or give a folder, three snapshots or a report",
+                    snapshot_dir.display()
                 ),
             }
         }
-        [one] => bail!(
-            "{} is not a folder; give three snapshots: baseline, target, final",
+        [one] if one.is_file() && one.extension().is_some_and(|x| x == "heapsnapshot") => bail!(
+            "{} is one snapshot; give three (baseline, target, final) or their folder",
             one.display()
         ),
-        _ => bail!("give three snapshots (baseline, target, final) or one folder"),
-    }
-}
-
-/// What `paths` name: three snapshots, or one folder holding them, with the capture folder
-/// when its manifest is beside them; a folder without snapshots (`.heapsight`) names the
-/// capture its `latest` file names, else its newest capture.
-pub fn input_of(paths: &[PathBuf]) -> anyhow::Result<Input> {
-    if let [dir] = paths {
-        let has_snapshots = || {
-            std::fs::read_dir(dir).is_ok_and(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .any(|e| e.path().extension().is_some_and(|x| x == "heapsnapshot"))
-            })
-        };
-        if dir.is_dir() && !dir.join(inputs::MANIFEST_FILE).is_file() && !has_snapshots() {
-            return match inputs::discover(dir)? {
-                input @ Input::Snapshots { .. } => Ok(input),
-                Input::Report(report) => bail!(
-                    "{} holds no capture and no snapshots, only the report {}; give a capture folder or three snapshots",
-                    dir.display(),
-                    report.display()
-                ),
-            };
-        }
-    }
-    let [a, b, c] = triple_paths(paths)?;
-    // Three files of one capture folder bring its manifest too.
-    let capture = a
-        .parent()
-        .filter(|dir| {
-            b.parent() == Some(*dir)
-                && c.parent() == Some(*dir)
-                && dir.join(inputs::MANIFEST_FILE).is_file()
-        })
-        .map(Path::to_path_buf);
-    Ok(Input::Snapshots { a, b, c, capture })
-}
-
-/// One heap of the input and what its analysis gave.
-struct HeapRun {
-    /// What it is and where its snapshots are.
-    heap: Heap,
-    /// Its comparison and each finding's place, when it was analyzed.
-    analyzed: Option<(Report, Vec<Place>)>,
-    /// What became of it, as the JSON `heaps` lists it.
-    outcome: HeapReport,
-}
-
-/// Everything the outputs print: each heap's run, the warnings, and whether a manifest
-/// listed the heaps.
-struct Outcome {
-    runs: Vec<HeapRun>,
-    warnings: Vec<Warning>,
-    from_manifest: bool,
-}
-
-impl Outcome {
-    /// Whether findings name their heap: more than one heap is listed.
-    fn several(&self) -> bool {
-        self.runs.len() > 1
-    }
-
-    /// Every finding with its heap's title and its place, largest first (the main heap's
-    /// first among equals).
-    fn findings(&self) -> Vec<(&str, &Finding, &Place)> {
-        let mut all: Vec<(&str, &Finding, &Place)> = self
-            .runs
-            .iter()
-            .filter_map(|run| Some((run.heap.title.as_str(), run.analyzed.as_ref()?)))
-            .flat_map(|(title, (report, places))| {
-                report
-                    .findings
-                    .iter()
-                    .zip(places)
-                    .map(move |(f, place)| (title, f, place))
-            })
-            .collect();
-        all.sort_by_key(|(_, f, _)| std::cmp::Reverse(f.retained_bytes));
-        all
-    }
-
-    /// The analyzed heaps' reports.
-    fn reports(&self) -> impl Iterator<Item = (&HeapRun, &Report)> {
-        self.runs
-            .iter()
-            .filter_map(|run| Some((run, &run.analyzed.as_ref()?.0)))
+        [dir] if dir.is_dir() => match inputs::from_paths(paths)? {
+            Input::Report(report) => bail!(
+                "{} holds no capture and no snapshots; give a capture folder, three snapshots, or the report itself ({})",
+                dir.display(),
+                report.display()
+            ),
+            input => Ok(input),
+        },
+        paths => Ok(inputs::from_paths(paths)?),
     }
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let input = input_of(&args.paths)?;
+    let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
+    let report = match input_of(&args.paths, &root)? {
+        Input::Report(path) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            JsonReport::parse(&bytes, &path)?
+        }
+        input => analyze(&args, input, &root)?,
+    };
+    match args.format {
+        Format::Text => print_text(&report, args.comparison),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_sarif(&report, &root, args.fail_above))?
+        ),
+    }
+    let failed = report
+        .findings
+        .iter()
+        .any(|f| fails(f.finding.retained_bytes, args.fail_above));
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Whether a finding retaining `bytes` fails the run: it retains more than `--fail-above`.
+/// The exit code and SARIF's `error` level follow this one rule.
+fn fails(bytes: u64, fail_above: Option<u64>) -> bool {
+    fail_above.is_some_and(|limit| bytes > limit)
+}
+
+/// Analyzes every heap of `input` one after another and places the findings: the report
+/// that every format prints.
+fn analyze(args: &Args, input: Input, root: &Path) -> anyhow::Result<JsonReport> {
     let mut heaps = Heaps::of(&input);
     if args.paths.len() == 3 {
         // Three files name one heap: their folder's manifest only brings its scripts.
         heaps.heaps.truncate(1);
     }
     let several = heaps.heaps.len() > 1;
-    let mut warnings = heaps.warnings();
+    let mut report = JsonReport {
+        warnings: heaps.warnings(),
+        listed_by_manifest: heaps.from_manifest,
+        ..JsonReport::new()
+    };
     let options = Options {
         threshold: args.threshold,
         kinds: args.kinds.clone(),
     };
-    let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
-    let mut runs = Vec::with_capacity(heaps.heaps.len());
     // One heap after another: each comparison holds one final snapshot's graph, so memory
     // peaks at the largest heap's rather than at the sum of all.
     for (i, heap) in heaps.heaps.into_iter().enumerate() {
         let Ok(heap_input @ Input::Snapshots { a, b, c, .. }) = &heap.plan else {
             let (outcome, warning) = heap.not_analyzed(None);
-            warnings.extend(warning);
-            runs.push(HeapRun {
-                heap,
-                analyzed: None,
+            report.warnings.extend(warning);
+            report.heaps.push(ReportHeap {
                 outcome,
+                snapshots: None,
+                comparison: Vec::new(),
             });
             continue;
         };
@@ -278,93 +231,96 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 t0.elapsed().as_secs_f64()
             );
         }
-        let report = match result {
-            Ok(report) => report,
+        let analyzed = match result {
+            Ok(analyzed) => analyzed,
             // The main heap is what was asked for: its failure is the command's.
             Err(e) if i == 0 => return Err(e.into()),
             Err(e) => {
                 let (outcome, warning) = heap.not_analyzed(Some(e.to_string()));
-                warnings.extend(warning);
-                runs.push(HeapRun {
-                    heap,
-                    analyzed: None,
+                report.warnings.extend(warning);
+                report.heaps.push(ReportHeap {
                     outcome,
+                    snapshots: None,
+                    comparison: Vec::new(),
                 });
                 continue;
             }
         };
-        let places = places(&report, heap_input.clone(), &root, args.read_outside_root);
+        report.findings.extend(placed(
+            &analyzed,
+            heap_input.clone(),
+            &heap.title,
+            root,
+            args.read_outside_root,
+        ));
         let outcome = heap.analyzed(
-            report.findings.len(),
-            Some(report.snapshots.leaked_objects),
-            Some(report.snapshots.leaked_bytes),
+            analyzed.findings.len(),
+            Some(analyzed.snapshots.leaked_objects),
+            Some(analyzed.snapshots.leaked_bytes),
         );
-        runs.push(HeapRun {
-            heap,
-            analyzed: Some((report, places)),
+        // The main heap's comparison is the report's own; a part's stays with its heap.
+        let comparison = if i == 0 {
+            report.snapshots = Some(analyzed.snapshots.clone());
+            report.comparison = analyzed.comparison;
+            Vec::new()
+        } else {
+            analyzed.comparison
+        };
+        report.heaps.push(ReportHeap {
             outcome,
+            snapshots: Some(analyzed.snapshots),
+            comparison,
         });
     }
-    let outcome = Outcome {
-        runs,
-        warnings,
-        from_manifest: heaps.from_manifest,
-    };
-    match args.format {
-        Format::Text => print_text(&outcome, args.comparison),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&outcome))?),
-        Format::Sarif => println!(
-            "{}",
-            serde_json::to_string_pretty(&to_sarif(&outcome, &root))?
-        ),
-    }
-    let failed = args.fail_above.is_some_and(|limit| {
-        outcome
-            .findings()
-            .iter()
-            .any(|(_, f, _)| f.retained_bytes > limit)
-    });
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    // Stable: equal sizes keep the main heap's first.
+    report
+        .findings
+        .sort_by_key(|f| std::cmp::Reverse(f.finding.retained_bytes));
+    Ok(report)
 }
 
-fn print_text(outcome: &Outcome, comparison_rows: usize) {
-    let color = std::io::stdout().is_terminal();
+/// The per-class comparison of heap `i` of `report`.
+fn comparison_of(report: &JsonReport, i: usize) -> &[ClassDelta] {
+    if i == 0 {
+        &report.comparison
+    } else {
+        report.heaps.get(i).map_or(&[][..], |h| &h.comparison)
+    }
+}
+
+fn print_text(report: &JsonReport, comparison_rows: usize) {
+    let color = crate::progress::color(std::io::stdout().is_terminal());
     let (bold, dim, yellow, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m")
     } else {
         ("", "", "", "")
     };
     // The warnings lead: a capture of the wrong process must not read as a clean result.
-    for warning in &outcome.warnings {
+    for warning in &report.warnings {
         println!("{bold}{yellow}warning:{reset} {}", warning.text());
     }
-    let several = outcome.several();
-    for (run, report) in outcome.reports() {
-        let s = &report.snapshots;
-        let heap = if several {
-            format!("{}: ", run.heap.title)
+    let several = report.heaps.len() > 1;
+    for heap in &report.heaps {
+        let Some(s) = &heap.snapshots else { continue };
+        let title = if several {
+            format!("{}: ", heap.outcome.title)
         } else {
             String::new()
         };
         println!(
-            "{dim}{heap}{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot{reset}",
+            "{dim}{title}{} objects ({}) allocated between the baseline and the target are still alive in the final snapshot{reset}",
             count(s.leaked_objects),
             format_bytes(s.leaked_bytes)
         );
     }
-    if outcome.from_manifest {
-        let outcomes: Vec<HeapReport> = outcome.runs.iter().map(|r| r.outcome.clone()).collect();
+    if report.listed_by_manifest {
+        let outcomes: Vec<HeapReport> = report.heaps.iter().map(|h| h.outcome.clone()).collect();
         println!("{dim}{}{reset}", heaps::looked_at(&outcomes));
     }
-    let findings = outcome.findings();
-    if findings.is_empty() {
-        println!("{}", heaps::no_findings(!outcome.warnings.is_empty()));
+    if report.findings.is_empty() {
+        println!("{}", heaps::no_findings(!report.warnings.is_empty()));
     }
-    for (heap, f, place) in findings {
+    for ReportFinding { finding: f, place } in &report.findings {
         let Place { line, column, .. } = place;
         let file = place.file.as_deref().unwrap_or("<unknown script>");
         let stale = if place.stale {
@@ -372,33 +328,19 @@ fn print_text(outcome: &Outcome, comparison_rows: usize) {
         } else {
             ""
         };
-        let heap = if several {
-            format!(" (in {heap})")
-        } else {
-            String::new()
+        let heap = match (&f.heap, several) {
+            (Some(heap), true) => format!(" (in {heap})"),
+            _ => String::new(),
         };
         println!(
             "{bold}{file}:{line}:{column}{reset}: {yellow}{}{reset}: {}{heap}{dim}{stale}{reset}",
-            f.kind.as_str(),
-            place.message
+            f.kind().as_str(),
+            f.message
         );
-        for hop in &f.retainer_path {
-            let name = hop
-                .name
-                .as_ref()
-                .map(|n| format!(" {n:?}"))
-                .unwrap_or_default();
-            let edge = match (&hop.edge, hop.edge_type) {
-                (Some(e), Some(t)) => format!(" --{t} {e}-->"),
-                _ => String::new(),
-            };
-            let d = hop.distance.map(|d| format!(" d={d}")).unwrap_or_default();
-            println!(
-                "    {dim}{}{name} @{}{d} ({}){reset}{edge}",
-                hop.class,
-                hop.id,
-                format_bytes(hop.retained_bytes)
-            );
+        // The path a person reads: from the user's variable, Node's internals folded (the
+        // full path is in the JSON).
+        for line in heapsight_leaks::readable_lines(f) {
+            println!("    {dim}{line}{reset}");
         }
         if !f.captured.is_empty() {
             println!("    {dim}captures: {}{reset}", f.captured.join(", "));
@@ -407,12 +349,13 @@ fn print_text(outcome: &Outcome, comparison_rows: usize) {
             println!("    {line}");
         }
     }
-    for (run, report) in outcome.reports() {
-        if comparison_rows == 0 || report.comparison.is_empty() {
+    for (i, heap) in report.heaps.iter().enumerate() {
+        let comparison = comparison_of(report, i);
+        if comparison_rows == 0 || heap.snapshots.is_none() || comparison.is_empty() {
             continue;
         }
         let of = if several {
-            format!(", {}", run.heap.title)
+            format!(", {}", heap.outcome.title)
         } else {
             String::new()
         };
@@ -422,7 +365,7 @@ fn print_text(outcome: &Outcome, comparison_rows: usize) {
             "  {:<40} {:>10} {:>10} {:>10} {:>12}",
             "class", "new", "deleted", "delta", "size delta"
         );
-        for d in report.comparison.iter().take(comparison_rows) {
+        for d in comparison.iter().take(comparison_rows) {
             let mut name = d.name.replace('\n', " ");
             if name.chars().count() > 40 {
                 name = name.chars().take(39).collect::<String>() + "…";
@@ -446,7 +389,7 @@ const TEXT_STACKS: usize = 3;
 /// One line per top allocation stack of `f`: objects, bytes and share, then the frames
 /// from the allocation site outwards (user frames in `bold`, library and Node runs
 /// folded); and the share of leaked bytes with no stack.
-fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
+fn stack_lines(f: &heapsight_leaks::Finding, bold: &str, reset: &str) -> Vec<String> {
     let Some(a) = &f.allocations else {
         return Vec::new();
     };
@@ -496,76 +439,13 @@ fn stack_lines(f: &Finding, bold: &str, reset: &str) -> Vec<String> {
     lines
 }
 
-/// The stable JSON contract (version 1): `warnings` (each `{code, heap?, message}`), the
-/// `heaps` looked at (each `{title, kind, pid?, thread_id?, folder?, status, note?,
-/// findings, leaked_objects?, leaked_bytes?, snapshots?}`), the main heap's `snapshots` and
-/// `comparison`, and every heap's findings, each naming its `heap` by title.
-fn to_json(outcome: &Outcome) -> Value {
-    let findings: Vec<Value> = outcome
-        .findings()
-        .into_iter()
-        .map(|(heap, f, place)| {
-            let mut finding = json!({
-                "kind": f.kind.as_str(),
-                "message": place.message,
-                "heap": heap,
-                "file": place.file,
-                "line": place.line,
-                "column": place.column,
-                "end_line": place.end_line,
-                "end_column": place.end_column,
-                "retained_bytes": f.retained_bytes,
-                "retained_is_lower_bound": f.retained_is_lower_bound,
-                "count": f.count,
-                "holder": f.holder,
-                "event": f.event,
-                "growth": f.growth,
-                "retainer_path": f.retainer_path,
-                "anchor": f.anchor,
-                "users": f.users,
-                "captured": f.captured,
-                "objects": f.objects,
-                "allocations": f.allocations,
-                "placement": {
-                    "evidence": place.evidence,
-                    "candidates": f.placement.candidates,
-                },
-            });
-            if place.stale {
-                finding["stale"] = json!(true);
-            }
-            finding
-        })
-        .collect();
-    let main = outcome.reports().next().map(|(_, report)| report);
-    json!({
-        "version": 1,
-        "warnings": outcome.warnings,
-        "heaps": heaps_json(outcome),
-        "snapshots": main.map(|r| &r.snapshots),
-        "findings": findings,
-        "comparison": main.map_or(&[][..], |r| &r.comparison[..]),
-    })
-}
-
-/// The `heaps` entries: each heap's outcome, with its snapshots' figures when analyzed.
-fn heaps_json(outcome: &Outcome) -> Vec<Value> {
-    outcome
-        .runs
-        .iter()
-        .map(|run| {
-            let mut heap = json!(run.outcome);
-            if let Some((report, _)) = &run.analyzed {
-                heap["snapshots"] = json!(report.snapshots);
-            }
-            heap
-        })
-        .collect()
-}
-
-/// SARIF 2.1.0, as GitHub code scanning reads it. Each top allocation stack's frames that
-/// are in a file become `relatedLocations`.
-fn to_sarif(outcome: &Outcome, root: &std::path::Path) -> Value {
+/// SARIF 2.1.0, as GitHub code scanning reads it. A result's `level` is `error` when its
+/// finding fails the run (it retains more than `--fail-above`), else `warning`: without
+/// `--fail-above` nothing fails the run and every result is a warning. A file inside `root`
+/// is written relative to it with `"uriBaseId": "%SRCROOT%"`; one outside it as an absolute
+/// `file://` URI. Each top allocation stack's frames that are in a file become
+/// `relatedLocations`.
+fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value {
     let rules: Vec<Value> = LeakKind::ALL
         .iter()
         .map(|k| {
@@ -578,26 +458,36 @@ fn to_sarif(outcome: &Outcome, root: &std::path::Path) -> Value {
             })
         })
         .collect();
-    let several = outcome.several();
-    let results: Vec<Value> = outcome
-        .findings()
-        .into_iter()
-        .map(|(heap, f, place)| {
+    let several = report.heaps.len() > 1;
+    let main = report
+        .heaps
+        .first()
+        .map_or("", |h| h.outcome.title.as_str());
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|ReportFinding { finding: f, place }| {
+            let heap = f.heap.as_deref().unwrap_or(main);
             let text = if several {
-                format!("{} (in {heap})", place.message)
+                format!("{} (in {heap})", f.message)
             } else {
-                place.message.clone()
+                f.message.clone()
+            };
+            let level = if fails(f.retained_bytes, fail_above) {
+                "error"
+            } else {
+                "warning"
             };
             let mut result = json!({
-                "ruleId": format!("heapsight/{}", f.kind.as_str()),
-                "level": if f.retained_bytes >= 10_000_000 { "error" } else { "warning" },
+                "ruleId": format!("heapsight/{}", f.kind().as_str()),
+                "level": level,
                 "message": {"text": text},
                 "properties": {"retainedBytes": f.retained_bytes, "count": f.count, "heap": heap},
             });
             if let Some(file) = &place.file {
                 result["locations"] = json!([{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
+                        "artifactLocation": artifact(file),
                         "region": {
                             "startLine": place.line,
                             "startColumn": place.column,
@@ -617,7 +507,7 @@ fn to_sarif(outcome: &Outcome, root: &std::path::Path) -> Value {
         })
         .collect();
     // The capture's warnings, as SARIF tells what happened to the tool's run.
-    let notifications: Vec<Value> = outcome
+    let notifications: Vec<Value> = report
         .warnings
         .iter()
         .map(|w| {
@@ -647,14 +537,53 @@ fn to_sarif(outcome: &Outcome, root: &std::path::Path) -> Value {
                 "toolExecutionNotifications": notifications,
             }],
             "results": results,
-            "properties": {"heaps": heaps_json(outcome)},
+            "properties": {"heaps": report.heaps},
         }],
     })
 }
 
+/// A SARIF `artifactLocation` for a file as the report names it: relative to the root with
+/// `%SRCROOT%`; an absolute path (a file outside the root) as a `file://` URI; anything
+/// else that already is a URI (`node:internal/…`, `webpack://…`) as it is.
+fn artifact(file: &str) -> Value {
+    let path = Path::new(file);
+    if path.is_absolute() {
+        return json!({"uri": file_uri(path)});
+    }
+    let has_scheme = file.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.len() > 1
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if has_scheme {
+        return json!({"uri": file});
+    }
+    json!({"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"})
+}
+
+/// `file:///abs/path` with the characters a URI path cannot hold percent-encoded.
+fn file_uri(path: &Path) -> String {
+    let text = path.display().to_string().replace('\\', "/");
+    let mut uri = String::from("file://");
+    if !text.starts_with('/') {
+        // A Windows drive path: `file:///C:/…`.
+        uri.push('/');
+    }
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                uri.push(byte as char)
+            }
+            _ => uri.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    uri
+}
+
 /// The frames of the top stacks that are in a file, as SARIF related locations: each
 /// names its frame, its stack and the stack's share of the leaked bytes.
-fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
+fn related_locations(a: &Allocations, root: &Path) -> Vec<Value> {
     let total = a.tracked_bytes.saturating_add(a.untracked_bytes);
     let mapper = PathMapper::new(root.to_path_buf(), Vec::new());
     let mut out = Vec::new();
@@ -666,11 +595,7 @@ fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
             let file = match mapper.resolve(url) {
                 Resolved::Workspace(path)
                 | Resolved::Outside(path)
-                | Resolved::Library { path, .. } => path
-                    .strip_prefix(root)
-                    .unwrap_or(&path)
-                    .display()
-                    .to_string(),
+                | Resolved::Library { path, .. } => relative(&path, root),
                 Resolved::Internal | Resolved::Unknown => continue,
             };
             let name = if frame.function.is_empty() {
@@ -694,7 +619,7 @@ fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
                     format_percent(stack.bytes, total)
                 )},
                 "physicalLocation": {
-                    "artifactLocation": {"uri": file.replace('\\', "/"), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": artifact(&file),
                     "region": {"startLine": frame.line + 1, "startColumn": frame.column + 1},
                 },
             }));
@@ -705,7 +630,7 @@ fn related_locations(a: &Allocations, root: &std::path::Path) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::{artifact, parse_size};
 
     #[test]
     fn sizes() {
@@ -715,5 +640,21 @@ mod tests {
         assert_eq!(parse_size("123"), Ok(123));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn sarif_uris() {
+        assert_eq!(
+            artifact("src/main.js"),
+            serde_json::json!({"uri": "src/main.js", "uriBaseId": "%SRCROOT%"})
+        );
+        assert_eq!(
+            artifact("/opt/my app/lib.js"),
+            serde_json::json!({"uri": "file:///opt/my%20app/lib.js"})
+        );
+        assert_eq!(
+            artifact("node:internal/timers"),
+            serde_json::json!({"uri": "node:internal/timers"})
+        );
     }
 }

@@ -33,6 +33,8 @@ pub struct Client {
     pub server_requests: Vec<(String, Value)>,
     /// What `workspace/configuration` answers.
     pub settings: Value,
+    /// What it answers for an item whose `scopeUri` is a key here (else `settings`).
+    pub folder_settings: std::collections::HashMap<String, Value>,
     /// Every message received, in order (for failure messages).
     pub received: Vec<Value>,
     /// The server's answer to `initialize`.
@@ -56,6 +58,18 @@ impl Client {
         capabilities: Value,
         options: Value,
     ) -> Client {
+        Client::start_in(wrapper, &[root], capabilities, options)
+    }
+
+    /// [`Client::start`] with every one of `roots` a workspace folder (the first is also
+    /// the root URI and the server's working directory).
+    pub fn start_in(
+        wrapper: &[&str],
+        roots: &[&Path],
+        capabilities: Value,
+        options: Value,
+    ) -> Client {
+        let root = roots[0];
         let server = env!("CARGO_BIN_EXE_heapsight");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -104,17 +118,21 @@ impl Client {
             next_id: 1,
             server_requests: Vec::new(),
             settings: options.clone(),
+            folder_settings: std::collections::HashMap::new(),
             received: Vec::new(),
             initialize_result: Value::Null,
             paused,
         };
-        let uri = uri(root);
+        let folders: Vec<Value> = roots
+            .iter()
+            .map(|r| json!({"uri": uri(r), "name": "ws"}))
+            .collect();
         let init = client.request_raw(
             "initialize",
             json!({
                 "processId": null,
-                "rootUri": uri,
-                "workspaceFolders": [{"uri": uri, "name": "ws"}],
+                "rootUri": uri(root),
+                "workspaceFolders": folders,
                 "capabilities": capabilities,
                 "initializationOptions": options,
             }),
@@ -297,7 +315,23 @@ impl Client {
     fn answer_server_request(&mut self, message: &Value) {
         let method = message["method"].as_str().unwrap_or("").to_string();
         let result = match method.as_str() {
-            "workspace/configuration" => json!([self.settings]),
+            "workspace/configuration" => {
+                let items = message["params"]["items"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let answers: Vec<Value> = items
+                    .iter()
+                    .map(|item| {
+                        let scope = item["scopeUri"].as_str().unwrap_or("");
+                        self.folder_settings
+                            .get(scope)
+                            .unwrap_or(&self.settings)
+                            .clone()
+                    })
+                    .collect();
+                json!(answers)
+            }
             "window/showDocument" => json!({"success": true}),
             _ => Value::Null,
         };

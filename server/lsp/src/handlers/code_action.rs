@@ -1,5 +1,5 @@
-//! `textDocument/codeAction`: quick fixes recomputed from the analysis and the document's
-//! current text, each with the diagnostics it fixes (no `Diagnostic.data` needed back).
+//! `textDocument/codeAction`: the quick fixes of the document's newest finished placement
+//! (see `placing`), each with the diagnostics it fixes (no `Diagnostic.data` needed back).
 
 use tower_lsp_server::ls_types::{CodeActionKind, CodeActionParams, CodeActionResponse};
 
@@ -19,19 +19,15 @@ pub fn code_action(state: &State, params: CodeActionParams) -> Option<CodeAction
     }
     let uri = params.text_document.uri;
     let path = from_proto::path(&uri).and_then(|p| state.workspace_path(&p))?;
-    let analysis = state.analysis()?;
-    let (text, _) = state.text(&path)?;
-    let converter = Converter::new(&text, state.encoding());
+    let view = state.placing.view(state, &path)?;
+    let converter = Converter::new(&view.current, state.encoding());
     let range = from_proto::text_range(&converter.index, params.range, converter.encoding);
-    let diagnostics = analysis.diagnostics(&path, &text);
     Some(
-        analysis
-            .code_actions(&path, &text, range)
+        view.code_actions(range)
             .iter()
-            .map(|action| {
-                let fixes = diagnostics
+            .map(|(action, fixes)| {
+                let fixes = fixes
                     .iter()
-                    .filter(|d| d.finding == action.finding)
                     .map(|d| converter.diagnostic(d, &uri))
                     .collect();
                 converter.code_action(action, &uri, fixes)

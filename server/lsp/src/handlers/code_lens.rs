@@ -1,4 +1,5 @@
-//! `textDocument/codeLens` above flagged statements.
+//! `textDocument/codeLens` above flagged statements, from the document's newest finished
+//! placement (see `placing`).
 
 use tower_lsp_server::ls_types::{CodeLens, CodeLensParams};
 
@@ -10,12 +11,10 @@ use crate::to_proto::Converter;
 pub fn code_lens(state: &State, params: CodeLensParams) -> Option<Vec<CodeLens>> {
     let path =
         from_proto::path(&params.text_document.uri).and_then(|p| state.workspace_path(&p))?;
-    let analysis = state.analysis()?;
-    let (text, _) = state.text(&path)?;
-    let converter = Converter::new(&text, state.encoding());
+    let view = state.placing.view(state, &path)?;
+    let converter = Converter::new(&view.current, state.encoding());
     Some(
-        analysis
-            .code_lenses(&path, &text)
+        view.code_lenses()
             .iter()
             .map(|lens| converter.code_lens(lens))
             .collect(),

@@ -1,58 +1,93 @@
-//! Settings from `workspace/configuration` (section `heapsight`), asked after `initialized`
-//! and on `workspace/didChangeConfiguration`; a change reloads with the new settings.
+//! Settings: from `initializationOptions` (every folder starts with them) and from
+//! `workspace/configuration` (section `heapsight`, one item per workspace folder with its
+//! `scopeUri`), asked after `initialized`, for a new folder, and on
+//! `workspace/didChangeConfiguration`. A change applies at once; the reload it needs runs in
+//! the background. A bad setting is reported by [`report_bad`] wherever it came from.
 
 use std::sync::Arc;
 
+use heapsight_ide::Config;
 use tower_lsp_server::ls_types::{ConfigurationItem, DidChangeConfigurationParams, MessageType};
 
+use crate::folder::Folder;
 use crate::from_proto;
 use crate::loader::{self, Reason, What};
 use crate::state::State;
 use crate::watcher;
 
-/// Asks the client for the `heapsight` section, when it supports that; keeps the current
-/// settings when it answers nothing.
-pub async fn fetch(state: &State) {
-    if !state.support().configuration {
-        return;
+/// Settings from `value`; `Err` holds the sentence [`report_bad`] shows.
+pub fn parse(value: &serde_json::Value) -> Result<Option<Config>, String> {
+    from_proto::config(value)
+}
+
+/// Tells the user a setting is bad: the same message and type wherever it came from.
+pub async fn report_bad(state: &State, message: &str) {
+    state.client.show_message(MessageType::ERROR, message).await;
+}
+
+/// Asks the client for the `heapsight` section of each of `folders`, when it supports
+/// that, and applies each answer to its folder (a folder answered nothing keeps its
+/// settings). Returns whether the client answered.
+pub async fn fetch(state: &State, folders: &[Arc<Folder>]) -> bool {
+    if !state.support().configuration || folders.is_empty() {
+        return false;
     }
-    let items = vec![ConfigurationItem {
-        scope_uri: None,
-        section: Some("heapsight".to_string()),
-    }];
+    let items = folders
+        .iter()
+        .map(|f| ConfigurationItem {
+            scope_uri: f.uri.clone(),
+            section: Some("heapsight".to_string()),
+        })
+        .collect();
     let Ok(values) = state.client.configuration(items).await else {
-        return;
+        return false;
     };
-    if let Some(value) = values.first() {
-        apply(state, value).await;
-    }
-}
-
-async fn apply(state: &State, value: &serde_json::Value) {
-    match from_proto::config(value) {
-        Ok(Some(config)) => {
-            if let Ok(mut slot) = state.config.write() {
-                *slot = config;
+    let mut reported = Vec::new();
+    for (folder, value) in folders.iter().zip(&values) {
+        match parse(value) {
+            Ok(Some(config)) => folder.set_config(config),
+            Ok(None) => {}
+            // One message per distinct mistake, not one per folder.
+            Err(message) if !reported.contains(&message) => {
+                report_bad(state, &message).await;
+                reported.push(message);
             }
+            Err(_) => {}
         }
-        Ok(None) => {}
-        Err(message) => state.client.show_message(MessageType::ERROR, message).await,
     }
+    !values.is_empty()
 }
 
-/// Handles `workspace/didChangeConfiguration`.
+/// Handles `workspace/didChangeConfiguration`: the new settings apply before it returns;
+/// the watch moves and the reloads start in the background.
 pub async fn did_change(state: Arc<State>, params: DidChangeConfigurationParams) {
-    let before = state.config();
+    let folders = state.folders();
+    let before: Vec<Config> = folders.iter().map(|f| f.config()).collect();
     if state.support().configuration {
-        fetch(&state).await;
+        fetch(&state, &folders).await;
     } else {
-        apply(&state, &params.settings).await;
+        match parse(&params.settings) {
+            Ok(Some(config)) => {
+                for folder in &folders {
+                    folder.set_config(config.clone());
+                }
+            }
+            Ok(None) => {}
+            Err(message) => report_bad(&state, &message).await,
+        }
     }
-    let after = state.config();
-    if after.snapshot_dir != before.snapshot_dir {
-        watcher::restart(&state).await;
-    }
-    if after != before {
-        let _ = loader::load(state, What::Newest, Reason::Requested).await;
+    for (folder, before) in folders.iter().zip(before) {
+        let after = folder.config();
+        if after == before {
+            continue;
+        }
+        let moved = after.snapshot_dir != before.snapshot_dir;
+        let (state, folder) = (state.clone(), folder.clone());
+        tokio::spawn(async move {
+            if moved {
+                watcher::restart(&state, &folder).await;
+            }
+            let _ = loader::load(state, folder, What::Newest, Reason::Requested).await;
+        });
     }
 }

@@ -1,4 +1,5 @@
-//! `textDocument/hover` on a flagged range.
+//! `textDocument/hover` on a flagged range, answered from the document's newest finished
+//! placement (see `placing`).
 
 use tower_lsp_server::ls_types::{Hover, HoverParams};
 
@@ -10,10 +11,8 @@ use crate::to_proto::Converter;
 pub fn hover(state: &State, params: HoverParams) -> Option<Hover> {
     let at = params.text_document_position_params;
     let path = from_proto::path(&at.text_document.uri).and_then(|p| state.workspace_path(&p))?;
-    let analysis = state.analysis()?;
-    let (text, _) = state.text(&path)?;
-    let converter = Converter::new(&text, state.encoding());
+    let view = state.placing.view(state, &path)?;
+    let converter = Converter::new(&view.current, state.encoding());
     let offset = from_proto::offset(&converter.index, at.position, converter.encoding);
-    let hover = analysis.hover(&path, &text, offset)?;
-    Some(converter.hover(&hover))
+    Some(converter.hover(&view.hover(offset)?))
 }

@@ -1,18 +1,19 @@
-//! `initialize` and `initialized`: the workspace root, settings from
-//! `initializationOptions`, the position encoding, capabilities; then settings from
-//! `workspace/configuration`, the folder watch and the first load, in the background.
+//! `initialize` and `initialized`: the workspace folders (all of them), settings from
+//! `initializationOptions`, the position encoding, capabilities; then each folder's
+//! settings from `workspace/configuration`, its watch and its first load, in the background.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tower_lsp_server::ls_types::{
     CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CodeLensOptions,
-    ExecuteCommandOptions, HoverProviderCapability, InitializeParams, InitializeResult,
+    ExecuteCommandOptions, HoverProviderCapability, InitializeParams, InitializeResult, OneOf,
     PositionEncodingKind, ServerCapabilities, ServerInfo, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions,
+    TextDocumentSyncKind, TextDocumentSyncOptions, TextDocumentSyncSaveOptions, Uri,
+    WorkspaceFoldersServerCapabilities, WorkspaceServerCapabilities,
 };
 
 use crate::commands;
+use crate::folder::Folder;
 use crate::from_proto;
 use crate::handlers::configuration;
 use crate::loader::{self, Reason, What};
@@ -21,16 +22,32 @@ use crate::watcher;
 
 /// Answers `initialize`.
 pub fn initialize(state: &State, params: InitializeParams) -> InitializeResult {
-    let root = workspace_root(&params);
-    if let Ok(mut slot) = state.root.write() {
-        *slot = std::fs::canonicalize(&root).unwrap_or(root);
-    }
+    let mut config = heapsight_ide::Config::default();
     if let Some(options) = &params.initialization_options {
-        if let Ok(Some(config)) = from_proto::config(options) {
-            if let Ok(mut slot) = state.config.write() {
-                *slot = config;
+        match configuration::parse(options) {
+            Ok(Some(c)) => config = c,
+            Ok(None) => {}
+            // Shown once the client is initialized (it may not take messages before).
+            Err(message) => {
+                if let Ok(mut slot) = state.initial_config_error.lock() {
+                    *slot = Some(message);
+                }
             }
         }
+    }
+    let mut folders: Vec<Arc<Folder>> = Vec::new();
+    for (root, uri) in workspace_folders(&params) {
+        let folder = Folder::new(&root, uri, config.clone());
+        // The same folder named twice is one folder.
+        if folders.iter().all(|f| f.root != folder.root) {
+            folders.push(Arc::new(folder));
+        }
+    }
+    if let Ok(mut slot) = state.initial_config.write() {
+        *slot = config;
+    }
+    if let Ok(mut slot) = state.folders.write() {
+        *slot = folders;
     }
     let caps = &params.capabilities;
     let offers_utf8 = caps
@@ -92,6 +109,13 @@ pub fn initialize(state: &State, params: InitializeParams) -> InitializeResult {
                 commands: commands::ALL.iter().map(|c| c.to_string()).collect(),
                 ..ExecuteCommandOptions::default()
             }),
+            workspace: Some(WorkspaceServerCapabilities {
+                workspace_folders: Some(WorkspaceFoldersServerCapabilities {
+                    supported: Some(true),
+                    change_notifications: Some(OneOf::Left(true)),
+                }),
+                file_operations: None,
+            }),
             ..ServerCapabilities::default()
         },
         server_info: Some(ServerInfo {
@@ -102,25 +126,42 @@ pub fn initialize(state: &State, params: InitializeParams) -> InitializeResult {
     }
 }
 
-/// Handles `initialized`: settings, the watch, the first load.
+/// Handles `initialized`: settings, then each folder's watch and first load.
 pub async fn initialized(state: Arc<State>) {
-    configuration::fetch(&state).await;
-    watcher::start(&state).await;
-    tokio::spawn(async move {
-        let _ = loader::load(state, What::Newest, Reason::Requested).await;
-    });
+    let folders = state.folders();
+    let answered = configuration::fetch(&state, &folders).await;
+    let bad_options = state
+        .initial_config_error
+        .lock()
+        .ok()
+        .and_then(|mut e| e.take());
+    if let Some(message) = bad_options.filter(|_| !answered) {
+        configuration::report_bad(&state, &message).await;
+    }
+    for folder in folders {
+        watcher::start(&state, &folder).await;
+        loader::spawn_load(&state, &folder, What::Newest, Reason::Requested);
+    }
 }
 
-fn workspace_root(params: &InitializeParams) -> PathBuf {
-    let from_folders = params
+/// Every workspace folder (root and URI); else the root URI; else the current directory.
+fn workspace_folders(params: &InitializeParams) -> Vec<(std::path::PathBuf, Option<Uri>)> {
+    let folders: Vec<_> = params
         .workspace_folders
-        .as_ref()
-        .and_then(|f| f.first())
-        .and_then(|f| from_proto::path(&f.uri));
+        .iter()
+        .flatten()
+        .filter_map(|f| from_proto::path(&f.uri).map(|p| (p, Some(f.uri.clone()))))
+        .collect();
+    if !folders.is_empty() {
+        return folders;
+    }
     #[allow(deprecated)]
-    let from_root_uri = params.root_uri.as_ref().and_then(from_proto::path);
-    from_folders
-        .or(from_root_uri)
-        .or_else(|| std::env::current_dir().ok())
-        .unwrap_or_default()
+    let from_root_uri = params
+        .root_uri
+        .as_ref()
+        .and_then(|uri| from_proto::path(uri).map(|p| (p, Some(uri.clone()))));
+    from_root_uri
+        .or_else(|| std::env::current_dir().ok().map(|p| (p, None)))
+        .into_iter()
+        .collect()
 }

@@ -9,3 +9,4 @@ pub mod initialize;
 pub mod progress_cancel;
 pub mod text_sync;
 pub mod watched_files;
+pub mod workspace_folders;

@@ -1,8 +1,10 @@
-//! `window/workDoneProgress/cancel`: the user pressed cancel on our progress.
+//! `window/workDoneProgress/cancel`: the user pressed cancel on our progress, a load's or a
+//! capture's.
 
 use serde::Deserialize;
 use tower_lsp_server::ls_types::NumberOrString;
 
+use crate::capture;
 use crate::loader;
 use crate::state::State;
 
@@ -13,11 +15,13 @@ pub struct Params {
     pub token: NumberOrString,
 }
 
-/// Cancels the load showing `token`.
+/// Cancels the load or the capture showing `token`.
 pub fn cancel(state: &State, params: Params) {
     let token = match params.token {
         NumberOrString::String(s) => s,
         NumberOrString::Number(n) => n.to_string(),
     };
-    loader::cancel(state, Some(&token));
+    if !capture::cancel(state, &token) {
+        loader::cancel(state, Some(&token));
+    }
 }
