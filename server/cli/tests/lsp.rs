@@ -278,26 +278,7 @@ fn a_hundred_rapid_edits_end_with_the_diagnostic_on_the_moved_line() {
         },
     });
     for version in 2..=101 {
-        client.notify::<DidChangeTextDocument>(DidChangeTextDocumentParams {
-            text_document: VersionedTextDocumentIdentifier {
-                uri: doc(&main).uri,
-                version,
-            },
-            content_changes: vec![TextDocumentContentChangeEvent {
-                range: Some(Range {
-                    start: Position {
-                        line: 0,
-                        character: 0,
-                    },
-                    end: Position {
-                        line: 0,
-                        character: 0,
-                    },
-                }),
-                range_length: None,
-                text: format!("// edit {version}\n"),
-            }],
-        });
+        client.insert_line_at_top(doc(&main).uri.as_str(), version);
     }
     let last = diagnostics_for(&mut client, &main, Some(101));
     let d = &last.diagnostics[0];

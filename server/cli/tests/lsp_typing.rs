@@ -16,13 +16,8 @@ use heapsight_lsp::StatusNotification;
 use heapsight_tests::support::expected;
 use lsp_client::{fixture_workspace as workspace, uri, Client};
 use serde_json::{json, Value};
-use tower_lsp_server::ls_types::notification::{
-    DidChangeTextDocument, DidOpenTextDocument, PublishDiagnostics,
-};
-use tower_lsp_server::ls_types::{
-    DidChangeTextDocumentParams, DidOpenTextDocumentParams, Position, Range,
-    TextDocumentContentChangeEvent, TextDocumentItem, Uri, VersionedTextDocumentIdentifier,
-};
+use tower_lsp_server::ls_types::notification::{DidOpenTextDocument, PublishDiagnostics};
+use tower_lsp_server::ls_types::{DidOpenTextDocumentParams, TextDocumentItem, Uri};
 
 /// Edits in the burst.
 const BURST: i32 = 200;
@@ -48,29 +43,6 @@ fn padding(blocks: usize) -> String {
         out.push_str("}\n");
     }
     out
-}
-
-fn insert_at_top(client: &mut Client, uri: &Uri, version: i32) {
-    client.notify::<DidChangeTextDocument>(DidChangeTextDocumentParams {
-        text_document: VersionedTextDocumentIdentifier {
-            uri: uri.clone(),
-            version,
-        },
-        content_changes: vec![TextDocumentContentChangeEvent {
-            range: Some(Range {
-                start: Position {
-                    line: 0,
-                    character: 0,
-                },
-                end: Position {
-                    line: 0,
-                    character: 0,
-                },
-            }),
-            range_length: None,
-            text: format!("// edit {version}\n"),
-        }],
-    });
 }
 
 fn hover_at(client: &mut Client, uri: &Uri, line: u32, character: u32) -> i64 {
@@ -153,7 +125,7 @@ fn a_burst_of_edits_publishes_the_last_version_and_requests_answer_during_it() {
     // Half the burst, a hover on the finding where it is now, the other half.
     let half = BURST / 2;
     for version in 2..=half + 1 {
-        insert_at_top(&mut client, &main_uri, version);
+        client.insert_line_at_top(main_uri.as_str(), version);
     }
     let moved = leak_line + half as u32;
     let asked = Instant::now();
@@ -161,7 +133,7 @@ fn a_burst_of_edits_publishes_the_last_version_and_requests_answer_during_it() {
     let hover = client.reply(hover);
     let waited = asked.elapsed();
     for version in half + 2..=BURST + 1 {
-        insert_at_top(&mut client, &main_uri, version);
+        client.insert_line_at_top(main_uri.as_str(), version);
     }
     assert!(waited < QUICK, "the hover waited {waited:?}");
     let result = &hover["result"];

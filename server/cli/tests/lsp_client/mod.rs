@@ -181,6 +181,19 @@ impl Client {
         self.notify_raw(N::METHOD, params);
     }
 
+    /// Sends `didChange` version `version` of `uri`: a comment line inserted at the top,
+    /// so that every finding below moves down a line.
+    pub fn insert_line_at_top(&mut self, uri: &str, version: i32) {
+        let change = json!({
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "text": format!("// edit {version}\n"),
+        });
+        self.notify_raw(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}),
+        );
+    }
+
     /// Sends a notification with untyped params.
     pub fn notify_raw(&mut self, method: &str, params: Value) {
         self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
