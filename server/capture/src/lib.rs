@@ -68,8 +68,8 @@ pub use inspector::{
 };
 pub use manifest::{
     count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking,
-    Candidate, CandidateRole, Manifest, Mode, Part, PartKind, PartOrigin, PhaseRecord, Script,
-    Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    Candidate, CandidateRole, Manifest, Mode, Part, PartKind, PartOrigin, PhaseRecord, RoundRecord,
+    Script, Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 pub use options::{Options, Output, Pick, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};

@@ -82,6 +82,31 @@ pub struct Manifest {
     /// In a part's own manifest: which heap of the parent capture it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part_of: Option<PartOrigin>,
+    /// With several rounds of the workload (`--rounds N`, N > 1): the snapshot after each,
+    /// in order. The last round's file is also `B.heapsnapshot` (a hard link), so that
+    /// [`Manifest::files`] keeps naming A, B and C for every reader of a triple. Empty with
+    /// one round, and in manifests written before rounds existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundRecord>,
+    /// The workload's size per round as the user stated it (`--iterations`), for growth
+    /// rates per iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+}
+
+/// The snapshot after one round of the workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// 1-based.
+    pub round: u32,
+    /// `B1`, `B2`, …
+    pub label: String,
+    /// The file name, relative to the capture folder (`B1.heapsnapshot`).
+    pub file: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was complete (RFC 3339, UTC).
+    pub taken_at: String,
 }
 
 /// What a part of a capture is.
@@ -405,6 +430,36 @@ mod tests {
         let text = serde_json::to_string(&m).expect("encode");
         assert!(
             text.contains(r#""allocation_tracking":{"since":"start","flags":["--no-compact"]}"#),
+            "{text}"
+        );
+        let back: Manifest = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn rounds_are_written_only_when_there_are_several() {
+        let old = r#"{"version":1,"heapsight":"0.1.0","mode":"spawn","pid":1,
+            "node_version":"v20.0.0","command":["node","a.js"],"inspector":null,
+            "started_at":"x","finished_at":"y","phases":[],"files":[],"scripts":[],
+            "internal_scripts_skipped":0}"#;
+        let mut m: Manifest = serde_json::from_str(old).expect("an old manifest reads");
+        assert!(m.rounds.is_empty() && m.iterations.is_none());
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(
+            !text.contains("rounds") && !text.contains("iterations"),
+            "{text}"
+        );
+        m.iterations = Some(500);
+        m.rounds = vec![RoundRecord {
+            round: 1,
+            label: "B1".into(),
+            file: "B1.heapsnapshot".into(),
+            bytes: 10,
+            taken_at: "t".into(),
+        }];
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(
+            text.contains(r#""rounds":[{"round":1,"label":"B1","file":"B1.heapsnapshot","bytes":10,"taken_at":"t"}],"iterations":500"#),
             "{text}"
         );
         let back: Manifest = serde_json::from_str(&text).expect("decode");

@@ -76,6 +76,13 @@ pub struct Options {
     /// Workload: with `load`, the longest it may run (then it is stopped, which is not an
     /// error); without, how long to wait between A and B.
     pub duration: Option<Duration>,
+    /// Rounds of the workload: each is run, then forced GC and a snapshot (`B1` … `BN`),
+    /// before the idle period and C. 1 (the default) is the plain A/B/C capture.
+    pub rounds: u32,
+    /// The workload's size per round (requests, calls, jobs), as the user states it: recorded
+    /// in the manifest for growth rates, and given to the load command as
+    /// `HEAPSIGHT_ITERATIONS`.
+    pub iterations: Option<u64>,
     /// Wait between B and C, so that caches and timers of the workload can expire.
     pub idle: Duration,
     /// Forced full garbage collections before each inspector snapshot.
@@ -117,7 +124,7 @@ pub enum Pick {
 }
 
 impl Options {
-    /// Defaults: no warm-up, no workload, 5 s idle, 3 GC rounds, sources recorded,
+    /// Defaults: no warm-up, no workload, one round, 5 s idle, 3 GC rounds, sources recorded,
     /// 30 s to connect, 120 s of silence tolerated, no allocation tracking.
     pub fn new(source: Source, output: Output) -> Options {
         Options {
@@ -130,6 +137,8 @@ impl Options {
             warmup: Duration::ZERO,
             load: None,
             duration: None,
+            rounds: 1,
+            iterations: None,
             idle: Duration::from_secs(5),
             gc_rounds: 3,
             record_sources: true,

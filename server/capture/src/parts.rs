@@ -565,6 +565,9 @@ impl PartHeap {
                 title: self.title.clone(),
                 thread_id: self.thread_id,
             }),
+            // A part is snapshotted at A, the last round (as its B) and C only.
+            rounds: Vec::new(),
+            iterations: None,
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CaptureError::Protocol(format!("cannot encode a part's manifest: {e}")))?;

@@ -1,5 +1,8 @@
 //! The capture itself: attach (or start the target), warm up, snapshot A, workload,
-//! snapshot B, idle, snapshot C, then record the scripts and write the manifest. Every
+//! snapshot B, idle, snapshot C, then record the scripts and write the manifest. With
+//! several rounds ([`Options::rounds`]) the workload and its snapshot repeat: `B1` … `BN`,
+//! the last also linked as `B.heapsnapshot`; the parts (worker threads, other processes)
+//! are snapshotted at A, the last round (their B) and C only. Every
 //! phase is reported and timed; every wait races the target's exit so a crash is reported
 //! as such, with the target's last words; on any failure the partial files are removed
 //! and a target we started is stopped.
@@ -18,8 +21,8 @@ use crate::error::{CaptureError, Result};
 use crate::heap;
 use crate::inspector::{self, WsEndpoint};
 use crate::manifest::{
-    self, AllocationTracking, Manifest, Mode, PhaseRecord, Script, Selection, SnapshotFile,
-    TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    self, AllocationTracking, Manifest, Mode, PhaseRecord, RoundRecord, Script, Selection,
+    SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
@@ -64,6 +67,8 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         started,
         phases: Vec::new(),
         files: Vec::new(),
+        rounds: Vec::new(),
+        round: 0,
         target: None,
         ready: None,
         cdp: None,
@@ -522,6 +527,10 @@ struct Run<'o> {
     started: SystemTime,
     phases: Vec<PhaseRecord>,
     files: Vec<SnapshotFile>,
+    /// The snapshots after each round, when there are several.
+    rounds: Vec<RoundRecord>,
+    /// The round under way (1-based; 0 before the first).
+    round: u32,
     target: Option<Target>,
     ready: Option<watch::Receiver<Option<ReadyMatch>>>,
     cdp: Option<Cdp>,
@@ -596,8 +605,16 @@ impl Run<'_> {
         }
         self.warm_up().await?;
         self.snapshot(Phase::SnapshotA, "A").await?;
-        self.workload().await?;
-        self.snapshot(Phase::SnapshotB, "B").await?;
+        let rounds = self.opts.rounds.max(1);
+        for round in 1..=rounds {
+            self.round = round;
+            self.workload().await?;
+            if rounds == 1 {
+                self.snapshot(Phase::SnapshotB, "B").await?;
+            } else {
+                self.round_snapshot(round, rounds).await?;
+            }
+        }
         self.idle().await?;
         self.snapshot(Phase::SnapshotC, "C").await?;
         if self.cdp.is_some() || self.parts.any() {
@@ -948,10 +965,17 @@ impl Run<'_> {
                 _ => true,
             };
             let now = Instant::now();
-            if up && wanted_seen && now >= last_news + settle {
-                break;
-            }
-            if now >= deadline {
+            // An announcement already read from stderr but not yet probed is news, however
+            // long the last probe took (on a loaded machine, longer than `settle`).
+            let pending = if up && wanted_seen && now >= last_news + settle {
+                match announced.as_mut().map(|rx| rx.try_recv()) {
+                    Some(Ok(url)) => Some(url),
+                    _ => break,
+                }
+            } else {
+                None
+            };
+            if pending.is_none() && now >= deadline {
                 if ready.is_some() && !is_ready {
                     return Err(CaptureError::NotReady {
                         pattern: opts.ready_line.clone().unwrap_or_default(),
@@ -961,44 +985,48 @@ impl Run<'_> {
                 }
                 break;
             }
-            let tick = tokio::time::sleep(Duration::from_millis(100));
-            let next_url = async {
-                match announced.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let became_ready = async {
-                match ready.as_mut() {
-                    Some(rx) if !is_ready => {
-                        let _ = rx.wait_for(Option::is_some).await;
-                    }
-                    _ => std::future::pending::<()>().await,
-                }
-            };
-            // The held first process is read meanwhile: it must never wait on us (its
-            // worker threads, held at their start by `--inspect-brk`, are let run).
-            let held = procs.first_mut().and_then(|(cdp, _, _)| cdp.as_mut());
-            let drain = async {
-                match held {
-                    Some(cdp) => cdp.drain_events().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let wait = async {
-                tokio::select! {
-                    url = next_url => Ok(url),
-                    () = became_ready => Ok(None),
-                    () = tick => Ok(None),
-                    lost = drain => Err(lost.err().unwrap_or(CaptureError::Disconnected {
-                        during: "the wait for the service".to_owned(),
-                    })),
-                }
-            };
-            let url = if hold_first {
-                guarded(child, Phase::Attach, wait).await?
+            let url = if let Some(url) = pending {
+                Some(url)
             } else {
-                guarded_against_exit(child, Phase::Attach, wait).await?
+                let tick = tokio::time::sleep(Duration::from_millis(100));
+                let next_url = async {
+                    match announced.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let became_ready = async {
+                    match ready.as_mut() {
+                        Some(rx) if !is_ready => {
+                            let _ = rx.wait_for(Option::is_some).await;
+                        }
+                        _ => std::future::pending::<()>().await,
+                    }
+                };
+                // The held first process is read meanwhile: it must never wait on us (its
+                // worker threads, held at their start by `--inspect-brk`, are let run).
+                let held = procs.first_mut().and_then(|(cdp, _, _)| cdp.as_mut());
+                let drain = async {
+                    match held {
+                        Some(cdp) => cdp.drain_events().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                let wait = async {
+                    tokio::select! {
+                        url = next_url => Ok(url),
+                        () = became_ready => Ok(None),
+                        () = tick => Ok(None),
+                        lost = drain => Err(lost.err().unwrap_or(CaptureError::Disconnected {
+                            during: "the wait for the service".to_owned(),
+                        })),
+                    }
+                };
+                if hold_first {
+                    guarded(child, Phase::Attach, wait).await?
+                } else {
+                    guarded_against_exit(child, Phase::Attach, wait).await?
+                }
             };
             let Some(url) = url else {
                 continue;
@@ -1017,6 +1045,8 @@ impl Run<'_> {
             if let Ok(info) = probed {
                 procs.push((None, ep, info));
             }
+            // The settle counts from when the news was dealt with, not when it arrived.
+            last_news = Instant::now();
         }
         // The rest announce into a closed channel from now on: they are not ours.
         drop(announced);
@@ -1284,6 +1314,12 @@ impl Run<'_> {
             (None, Some(d)) => format!("wait {} while the target works", human(d)),
             (None, None) => "none asked for (B follows A at once)".to_owned(),
         };
+        let rounds = opts.rounds.max(1);
+        let what = if rounds > 1 {
+            format!("round {} of {rounds}: {what}", self.round)
+        } else {
+            what
+        };
         let s = self.begin(Phase::Workload, what);
         // The inspector is read meanwhile: a worker thread the load starts waits for us, and
         // is attached as it starts. The connections and parts are moved out for the load's
@@ -1368,6 +1404,12 @@ impl Run<'_> {
         if let Some(port) = &self.app_port {
             env.push(("HEAPSIGHT_PORT".to_owned(), port.clone()));
         }
+        if let Some(n) = self.opts.iterations {
+            env.push(("HEAPSIGHT_ITERATIONS".to_owned(), n.to_string()));
+        }
+        if self.round > 0 {
+            env.push(("HEAPSIGHT_ROUND".to_owned(), self.round.to_string()));
+        }
         let started = Instant::now();
         let mut helper = Child::spawn(
             Spec {
@@ -1409,6 +1451,58 @@ impl Run<'_> {
     }
 
     async fn snapshot(&mut self, phase: Phase, label: &str) -> Result<()> {
+        self.snapshot_as(phase, label, Some(label))
+            .await
+            .map(|_| ())
+    }
+
+    /// The snapshot after round `round` of `rounds` (several): `B<round>.heapsnapshot`,
+    /// listed in the manifest's rounds. The last is also `B.heapsnapshot` (a hard link, a
+    /// copy where links are refused), so every reader of a triple reads the last round as
+    /// B; the parts take their B then.
+    async fn round_snapshot(&mut self, round: u32, rounds: u32) -> Result<()> {
+        let label = format!("B{round}");
+        let last = round == rounds;
+        let parts_label = last.then_some("B");
+        let (file, bytes) = self
+            .snapshot_as(Phase::SnapshotB, &label, parts_label)
+            .await?;
+        let taken_at = rfc3339(SystemTime::now());
+        self.rounds.push(RoundRecord {
+            round,
+            label,
+            file: file.clone(),
+            bytes,
+            taken_at: taken_at.clone(),
+        });
+        if last {
+            let from = self.out.path().join(&file);
+            let to = self.out.file("B.heapsnapshot");
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).map_err(|source| CaptureError::Write {
+                    path: to.clone(),
+                    source,
+                })?;
+            }
+            self.files.push(SnapshotFile {
+                label: "B".to_owned(),
+                file: "B.heapsnapshot".to_owned(),
+                bytes,
+                taken_at,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes snapshot `label` of the main heap into `<label>.heapsnapshot` (listed in the
+    /// manifest's files when it is `A`, `B` or `C`), and the parts' snapshot `parts_label`
+    /// (none between rounds). Returns the file name and its size.
+    async fn snapshot_as(
+        &mut self,
+        phase: Phase,
+        label: &str,
+        parts_label: Option<&str>,
+    ) -> Result<(String, u64)> {
         let name = format!("{label}.heapsnapshot");
         let path = self.out.file(&name);
         let rounds = self.opts.gc_rounds;
@@ -1421,7 +1515,7 @@ impl Run<'_> {
             ),
             None => format!("{rounds} forced GC rounds, then HeapProfiler.takeHeapSnapshot"),
         };
-        let threads = self.opts.threads && self.cdp.is_some();
+        let threads = self.opts.threads && self.cdp.is_some() && parts_label.is_some();
         let what = match (threads, label) {
             (true, "A") => format!(
                 "{what}; NodeWorker.enable, and the same in every worker thread (a worker \
@@ -1463,25 +1557,32 @@ impl Run<'_> {
         } else {
             return Err(CaptureError::Config("no snapshot source".into()));
         };
-        self.files.push(SnapshotFile {
-            label: label.to_owned(),
-            file: name.clone(),
-            bytes,
-            taken_at: rfc3339(SystemTime::now()),
-        });
-        let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
-        let heaps = guarded(
-            self.target.as_ref(),
-            phase,
-            parts.snapshot(cdp, label, phase, &env),
-        )
-        .await?;
+        if matches!(label, "A" | "B" | "C") {
+            self.files.push(SnapshotFile {
+                label: label.to_owned(),
+                file: name.clone(),
+                bytes,
+                taken_at: rfc3339(SystemTime::now()),
+            });
+        }
+        let heaps = match parts_label {
+            Some(parts_label) => {
+                let (parts, cdp) = (&mut self.parts, self.cdp.as_mut());
+                guarded(
+                    self.target.as_ref(),
+                    phase,
+                    parts.snapshot(cdp, parts_label, phase, &env),
+                )
+                .await?
+            }
+            None => String::new(),
+        };
         let mut summary = format!("{name}, {}", human_bytes(bytes));
         if !heaps.is_empty() {
             summary = format!("{summary}; {heaps}");
         }
         self.end(s, summary);
-        Ok(())
+        Ok((name, bytes))
     }
 
     /// `Debugger.enable` replays `scriptParsed` for every loaded script; we keep the
@@ -1611,6 +1712,8 @@ impl Run<'_> {
             selection: self.selection.clone(),
             parts,
             part_of: None,
+            rounds: self.rounds.clone(),
+            iterations: self.opts.iterations,
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)

@@ -1,7 +1,8 @@
 //! The `heapsight` binary: command-line glue over the library crates.
 //!
 //! Each subcommand lives in its own module under `cmd/`; this file only parses arguments
-//! and maps errors to exit codes (0 ok, 1 a finding above `--fail-above`, 2 an error).
+//! and maps errors to exit codes (0 ok, 1 a finding above `--fail-above` or, with
+//! `--baseline`, a new or grown one, 2 an error).
 
 mod cmd;
 mod progress;

@@ -75,6 +75,9 @@ pub struct Located {
     /// The message as placed: the finding's, with the user's call when the structure is a
     /// library's.
     pub message: String,
+    /// The normalized text of the statement at `range` in the text read: the call site
+    /// part of the finding's identity ([`crate::identity`]).
+    pub call_site_text: String,
 }
 
 /// A finding placed in the current text of its file.
@@ -294,6 +297,7 @@ impl Analysis {
                     stale: placement.stale,
                     evidence: placement.evidence,
                     message: crate::wording::placed_message(&self.loaded.findings[i], &placement),
+                    call_site_text: crate::identity::call_site_text(text, placement.range),
                 })
             })
             .collect()

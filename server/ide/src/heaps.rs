@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 
+use heapsight_leaks::RoundInputs;
 use heapsight_wording::MAIN_THREAD;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,10 @@ pub struct Heap {
     pub scripts: CapturedScripts,
     /// Its own manifest's warning that the process is not the user's service.
     pub not_the_service: Option<String>,
+    /// The snapshots of the workload's earlier rounds and its size per round, when its
+    /// manifest lists several rounds (the last round's snapshot is the plan's B); none
+    /// otherwise. The leak finder takes them beside the triple.
+    pub rounds: RoundInputs,
 }
 
 /// The heaps of one input: the main heap first, then the parts in the manifest's order.
@@ -199,6 +204,7 @@ impl Heaps {
                     plan: Ok(input.clone()),
                     scripts: CapturedScripts::default(),
                     not_the_service: None,
+                    rounds: RoundInputs::default(),
                 }],
                 from_manifest: false,
             };
@@ -213,6 +219,7 @@ impl Heaps {
                 None,
             ),
         };
+        let rounds = round_inputs(dir, &manifest, input);
         let mut heaps = vec![Heap {
             title,
             kind,
@@ -222,6 +229,7 @@ impl Heaps {
             plan: Ok(input.clone()),
             not_the_service: manifest.not_the_service(),
             scripts: manifest.scripts,
+            rounds,
         }];
         heaps.extend(manifest.parts.iter().map(|part| Heap::part(dir, part)));
         // Titles name heaps in findings: two alike get their folders added.
@@ -256,6 +264,29 @@ impl Heaps {
     }
 }
 
+/// The earlier rounds of the capture in `dir` whose manifest is `manifest`, when `input`
+/// analyzes its own `B.heapsnapshot` (the last round): three files named on the command
+/// line are a plain triple. A round file the manifest names outside the folder, or a
+/// missing one, makes it a plain triple too.
+fn round_inputs(dir: &std::path::Path, manifest: &CaptureManifest, input: &Input) -> RoundInputs {
+    let Input::Snapshots { b, .. } = input else {
+        return RoundInputs::default();
+    };
+    let own_b = dir.join("B.heapsnapshot");
+    let Some((_, earlier)) = manifest.rounds.split_last() else {
+        return RoundInputs::default();
+    };
+    let usable = |f: &String| inputs::names_inside(f) && !f.contains('/') && dir.join(f).is_file();
+    if *b != own_b || !earlier.iter().all(usable) {
+        return RoundInputs::default();
+    }
+    RoundInputs {
+        earlier: earlier.iter().map(|f| dir.join(f)).collect(),
+        iterations: manifest.iterations,
+        limit: None,
+    }
+}
+
 impl Heap {
     /// The part `record` of the capture in `dir`, read from its own folder.
     fn part(dir: &std::path::Path, record: &PartRecord) -> Heap {
@@ -274,6 +305,8 @@ impl Heap {
             }),
             scripts: CapturedScripts::default(),
             not_the_service: None,
+            // A part is snapshotted at A, the last round and C: one round.
+            rounds: RoundInputs::default(),
         };
         if !record.complete {
             return heap;

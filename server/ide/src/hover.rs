@@ -147,6 +147,10 @@ pub(crate) fn finding_markdown_shown(f: &Finding, shown: &Shown<'_>) -> String {
         f.noun(),
         format_count(f.objects)
     );
+    // With rounds of the workload: per round, the growth per iteration, the projection.
+    for line in heapsight_leaks::round_lines(f) {
+        let _ = writeln!(out, "{}\n", markdown::text(&line));
+    }
     if let Some(library) = &f.holder.library {
         let _ = writeln!(
             out,

@@ -11,13 +11,16 @@
 //! [`Finding`], which adds its heap), with `message` the placed message, followed by its
 //! place in the output: `file`, 1-based `line`/`column`/`end_line`/`end_column`, `stale`
 //! when the code changed since the capture, and `evidence`, the placement rule the source
-//! layer confirmed.
+//! layer confirmed. A placed finding also carries its identity across runs
+//! (`fingerprint`, `call_site_text`: see [`crate::identity`]), and a report compared with a
+//! stored one its `baseline` section ([`Baseline`]); both are absent in older reports.
 
 use std::path::Path;
 
 use heapsight_leaks::{ClassDelta, PlacementEvidence, SnapshotsInfo};
 use serde::{Deserialize, Serialize};
 
+use crate::baseline::Baseline;
 use crate::error::IdeError;
 use crate::finding::Finding;
 use crate::heaps::{HeapReport, Warning};
@@ -56,6 +59,9 @@ pub struct JsonReport {
     /// The main heap's per-class changes between the baseline and the final snapshot.
     #[serde(default)]
     pub comparison: Vec<ClassDelta>,
+    /// The comparison with a stored report (`heapsight analyze --baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
 }
 
 /// One heap of a report: what became of it, and its snapshots' figures when analyzed.
@@ -81,6 +87,14 @@ pub struct ReportFinding {
     /// Where the output puts it.
     #[serde(flatten)]
     pub place: Place,
+    /// Its identity across runs (kind, holder, call-site text), 16 hex digits; none in
+    /// reports written before it existed and in the cache's unplaced findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The normalized text of the user's call site the fingerprint covers, for people;
+    /// none when the finding was not placed in a file read here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_site_text: Option<String>,
 }
 
 /// Where a finding is reported: 1-based lines, 1-based UTF-16 columns.
@@ -140,6 +154,7 @@ impl JsonReport {
             snapshots: None,
             findings: Vec::new(),
             comparison: Vec::new(),
+            baseline: None,
         }
     }
 
@@ -194,11 +209,26 @@ impl Default for JsonReport {
 }
 
 impl ReportFinding {
-    /// `finding` without a place yet.
+    /// `finding` at `place`, with its identity; `call_site_text` is the normalized text of
+    /// its placed range ([`crate::identity::call_site_text`]), none when it was not placed
+    /// in a file read here.
+    pub fn new(finding: Finding, place: Place, call_site_text: Option<String>) -> ReportFinding {
+        let identity = crate::identity::identity(&finding, call_site_text);
+        ReportFinding {
+            finding,
+            place,
+            fingerprint: Some(identity.fingerprint),
+            call_site_text: identity.call_site_text,
+        }
+    }
+
+    /// `finding` without a place yet (and so without an identity).
     pub fn unplaced(finding: Finding) -> ReportFinding {
         ReportFinding {
             finding,
             place: Place::none(),
+            fingerprint: None,
+            call_site_text: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 mod actions;
 mod analysis;
+pub mod baseline;
 pub mod cache;
 mod config;
 mod diagnostics;
@@ -16,6 +17,7 @@ mod error;
 mod finding;
 pub mod heaps;
 mod hover;
+pub mod identity;
 pub mod inputs;
 pub mod json_report;
 mod lens;
@@ -31,6 +33,7 @@ pub mod wording;
 
 pub use actions::CodeAction;
 pub use analysis::{Analysis, Located, Placed, Site};
+pub use baseline::Baseline;
 pub use config::{Config, PathMapping, Thresholds};
 pub use diagnostics::{kind_url, severity, Diagnostic, Related, Severity, README_URL};
 pub use error::IdeError;

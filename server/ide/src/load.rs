@@ -106,7 +106,7 @@ pub fn load(input: &Input, options: &LoadOptions, progress: &Progress) -> Result
     let mut all_cached = true;
     for (i, heap) in heaps.heaps.into_iter().enumerate() {
         let analyzed = match &heap.plan {
-            Ok(heap_input) => match analyze_cached(heap_input, options, progress) {
+            Ok(heap_input) => match analyze_cached(heap_input, &heap.rounds, options, progress) {
                 Ok(done) => Some(done),
                 Err(e) if i == 0 || matches!(e, IdeError::Cancelled) => return Err(e),
                 Err(e) => {
@@ -250,6 +250,7 @@ impl Loaded {
 
 fn analyze_cached(
     input: &Input,
+    rounds: &heapsight_leaks::RoundInputs,
     options: &LoadOptions,
     progress: &Progress,
 ) -> Result<(Source, Vec<Finding>, Summary), IdeError> {
@@ -265,7 +266,14 @@ fn analyze_cached(
         options.min_retained_bytes,
         kinds.join(",")
     );
-    let key = cache::key(&input.files(), &settings);
+    // The earlier rounds' snapshots are inputs too.
+    let mut files = input.files();
+    files.extend(rounds.earlier.iter().cloned());
+    let settings = match rounds.iterations {
+        Some(k) => format!("{settings} iterations {k}"),
+        None => settings,
+    };
+    let key = cache::key(&files, &settings);
     if let (Some(dir), Some(key)) = (&options.cache_dir, &key) {
         if let Some(entry) = cache::read(dir, key) {
             let summary = entry.report.summary();
@@ -277,8 +285,8 @@ fn analyze_cached(
         threshold: options.min_retained_bytes,
         kinds: options.kinds.clone(),
     };
-    let report =
-        heapsight_leaks::analyze_files(a, b, c, &leak_options, progress).map_err(|e| match e {
+    let report = heapsight_leaks::analyze_rounds(a, b, c, rounds, &leak_options, progress)
+        .map_err(|e| match e {
             heapsight_leaks::LeakError::Snapshot {
                 source: SnapshotError::Cancelled,
                 ..

@@ -1,7 +1,9 @@
 //! The parts of a capture's `manifest.json` this crate reads: each script's URL, hash and
 //! source text at capture time; the captured process (command, pid, workspace, how many of
 //! its scripts are the workspace's own); the other heaps captured beside it (`parts`) and,
-//! in a part's own manifest, which heap it is (`part_of`). The capture crate owns the
+//! in a part's own manifest, which heap it is (`part_of`); with several rounds of the
+//! workload, each round's snapshot file and the workload's size per round. The capture
+//! crate owns the
 //! format; every field here is optional and unknown fields are ignored, so either side can
 //! grow. The words said about these facts are `heapsight-wording`'s, shared with the
 //! capture crate.
@@ -55,6 +57,11 @@ pub struct CaptureManifest {
     pub parts: Vec<PartRecord>,
     /// In a part's own manifest: which heap of the parent capture it is.
     pub part_of: Option<PartOf>,
+    /// With several rounds of the workload: each round's snapshot file, relative to the
+    /// capture folder, in order (the last is also `B.heapsnapshot`). Empty with one round.
+    pub rounds: Vec<String>,
+    /// The workload's size per round, as the user stated it.
+    pub iterations: Option<u64>,
 }
 
 /// In a part's own manifest: which heap of the parent capture it describes.
@@ -122,6 +129,15 @@ struct ManifestFile {
     parts: Vec<PartRecord>,
     #[serde(default)]
     part_of: Option<PartOf>,
+    #[serde(default)]
+    rounds: Vec<RoundRecord>,
+    #[serde(default)]
+    iterations: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RoundRecord {
+    file: String,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +192,8 @@ impl CaptureManifest {
             workspace_scripts: manifest.workspace_scripts,
             parts: manifest.parts,
             part_of: manifest.part_of,
+            rounds: manifest.rounds.into_iter().map(|r| r.file).collect(),
+            iterations: manifest.iterations,
         })
     }
 

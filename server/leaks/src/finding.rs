@@ -188,6 +188,14 @@ pub struct Finding {
     /// Why the finding sits where it does: the evidence that chose its user line.
     #[serde(default)]
     pub placement: Placement,
+    /// With several rounds of the workload: its bytes and items allocated in each round
+    /// (see the `rounds` module); empty with one round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<crate::rounds::RoundFigures>,
+    /// Its growth per iteration of the workload, when the rounds and the workload's size
+    /// are known; with a memory limit, the projection to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<crate::rounds::GrowthRate>,
 }
 
 /// One frame of an allocation stack, as V8's allocation tracker recorded it.

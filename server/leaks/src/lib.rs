@@ -6,6 +6,10 @@
 //! [`group`]), each group is recognized by the shape around its holder (one module per kind
 //! under `kinds/`), measured as one set, and tied to code through function positions.
 //!
+//! With several rounds of the workload (`B1` … `BN`, the last as the target) a finding also
+//! needs items of every round alive in C, and carries its figures per round and, with the
+//! workload's size, a growth rate (see [`rounds`]).
+//!
 //! This crate knows the heap, not the source: a finding carries the script URL and V8's
 //! position of the code that made the leaked objects; the `source` layer maps that onto the
 //! registering call.
@@ -20,6 +24,7 @@ mod message;
 mod paths;
 mod placement;
 mod readable;
+pub mod rounds;
 mod stacks;
 mod triple;
 
@@ -34,6 +39,7 @@ pub use finding::{
 };
 pub use message::{format_bytes, format_count, format_percent};
 pub use readable::{folded_text, readable_lines, through_text, variable_scope_text, ReadableStep};
+pub use rounds::{round_lines, GrowthRate, Projection, RoundFigures, RoundInputs};
 pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
@@ -91,6 +97,19 @@ pub fn analyze_files(
     options: &Options,
     progress: &Progress,
 ) -> Result<Report, LeakError> {
+    analyze_rounds(a, b, c, &RoundInputs::default(), options, progress)
+}
+
+/// Analyzes a capture with rounds: `a`, the snapshots after each round (`rounds.earlier`,
+/// then `b` for the last), `c`. With no earlier rounds this is [`analyze_files`].
+pub fn analyze_rounds(
+    a: &Path,
+    b: &Path,
+    c: &Path,
+    rounds: &RoundInputs,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Report, LeakError> {
     fn read(path: &Path) -> impl Fn(SnapshotError) -> LeakError + '_ {
         move |source| LeakError::Snapshot {
             path: path.to_owned(),
@@ -105,8 +124,19 @@ pub fn analyze_files(
     let (base, target, graph) = std::thread::scope(|s| {
         let base = s
             .spawn(|| heapsight_snapshot::scan_file_baseline(a, &Progress::new()).map_err(read(a)));
+        // The earlier rounds' scans run one after another beside the target's: each is
+        // one pass over its `nodes`.
         let target = s.spawn(|| {
-            heapsight_snapshot::scan_file_max_js_id(b, &Progress::new()).map_err(read(b))
+            let mut maxes = Vec::with_capacity(rounds.earlier.len() + 1);
+            for round in &rounds.earlier {
+                let scan = heapsight_snapshot::scan_file_max_js_id(round, &Progress::new())
+                    .map_err(read(round))?;
+                maxes.push(scan.max_js_id);
+            }
+            let scan =
+                heapsight_snapshot::scan_file_max_js_id(b, &Progress::new()).map_err(read(b))?;
+            maxes.push(scan.max_js_id);
+            Ok((scan, maxes))
         });
         let graph = heapsight_snapshot::open_source(c)
             .and_then(|src| heapsight_snapshot::read_graph(&src, progress))
@@ -116,20 +146,39 @@ pub fn analyze_files(
         let target = target.join().unwrap_or_else(|_| Err(panicked(b)));
         (base, target, graph)
     });
-    let (base, target, graph) = (base?, target?, graph?);
+    let (base, (target, round_maxes), graph) = (base?, target?, graph?);
     progress.step("triple checks");
     let info = triple::check(a, b, c, &base, &target, &graph).map_err(LeakError::Triple)?;
+    let split = rounds::Split::new(base.max_js_id, &round_maxes).ok_or_else(|| {
+        LeakError::Triple(TripleProblem::Order(format!(
+            "the rounds' newest objects (@{}) do not grow from the baseline's (@{})",
+            round_maxes
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", @"),
+            base.max_js_id
+        )))
+    })?;
+    let heap_bytes = graph.total_self_size();
     // The comparison reads V8's own sizes: it runs beside the first analysis steps,
     // before sizes are attributed.
     let (snap, comparison) =
         Snapshot::from_graph_with(graph, progress, |g| comparison::compare(g, &base))
             .map_err(read(c))?;
     let growth = churn::ClassGrowth::new(&comparison);
+    let plan = RoundPlan {
+        split: (split.rounds() > 1).then_some(&split),
+        iterations: rounds.iterations,
+        limit: rounds.limit,
+        heap_bytes,
+    };
     let findings = find_with_progress(
         &snap,
         (base.max_js_id, target.max_js_id),
         options,
         Some(&growth),
+        &plan,
         progress,
     );
     progress.end_step();
@@ -148,7 +197,22 @@ pub fn analyze_files(
 /// Finds the leaks in an analyzed final snapshot, given the baseline's and target's
 /// largest JS object ids.
 pub fn find(snap: &Snapshot, max_a: u64, max_b: u64, options: &Options) -> Vec<Finding> {
-    find_with_progress(snap, (max_a, max_b), options, None, &Progress::new())
+    let plan = RoundPlan {
+        split: None,
+        iterations: None,
+        limit: None,
+        heap_bytes: 0,
+    };
+    find_with_progress(snap, (max_a, max_b), options, None, &plan, &Progress::new())
+}
+
+/// The rounds as the finder uses them: their split (none with one round), the workload's
+/// size and the limit, and the final heap's total for the projection.
+struct RoundPlan<'a> {
+    split: Option<&'a rounds::Split>,
+    iterations: Option<u64>,
+    limit: Option<u64>,
+    heap_bytes: u64,
 }
 
 /// `growth`: the classes' growth since the baseline, when the baseline was scanned, to tell
@@ -158,6 +222,7 @@ fn find_with_progress(
     (max_a, max_b): (u64, u64),
     options: &Options,
     growth: Option<&churn::ClassGrowth<'_>>,
+    plan: &RoundPlan<'_>,
     progress: &Progress,
 ) -> Vec<Finding> {
     progress.step("leak index");
@@ -177,7 +242,20 @@ fn find_with_progress(
         {
             continue;
         }
-        findings.push(build(&ctx, &group, &path, classified));
+        // With rounds, a finding needs items of every round still alive.
+        let per_round = plan
+            .split
+            .map(|split| rounds::figures(&ctx, split, &group, &classified.items, classified.count))
+            .unwrap_or_default();
+        if plan.split.is_some() && !rounds::in_every_round(&per_round) {
+            continue;
+        }
+        let mut finding = build(&ctx, &group, &path, classified);
+        finding.rate = plan
+            .iterations
+            .and_then(|k| rounds::rate(&per_round, k, plan.limit, plan.heap_bytes));
+        finding.rounds = per_round;
+        findings.push(finding);
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.retained_bytes));
     findings
@@ -283,6 +361,8 @@ fn build(
         objects: group.objects,
         allocations: stacks::allocations(ctx, group, &c.items),
         placement: Placement::default(),
+        rounds: Vec::new(),
+        rate: None,
     };
     let own_binding = holder_variable(&finding).filter(|_| own_collection);
     let candidates = placement::candidates(

@@ -44,7 +44,7 @@ pub fn format_count(n: u64) -> String {
     out
 }
 
-fn noun(n: u64, plural: &str) -> String {
+pub(crate) fn noun(n: u64, plural: &str) -> String {
     let singular = plural
         .strip_suffix("ies")
         .map(|s| format!("{s}y"))

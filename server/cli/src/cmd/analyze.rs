@@ -6,6 +6,10 @@
 //! manifest's parts); each complete one is analyzed in turn, placed with its own manifest's
 //! scripts, and the findings merged, each naming its heap. The capture's warnings (the
 //! process was not the user's service; a heap could not be analyzed) lead every format.
+//!
+//! With `--baseline old.json` the report is compared with a stored one (the ide layer's
+//! [`Baseline`]) and the run fails only for findings that are new or grew beyond
+//! `--tolerance`; `--fail-above` then narrows what the gate considers to findings above it.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -13,10 +17,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use heapsight_ide::baseline::{Entry, MatchedBy, State};
 use heapsight_ide::heaps::{self, HeapReport, Heaps};
-use heapsight_ide::{inputs, Config, Input, JsonReport, Place, ReportFinding, ReportHeap};
+use heapsight_ide::{
+    identity, inputs, Baseline, Config, Input, JsonReport, Place, ReportFinding, ReportHeap,
+};
 use heapsight_leaks::{
-    analyze_files, file_name, fold_frames, format_bytes, format_percent, Allocations, ClassDelta,
+    analyze_rounds, file_name, fold_frames, format_bytes, format_percent, Allocations, ClassDelta,
     FrameRun, LeakKind, Options,
 };
 use heapsight_snapshot::Progress;
@@ -45,9 +52,19 @@ pub struct Args {
     /// Report findings retaining at least this much (e.g. 500kB, 1MB, 2.5MiB).
     #[arg(long, default_value = "1MB", value_parser = parse_size)]
     threshold: u64,
-    /// Exit with code 1 when a finding retains more than this (e.g. 10MB).
+    /// Exit with code 1 when a finding retains more than this (e.g. 10MB). With
+    /// --baseline, only new or grown findings above it fail the run.
     #[arg(long, value_parser = parse_size)]
     fail_above: Option<u64>,
+    /// A report saved by `--format json` to compare with: findings are matched by kind,
+    /// holder and call-site text, and the run exits 1 only when a finding is new or grew
+    /// beyond --tolerance.
+    #[arg(long, value_name = "REPORT")]
+    baseline: Option<PathBuf>,
+    /// How far a matched finding's retained bytes or item count may exceed the baseline's
+    /// before it counts as grown (and fall below it before it counts as shrunk).
+    #[arg(long, default_value = "20%", value_parser = parse_percent, requires = "baseline")]
+    tolerance: f64,
     /// The workspace: paths in the output are relative to it, and only its files are read
     /// to place findings at their call sites.
     #[arg(long, default_value = ".")]
@@ -66,6 +83,14 @@ pub struct Args {
     /// Print how long each phase took, on stderr.
     #[arg(long)]
     timings: bool,
+    /// The workload's size per round (requests, calls), for each finding's growth per
+    /// iteration; default: the capture's `--iterations`. Needs a capture with --rounds.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
+    /// A memory limit (e.g. 512MiB): each finding with a growth rate says about how many
+    /// more iterations take the heap to it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    limit: Option<u64>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -100,6 +125,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     Ok((value * mult).round() as u64)
+}
+
+/// Parses `20%`, `20`, `7.5%`: a percentage, zero or more.
+pub fn parse_percent(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let number = s.strip_suffix('%').unwrap_or(s).trim();
+    match number.parse::<f64>() {
+        Ok(p) if p.is_finite() && p >= 0.0 => Ok(p),
+        _ => Err(format!("`{s}` is not a percentage like 20%")),
+    }
 }
 
 fn parse_kind(s: &str) -> Result<LeakKind, String> {
@@ -145,26 +180,29 @@ pub fn input_of(paths: &[PathBuf], root: &Path) -> anyhow::Result<Input> {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
-    let report = match input_of(&args.paths, &root)? {
-        Input::Report(path) => {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            JsonReport::parse(&bytes, &path)?
-        }
+    let mut report = match input_of(&args.paths, &root)? {
+        Input::Report(path) => read_report(&path)?,
         input => analyze(&args, input, &root)?,
     };
+    // A saved report that was compared keeps its comparison unless another is asked for.
+    if let Some(path) = &args.baseline {
+        let stored = read_report(path).context("cannot read the baseline")?;
+        report.baseline = Some(Baseline::compare(
+            &report,
+            &stored,
+            &path.display().to_string(),
+            args.tolerance,
+        ));
+    }
     match args.format {
-        Format::Text => print_text(&report, args.comparison),
+        Format::Text => print_text(&report, args.comparison, args.fail_above),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Sarif => println!(
             "{}",
             serde_json::to_string_pretty(&to_sarif(&report, &root, args.fail_above))?
         ),
     }
-    let failed = report
-        .findings
-        .iter()
-        .any(|f| fails(f.finding.retained_bytes, args.fail_above));
+    let failed = (0..report.findings.len()).any(|i| fails(&report, i, args.fail_above));
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -172,10 +210,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Whether a finding retaining `bytes` fails the run: it retains more than `--fail-above`.
-/// The exit code and SARIF's `error` level follow this one rule.
-fn fails(bytes: u64, fail_above: Option<u64>) -> bool {
-    fail_above.is_some_and(|limit| bytes > limit)
+fn read_report(path: &Path) -> anyhow::Result<JsonReport> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(JsonReport::parse(&bytes, path)?)
+}
+
+/// Whether finding `i` of `report` fails the run. Compared with a baseline: it is new or
+/// grew, and retains more than `--fail-above` when that is given (the limit narrows what the
+/// gate considers). Otherwise: it retains more than `--fail-above`. The exit code, SARIF's
+/// `error` level and the text's `fails the run` follow this one rule.
+fn fails(report: &JsonReport, i: usize, fail_above: Option<u64>) -> bool {
+    let Some(f) = report.findings.get(i) else {
+        return false;
+    };
+    let above = |limit: u64| f.finding.retained_bytes > limit;
+    match &report.baseline {
+        Some(baseline) => {
+            matches!(baseline.state_of(i), Some((State::New | State::Grown, _)))
+                && fail_above.is_none_or(above)
+        }
+        None => fail_above.is_some_and(above),
+    }
 }
 
 /// Analyzes every heap of `input` one after another and places the findings: the report
@@ -217,7 +272,13 @@ fn analyze(args: &Args, input: Input, root: &Path) -> anyhow::Result<JsonReport>
         };
         let display = ProgressDisplay::start(progress.clone(), label);
         let t0 = std::time::Instant::now();
-        let result = analyze_files(a, b, c, &options, &progress);
+        // A capture's rounds (none for three files), with the workload's size and the limit.
+        let rounds = heapsight_leaks::RoundInputs {
+            iterations: args.iterations.or(heap.rounds.iterations),
+            limit: args.limit,
+            ..heap.rounds.clone()
+        };
+        let result = analyze_rounds(a, b, c, &rounds, &options, &progress);
         drop(display);
         if args.timings {
             let of = if several {
@@ -288,7 +349,7 @@ fn comparison_of(report: &JsonReport, i: usize) -> &[ClassDelta] {
     }
 }
 
-fn print_text(report: &JsonReport, comparison_rows: usize) {
+fn print_text(report: &JsonReport, comparison_rows: usize, fail_above: Option<u64>) {
     let color = crate::progress::color(std::io::stdout().is_terminal());
     let (bold, dim, yellow, reset) = if color {
         ("\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[0m")
@@ -320,7 +381,10 @@ fn print_text(report: &JsonReport, comparison_rows: usize) {
     if report.findings.is_empty() {
         println!("{}", heaps::no_findings(!report.warnings.is_empty()));
     }
-    for ReportFinding { finding: f, place } in &report.findings {
+    for ReportFinding {
+        finding: f, place, ..
+    } in &report.findings
+    {
         let Place { line, column, .. } = place;
         let file = place.file.as_deref().unwrap_or("<unknown script>");
         let stale = if place.stale {
@@ -345,9 +409,15 @@ fn print_text(report: &JsonReport, comparison_rows: usize) {
         if !f.captured.is_empty() {
             println!("    {dim}captures: {}{reset}", f.captured.join(", "));
         }
+        for line in heapsight_leaks::round_lines(f) {
+            println!("    {line}");
+        }
         for line in stack_lines(f, bold, reset) {
             println!("    {line}");
         }
+    }
+    if let Some(baseline) = &report.baseline {
+        print_baseline(report, baseline, fail_above, (bold, dim, yellow, reset));
     }
     for (i, heap) in report.heaps.iter().enumerate() {
         let comparison = comparison_of(report, i);
@@ -380,6 +450,109 @@ fn print_text(report: &JsonReport, comparison_rows: usize) {
                 format!("{sign}{}", format_bytes(d.size_delta.unsigned_abs()))
             );
         }
+    }
+}
+
+/// The comparison with the baseline: one line of counts, then each finding by what became
+/// of it (those that fail the run first), then the gone ones.
+fn print_baseline(
+    report: &JsonReport,
+    baseline: &Baseline,
+    fail_above: Option<u64>,
+    (bold, dim, yellow, reset): (&str, &str, &str, &str),
+) {
+    println!();
+    println!(
+        "{bold}baseline {} (tolerance {}%){reset}: {} new, {} grown, {} unchanged, {} shrunk, {} gone",
+        baseline.path,
+        baseline.tolerance_percent,
+        baseline.new.len(),
+        baseline.grown.len(),
+        baseline.unchanged.len(),
+        baseline.shrunk.len(),
+        baseline.gone.len()
+    );
+    if baseline.matched_by == MatchedBy::Message {
+        println!(
+            "  {dim}the baseline has no fingerprints (an older heapsight wrote it): findings matched by kind, holder and message{reset}"
+        );
+    }
+    let fails_run = |e: &Entry| e.finding.is_some_and(|i| fails(report, i, fail_above));
+    let groups = [
+        (Some(State::New), &baseline.new),
+        (Some(State::Grown), &baseline.grown),
+        (Some(State::Unchanged), &baseline.unchanged),
+        (Some(State::Shrunk), &baseline.shrunk),
+        (None, &baseline.gone),
+    ];
+    for (state, entries) in groups {
+        for e in entries {
+            let file = e.place.file.as_deref().unwrap_or("<unknown script>");
+            let (on, off, note) = if fails_run(e) {
+                (bold, reset, format!(" {yellow}(fails the run){reset}"))
+            } else {
+                ("", "", String::new())
+            };
+            println!(
+                "  {on}{}{off}: {file}:{}:{}: {}: {}{note}",
+                what_became(state, e),
+                e.place.line,
+                e.place.column,
+                e.kind.as_str(),
+                e.message
+            );
+        }
+    }
+}
+
+/// What became of `e` in words: its state, with the figures that moved; `None` is gone.
+fn what_became(state: Option<State>, e: &Entry) -> String {
+    match state {
+        Some(State::New) => "new".to_owned(),
+        Some(State::Grown) => change("grew", e),
+        Some(State::Unchanged) => format!(
+            "unchanged ({}, was {})",
+            format_bytes(e.retained_bytes),
+            format_bytes(e.baseline_retained_bytes.unwrap_or(0))
+        ),
+        Some(State::Shrunk) => change("shrank", e),
+        None => format!("gone (was {})", format_bytes(e.retained_bytes)),
+    }
+}
+
+/// `grew from 2.1 MB to 7.8 MB (+271%)`, by the figure that moved beyond the tolerance: the
+/// bytes when they did, else the count.
+fn change(verb: &str, e: &Entry) -> String {
+    let (then_bytes, then_count) = (
+        e.baseline_retained_bytes.unwrap_or(0),
+        e.baseline_count.unwrap_or(0),
+    );
+    let moved = |now: u64, then: u64| {
+        let ratio = now as f64 / then.max(1) as f64;
+        (ratio - 1.0).abs()
+    };
+    let percent = |now: u64, then: u64| {
+        if then == 0 {
+            String::new()
+        } else {
+            let p = (now as f64 - then as f64) * 100.0 / then as f64;
+            format!(" ({p:+.0}%)")
+        }
+    };
+    if moved(e.retained_bytes, then_bytes) >= moved(e.count, then_count) {
+        format!(
+            "{verb} from {} to {}{}",
+            format_bytes(then_bytes),
+            format_bytes(e.retained_bytes),
+            percent(e.retained_bytes, then_bytes)
+        )
+    } else {
+        format!(
+            "{verb} from {} to {} items{}",
+            count(then_count),
+            count(e.count),
+            percent(e.count, then_count)
+        )
     }
 }
 
@@ -444,7 +617,12 @@ fn stack_lines(f: &heapsight_leaks::Finding, bold: &str, reset: &str) -> Vec<Str
 /// `--fail-above` nothing fails the run and every result is a warning. A file inside `root`
 /// is written relative to it with `"uriBaseId": "%SRCROOT%"`; one outside it as an absolute
 /// `file://` URI. Each top allocation stack's frames that are in a file become
-/// `relatedLocations`.
+/// `relatedLocations`. Every result carries its identity as
+/// `partialFingerprints["heapsightFinding/v1"]` (a report written before fingerprints gets
+/// the identity's fallback, kind, holder and message without figures); compared with a
+/// baseline, each has SARIF's `baselineState` (`new`; `updated` for grown and shrunk, the
+/// property `baseline` saying which; `unchanged`), and every gone finding is a result of
+/// level `note` with `baselineState` `absent`.
 fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value {
     let rules: Vec<Value> = LeakKind::ALL
         .iter()
@@ -463,17 +641,21 @@ fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value 
         .heaps
         .first()
         .map_or("", |h| h.outcome.title.as_str());
-    let results: Vec<Value> = report
+    let mut results: Vec<Value> = report
         .findings
         .iter()
-        .map(|ReportFinding { finding: f, place }| {
+        .enumerate()
+        .map(|(i, rf)| {
+            let ReportFinding {
+                finding: f, place, ..
+            } = rf;
             let heap = f.heap.as_deref().unwrap_or(main);
             let text = if several {
                 format!("{} (in {heap})", f.message)
             } else {
                 f.message.clone()
             };
-            let level = if fails(f.retained_bytes, fail_above) {
+            let level = if fails(report, i, fail_above) {
                 "error"
             } else {
                 "warning"
@@ -483,19 +665,26 @@ fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value 
                 "level": level,
                 "message": {"text": text},
                 "properties": {"retainedBytes": f.retained_bytes, "count": f.count, "heap": heap},
+                "partialFingerprints": {identity::SARIF_KEY: fingerprint_of(rf)},
             });
-            if let Some(file) = &place.file {
-                result["locations"] = json!([{
-                    "physicalLocation": {
-                        "artifactLocation": artifact(file),
-                        "region": {
-                            "startLine": place.line,
-                            "startColumn": place.column,
-                            "endLine": place.end_line,
-                            "endColumn": place.end_column,
-                        },
-                    }
-                }]);
+            if let Some(locations) = sarif_locations(place) {
+                result["locations"] = locations;
+            }
+            if let Some((state, entry)) = report.baseline.as_ref().and_then(|b| b.state_of(i)) {
+                let (sarif_state, ours) = match state {
+                    State::New => ("new", "new"),
+                    State::Grown => ("updated", "grown"),
+                    State::Unchanged => ("unchanged", "unchanged"),
+                    State::Shrunk => ("updated", "shrunk"),
+                };
+                result["baselineState"] = json!(sarif_state);
+                result["properties"]["baseline"] = json!(ours);
+                if let Some(bytes) = entry.baseline_retained_bytes {
+                    result["properties"]["baselineRetainedBytes"] = json!(bytes);
+                }
+                if let Some(items) = entry.baseline_count {
+                    result["properties"]["baselineCount"] = json!(items);
+                }
             }
             if let Some(a) = &f.allocations {
                 let related = related_locations(a, root);
@@ -506,6 +695,22 @@ fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value 
             result
         })
         .collect();
+    if let Some(baseline) = &report.baseline {
+        results.extend(baseline.gone.iter().map(|e| {
+            let mut result = json!({
+                "ruleId": format!("heapsight/{}", e.kind.as_str()),
+                "level": "note",
+                "message": {"text": format!("gone since the baseline: {}", e.message)},
+                "baselineState": "absent",
+                "properties": {"retainedBytes": e.retained_bytes, "count": e.count, "baseline": "gone"},
+                "partialFingerprints": {identity::SARIF_KEY: e.fingerprint},
+            });
+            if let Some(locations) = sarif_locations(&e.place) {
+                result["locations"] = locations;
+            }
+            result
+        }));
+    }
     // The capture's warnings, as SARIF tells what happened to the tool's run.
     let notifications: Vec<Value> = report
         .warnings
@@ -540,6 +745,30 @@ fn to_sarif(report: &JsonReport, root: &Path, fail_above: Option<u64>) -> Value 
             "properties": {"heaps": report.heaps},
         }],
     })
+}
+
+/// A finding's identity as SARIF's partial fingerprint: its own, or for a finding of a
+/// report written before fingerprints, the identity's fallback recipe.
+fn fingerprint_of(f: &ReportFinding) -> String {
+    f.fingerprint
+        .clone()
+        .unwrap_or_else(|| identity::message_fingerprint(&f.finding))
+}
+
+/// A result's `locations`, when it has a file.
+fn sarif_locations(place: &Place) -> Option<Value> {
+    let file = place.file.as_ref()?;
+    Some(json!([{
+        "physicalLocation": {
+            "artifactLocation": artifact(file),
+            "region": {
+                "startLine": place.line,
+                "startColumn": place.column,
+                "endLine": place.end_line,
+                "endColumn": place.end_column,
+            },
+        }
+    }]))
 }
 
 /// A SARIF `artifactLocation` for a file as the report names it: relative to the root with
@@ -630,7 +859,7 @@ fn related_locations(a: &Allocations, root: &Path) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::{artifact, parse_size};
+    use super::{artifact, parse_percent, parse_size};
 
     #[test]
     fn sizes() {
@@ -640,6 +869,16 @@ mod tests {
         assert_eq!(parse_size("123"), Ok(123));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(parse_percent("20%"), Ok(20.0));
+        assert_eq!(parse_percent(" 7.5 % "), Ok(7.5));
+        assert_eq!(parse_percent("0"), Ok(0.0));
+        assert!(parse_percent("-5%").is_err());
+        assert!(parse_percent("20MB").is_err());
+        assert!(parse_percent("NaN").is_err());
     }
 
     #[test]

@@ -85,6 +85,15 @@ pub struct Args {
     /// may run (it is then stopped).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     duration: Option<Duration>,
+    /// Rounds of the workload, each followed by forced GC and a snapshot (B1.heapsnapshot …
+    /// BN.heapsnapshot; the last is also B.heapsnapshot). The analysis then counts only what
+    /// every round left alive, and gives each finding's growth per round.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
+    /// The workload's size per round (requests, calls): recorded in the manifest, so the
+    /// analysis gives growth per iteration; the load command gets it as $HEAPSIGHT_ITERATIONS.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
     /// Wait between B and C so the workload's timers and caches can expire.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     idle: Duration,
@@ -198,6 +207,8 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     opts.load = args.load.clone();
     opts.duration = args.duration;
     opts.idle = args.idle;
+    opts.rounds = args.rounds;
+    opts.iterations = args.iterations;
     opts.gc_rounds = args.gc_rounds;
     opts.record_sources = !args.no_sources;
     opts.workspace = args.workspace.clone();
@@ -231,11 +242,20 @@ pub fn run_capture(opts: &Options, reporter: Arc<CliReporter>) -> anyhow::Result
     });
     reporter.clear_bar();
     let done = result.context("capture failed")?;
+    // With rounds, each round's snapshot is listed; B is the last round's.
     let sizes: Vec<String> = done
         .manifest
         .files
         .iter()
-        .map(|f| format!("{} {}", f.label, bytes(f.bytes)))
+        .flat_map(|f| {
+            let rounds = &done.manifest.rounds;
+            if f.label == "B" && !rounds.is_empty() {
+                rounds.iter().map(|r| (&r.label, r.bytes)).collect()
+            } else {
+                vec![(&f.label, f.bytes)]
+            }
+        })
+        .map(|(label, size)| format!("{label} {}", bytes(size)))
         .collect();
     let scripts = done.manifest.scripts.len();
     eprintln!(

@@ -37,7 +37,7 @@ pub fn placed(
         .iter()
         .enumerate()
         .map(|(i, finding)| {
-            let (place, message) = match located.get(i).and_then(Option::as_ref) {
+            let (place, message, call_site) = match located.get(i).and_then(Option::as_ref) {
                 Some(at) => (
                     Place {
                         file: Some(relative(&at.path, root)),
@@ -49,13 +49,17 @@ pub fn placed(
                         evidence: at.evidence,
                     },
                     at.message.clone(),
+                    Some(at.call_site_text.clone()),
                 ),
-                None => at_anchor(finding, root),
+                None => {
+                    let (place, message) = at_anchor(finding, root);
+                    (place, message, None)
+                }
             };
             let mut finding = heapsight_ide::Finding::from(finding);
             finding.heap = Some(title.to_owned());
             finding.message = message;
-            ReportFinding { finding, place }
+            ReportFinding::new(finding, place, call_site)
         })
         .collect()
 }
