@@ -427,6 +427,9 @@ struct Target {
     exiting_reset: Arc<watch::Sender<bool>>,
 }
 
+/// How long, after the ready line, the choice waits for a process that is not a launcher.
+const READY_GRACE: Duration = Duration::from_secs(2);
+
 /// What Node prints when it would exit but an inspector session is open.
 const WAITING_FOR_DEBUGGER: &str = "Waiting for the debugger to disconnect";
 
@@ -952,12 +955,23 @@ impl Run<'_> {
             };
         let mut last_news = Instant::now();
         let mut is_ready = false;
+        let mut ready_at: Option<Instant> = None;
         loop {
             is_ready = is_ready || ready.as_ref().is_some_and(|r| r.borrow().is_some());
-            let up = match ready {
-                Some(_) => is_ready,
-                None => procs.iter().any(|(_, _, i)| !tree::looks_like_launcher(i)),
+            if is_ready && ready_at.is_none() {
+                ready_at = Some(Instant::now());
+            }
+            let service_seen = procs.iter().any(|(_, _, i)| !tree::looks_like_launcher(i));
+            // The ready line and the inspector's announcement come through two pipes read
+            // apart: the line of a service started by a launcher (`tsx`, `node --watch`) can
+            // be read before its announcement. Once ready, wait for a process that is not a
+            // launcher, for a short grace at most.
+            let up = match (ready.as_ref(), ready_at) {
+                (Some(_), Some(at)) => service_seen || Instant::now() >= at + READY_GRACE,
+                (Some(_), None) => false,
+                (None, _) => service_seen,
             };
+            let quiet_since = last_news.max(ready_at.unwrap_or(last_news));
             let wanted_seen = match &opts.pick {
                 crate::options::Pick::Worker(id) => {
                     procs.iter().any(|(_, _, i)| i.cluster_worker == Some(*id))
@@ -967,7 +981,7 @@ impl Run<'_> {
             let now = Instant::now();
             // An announcement already read from stderr but not yet probed is news, however
             // long the last probe took (on a loaded machine, longer than `settle`).
-            let pending = if up && wanted_seen && now >= last_news + settle {
+            let pending = if up && wanted_seen && now >= quiet_since + settle {
                 match announced.as_mut().map(|rx| rx.try_recv()) {
                     Some(Ok(url)) => Some(url),
                     _ => break,
