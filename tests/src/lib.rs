@@ -4,11 +4,13 @@
 //! Node binaries to make heap snapshot triples (A, B, C), cache them under `target/`, and run the
 //! peer tools (Chrome DevTools' heap snapshot engine) on them for cross-checks. The tests
 //! themselves live in `tests/tests/*.rs`. [`captures`] assembles capture folders that hold
-//! several heaps (a main heap and worker or process parts) from those triples.
+//! several heaps (a main heap and worker or process parts) from those triples. [`cgroup`]
+//! makes real memory cgroups with a limit for the tests of the capture's cgroup reader.
 //!
 //! Set-up on a fresh machine: `bash tests/setup.sh` installs the other Node versions (18, 22,
 //! 24) under `target/node/` and the peer tools under `tests/peer/node_modules`. Node 20 is the
 //! machine's own `node`.
 
 pub mod captures;
+pub mod cgroup;
 pub mod support;

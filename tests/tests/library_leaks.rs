@@ -44,6 +44,7 @@ fn placed(app: &str, triple: &Triple) -> Vec<Placed> {
         min_retained_bytes: 1_000_000,
         kinds: Vec::new(),
         cache_dir: None,
+        limit: None,
     };
     let what = format!("{app} on node {}", triple.node_major);
     let loaded = Arc::new(

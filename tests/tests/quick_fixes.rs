@@ -86,6 +86,7 @@ fn diagnose(app: &str, copy: &Path) -> Option<Offered> {
         min_retained_bytes: 1_000_000,
         kinds: Vec::new(),
         cache_dir: None,
+        limit: None,
     };
     let loaded = load(&input, &options, &Progress::new()).unwrap_or_else(|e| panic!("{app}: {e}"));
     // The snapshots name the scripts where they ran: the fixture itself.

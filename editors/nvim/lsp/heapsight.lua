@@ -11,8 +11,8 @@ return {
   filetypes = { 'javascript', 'javascriptreact', 'typescript', 'typescriptreact' },
   root_markers = { '.heapsight', 'package.json', '.git' },
   -- snapshotDir, captureCommand, thresholds = { warningBytes, errorBytes }, minRetainedBytes,
-  -- pathMappings = { { from = ..., to = ... } }, kinds. captureCommand is the whole capture
-  -- command line, e.g. { 'heapsight', 'capture', '--', 'npm', 'start' }.
+  -- pathMappings = { { from = ..., to = ... } }, kinds, limit ('512MiB'). captureCommand is the
+  -- whole capture command line, e.g. { 'heapsight', 'capture', '--', 'npm', 'start' }.
   settings = { heapsight = vim.empty_dict() },
   handlers = heapsight.handlers,
   before_init = function(params, config)

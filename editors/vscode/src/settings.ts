@@ -16,6 +16,7 @@ export interface ServerSettings {
   minRetainedBytes?: number;
   pathMappings?: PathMapping[];
   kinds?: string[];
+  limit?: string;
 }
 
 export function serverSettings(scopeUri?: string): ServerSettings {
@@ -50,6 +51,10 @@ export function serverSettings(scopeUri?: string): ServerSettings {
     settings.pathMappings = pathMappings
       .filter((m) => m && typeof m.from === "string" && typeof m.to === "string")
       .map((m) => ({ from: expand(m.from), to: expand(m.to) }));
+  }
+  const limit = config.get<string | null>("limit");
+  if (typeof limit === "string" && limit.trim() !== "") {
+    settings.limit = limit.trim();
   }
   const kinds = config.get<string[] | null>("kinds");
   if (Array.isArray(kinds)) {

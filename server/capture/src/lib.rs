@@ -41,10 +41,15 @@
 //! (`HeapProfiler.disable`), never with `stopTrackingHeapObjects`, which takes a fourth
 //! snapshot.
 //!
+//! When the target runs in a memory cgroup with a limit (a container, a systemd unit), the
+//! manifest records it ([`MemoryLimit`], read by [`cgroup::memory_of`]) so that the analysis can
+//! project a leak's growth toward it.
+//!
 //! The library prints nothing: progress goes to a [`Reporter`]. It needs a tokio runtime
 //! with I/O and timers enabled, and a Unix system (process groups and signals).
 
 mod cdp;
+pub mod cgroup;
 mod channel;
 mod error;
 mod heap;
@@ -68,8 +73,8 @@ pub use inspector::{
 };
 pub use manifest::{
     count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking,
-    Candidate, CandidateRole, Manifest, Mode, Part, PartKind, PartOrigin, PhaseRecord, RoundRecord,
-    Script, Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    Candidate, CandidateRole, Manifest, MemoryLimit, Mode, Part, PartKind, PartOrigin, PhaseRecord,
+    RoundRecord, Script, Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 pub use options::{Options, Output, Pick, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};

@@ -92,6 +92,19 @@ pub struct Manifest {
     /// rates per iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iterations: Option<u64>,
+    /// The memory limit of the captured process's cgroup (a container's, a systemd
+    /// unit's), when it has one: the default limit of the analysis's projection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<MemoryLimit>,
+}
+
+/// A memory limit the captured process runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryLimit {
+    /// The limit in bytes.
+    pub bytes: u64,
+    /// Where it was read, in words: `cgroup v1 /docker/abc`.
+    pub source: String,
 }
 
 /// The snapshot after one round of the workload.
@@ -460,6 +473,29 @@ mod tests {
         let text = serde_json::to_string(&m).expect("encode");
         assert!(
             text.contains(r#""rounds":[{"round":1,"label":"B1","file":"B1.heapsnapshot","bytes":10,"taken_at":"t"}],"iterations":500"#),
+            "{text}"
+        );
+        let back: Manifest = serde_json::from_str(&text).expect("decode");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn the_memory_limit_is_written_only_when_there_is_one() {
+        let old = r#"{"version":1,"heapsight":"0.1.0","mode":"spawn","pid":1,
+            "node_version":"v20.0.0","command":["node","a.js"],"inspector":null,
+            "started_at":"x","finished_at":"y","phases":[],"files":[],"scripts":[],
+            "internal_scripts_skipped":0}"#;
+        let mut m: Manifest = serde_json::from_str(old).expect("an old manifest reads");
+        assert_eq!(m.memory_limit, None);
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(!text.contains("memory_limit"), "{text}");
+        m.memory_limit = Some(MemoryLimit {
+            bytes: 256 << 20,
+            source: "cgroup v1 /docker/abc".into(),
+        });
+        let text = serde_json::to_string(&m).expect("encode");
+        assert!(
+            text.contains(r#""memory_limit":{"bytes":268435456,"source":"cgroup v1 /docker/abc"}"#),
             "{text}"
         );
         let back: Manifest = serde_json::from_str(&text).expect("decode");

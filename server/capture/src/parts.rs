@@ -568,6 +568,8 @@ impl PartHeap {
             // A part is snapshotted at A, the last round (as its B) and C only.
             rounds: Vec::new(),
             iterations: None,
+            // The main heap's manifest records the limit; the analysis reads it there.
+            memory_limit: None,
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CaptureError::Protocol(format!("cannot encode a part's manifest: {e}")))?;

@@ -17,12 +17,13 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::cdp::Cdp;
+use crate::cgroup;
 use crate::error::{CaptureError, Result};
 use crate::heap;
 use crate::inspector::{self, WsEndpoint};
 use crate::manifest::{
-    self, AllocationTracking, Manifest, Mode, PhaseRecord, RoundRecord, Script, Selection,
-    SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    self, AllocationTracking, Manifest, MemoryLimit, Mode, PhaseRecord, RoundRecord, Script,
+    Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
@@ -89,6 +90,7 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         workspace: None,
         other_processes: Vec::new(),
         parts: Parts::default(),
+        memory_limit: None,
     };
     match run.go().await {
         Ok(manifest) => {
@@ -564,6 +566,9 @@ struct Run<'o> {
     other_processes: Vec<(Cdp, tree::ProcessInfo)>,
     /// The heaps captured beside the main one: its worker threads, other processes.
     parts: Parts,
+    /// The target's cgroup memory limit, read once it is attached (it may be stopped
+    /// before the manifest is written).
+    memory_limit: Option<MemoryLimit>,
 }
 
 impl Run<'_> {
@@ -593,6 +598,12 @@ impl Run<'_> {
 
     async fn go(&mut self) -> Result<Manifest> {
         self.attach().await?;
+        // An attached target's pid is its own PID namespace's: checked against its argv[0].
+        let attached = matches!(self.opts.source, Source::Url(_) | Source::Port { .. });
+        let exec_path = attached.then(|| self.command.first().map_or("", String::as_str));
+        self.memory_limit = self
+            .pid
+            .and_then(|pid| cgroup::recorded_limit(pid, exec_path));
         // The other processes chosen under the command are captured beside the main one.
         for (cdp, info) in std::mem::take(&mut self.other_processes) {
             let title = match info.cluster_worker {
@@ -1728,6 +1739,7 @@ impl Run<'_> {
             part_of: None,
             rounds: self.rounds.clone(),
             iterations: self.opts.iterations,
+            memory_limit: self.memory_limit.clone(),
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)

@@ -1,7 +1,8 @@
 //! `heapsight capture --rounds N --iterations K` on real fixture apps, then `heapsight
 //! analyze`: the round snapshots and the manifest, a leak's figures per round and its growth
 //! rate per iteration against what the fixture's code keeps per request, a churning cache
-//! that rounds do not report, and one round that stays today's capture and analysis.
+//! that rounds do not report, one round that stays today's capture and analysis, and the
+//! projection to the memory limit of the cgroup the capture ran in.
 //! Needs `node` on the PATH.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::process::Command;
 
 use heapsight_leaks::{analyze_files, Options};
 use heapsight_snapshot::{scan_file_max_js_id, Progress};
+use heapsight_tests::cgroup::{TempCgroup, Version};
 use heapsight_tests::support::repo_root;
 use serde_json::Value;
 
@@ -397,4 +399,158 @@ fn worker_threads_take_their_b_at_the_last_round() {
         .unwrap_or_else(|| panic!("the worker's leak: {findings:#?}"));
     assert!(rendered.get("rounds").is_none(), "{rendered:#}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A capture of a process in a memory cgroup records the cgroup's limit, and `analyze`
+/// projects to it without `--limit`, saying whose limit it is; `--limit` still wins. The
+/// capture runs inside a real child cgroup (`sh` moves itself in, then becomes `heapsight
+/// capture`, whose node inherits it). Where the machine makes no cgroup, the limit is
+/// written into the manifest by hand, so the analysis side is still checked, and the test
+/// says so.
+#[test]
+fn a_capture_in_a_memory_cgroup_projects_to_the_containers_limit() {
+    const LIMIT: u64 = 1 << 30;
+    let cgroup = TempCgroup::create(Version::V1, LIMIT)
+        .or_else(|why| {
+            eprintln!("no v1 test cgroup: {why}; trying v2");
+            TempCgroup::create(Version::V2, LIMIT)
+        })
+        .map_err(|why| eprintln!("no test cgroup on this machine: {why}"))
+        .ok();
+    let root = repo_root();
+    let app = root.join("fixtures/listener-leak");
+    let load = format!(
+        "node {} {{port}} {ITERATIONS}",
+        app.join("load.js").display()
+    );
+    let out = std::env::temp_dir().join(format!("heapsight-rounds-cgroup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let enter = match &cgroup {
+        Some(c) => format!("echo $$ > '{}' && ", c.procs_file().display()),
+        None => String::new(),
+    };
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(format!(r#"{enter}exec "$@""#))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_heapsight"))
+        .args([
+            "capture",
+            "-q",
+            "--ready-line",
+            r"ready port=(\d+)",
+            "--load",
+        ])
+        .arg(&load)
+        .args([
+            "--idle",
+            "500ms",
+            "--rounds",
+            "3",
+            "--iterations",
+            "500",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("--")
+        .arg("node")
+        .arg(app.join("main.js"))
+        .current_dir(&root)
+        .output()
+        .expect("runs heapsight capture");
+    assert!(
+        run.status.success(),
+        "capture failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut m = manifest(&out);
+    let source = match &cgroup {
+        Some(c) => {
+            assert_eq!(m["memory_limit"]["bytes"], LIMIT, "{}", m["memory_limit"]);
+            let version = match c.version {
+                Version::V1 => "v1",
+                Version::V2 => "v2",
+            };
+            let source = format!("cgroup {version} {}", c.path);
+            assert_eq!(m["memory_limit"]["source"], source.as_str());
+            source
+        }
+        None => {
+            let source = "cgroup v1 /written-by-the-test".to_owned();
+            m["memory_limit"] = serde_json::json!({ "bytes": LIMIT, "source": source });
+            let text = serde_json::to_vec_pretty(&m).expect("encode");
+            std::fs::write(out.join("manifest.json"), text).expect("write the manifest");
+            source
+        }
+    };
+    drop(cgroup);
+
+    let report = analyze(&out, &[]);
+    let listener = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["kind"] == "listener" && f["event"] == "data")
+        .unwrap_or_else(|| panic!("the bus listener is found: {report:#}"));
+    let projection = &listener["rate"]["projection"];
+    assert_eq!(projection["limit_bytes"], LIMIT, "{projection}");
+    let whose = format!("the container's ({source}), recorded by the capture");
+    assert_eq!(projection["limit_source"], whose.as_str());
+
+    let text = Command::new(env!("CARGO_BIN_EXE_heapsight"))
+        .arg("analyze")
+        .arg(&out)
+        .args(["--root", "."])
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs heapsight analyze");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("more iterations to the 1.1 GB limit at this rate")
+            && text.contains(&format!("; limit: {whose}")),
+        "{text}"
+    );
+
+    // A limit given on the command line wins, and says so.
+    let given = analyze(&out, &["--limit", "512MiB"]);
+    let listener = given["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["kind"] == "listener" && f["event"] == "data")
+        .expect("the bus listener again");
+    let projection = &listener["rate"]["projection"];
+    assert_eq!(projection["limit_bytes"], 512u64 << 20);
+    assert_eq!(projection["limit_source"], "--limit");
+
+    // The editor's way: the capture's limit by default, the `limit` setting when set; each
+    // its own cache entry.
+    let input = heapsight_ide::inputs::from_paths(std::slice::from_ref(&out)).expect("the capture");
+    let projection_with = |limit: Option<u64>| {
+        let options = heapsight_ide::LoadOptions {
+            min_retained_bytes: 1_000_000,
+            cache_dir: Some(out.join("cache")),
+            limit,
+            ..Default::default()
+        };
+        let loaded = heapsight_ide::load(&input, &options, &Progress::new()).expect("loads");
+        let listener = loaded
+            .findings
+            .iter()
+            .find(|f| f.kind() == heapsight_leaks::LeakKind::Listener)
+            .expect("the listener finding");
+        let rate = listener.rate.as_ref().expect("a rate");
+        let p = rate.projection.as_ref().expect("a projection");
+        (p.limit_bytes, p.limit_source.clone().unwrap_or_default())
+    };
+    assert_eq!(projection_with(None), (LIMIT, whose.clone()));
+    let setting = "the `heapsight.limit` setting".to_owned();
+    assert_eq!(projection_with(Some(512 << 20)), (512 << 20, setting));
+    assert_eq!(
+        projection_with(None),
+        (LIMIT, whose),
+        "a cache entry per limit"
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -15,12 +15,12 @@
 
 use std::collections::HashSet;
 
-use heapsight_leaks::RoundInputs;
+use heapsight_leaks::{Limit, RoundInputs};
 use heapsight_wording::MAIN_THREAD;
 use serde::{Deserialize, Serialize};
 
 use crate::inputs::{self, Input};
-use crate::manifest::{CaptureManifest, CapturedScripts, PartKind, PartRecord};
+use crate::manifest::{CaptureManifest, CapturedScripts, MemoryLimit, PartKind, PartRecord};
 
 /// What a heap is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,9 +83,10 @@ pub struct Heap {
     pub scripts: CapturedScripts,
     /// Its own manifest's warning that the process is not the user's service.
     pub not_the_service: Option<String>,
-    /// The snapshots of the workload's earlier rounds and its size per round, when its
-    /// manifest lists several rounds (the last round's snapshot is the plan's B); none
-    /// otherwise. The leak finder takes them beside the triple.
+    /// The snapshots of the workload's earlier rounds, its size per round and the memory
+    /// limit the capture recorded, when its manifest lists several rounds (the last round's
+    /// snapshot is the plan's B); none otherwise. The leak finder takes them beside the
+    /// triple.
     pub rounds: RoundInputs,
 }
 
@@ -283,7 +284,19 @@ fn round_inputs(dir: &std::path::Path, manifest: &CaptureManifest, input: &Input
     RoundInputs {
         earlier: earlier.iter().map(|f| dir.join(f)).collect(),
         iterations: manifest.iterations,
-        limit: None,
+        limit: manifest.memory_limit.as_ref().map(recorded_limit),
+    }
+}
+
+/// The limit a capture recorded, saying whose it is: a projection to a limit the user did
+/// not give must name it.
+fn recorded_limit(limit: &MemoryLimit) -> Limit {
+    Limit {
+        bytes: limit.bytes,
+        source: format!(
+            "the container's ({}), recorded by the capture",
+            limit.source
+        ),
     }
 }
 

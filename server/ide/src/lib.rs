@@ -34,7 +34,7 @@ pub mod wording;
 pub use actions::CodeAction;
 pub use analysis::{Analysis, Located, Placed, Site};
 pub use baseline::Baseline;
-pub use config::{Config, PathMapping, Thresholds};
+pub use config::{parse_size, Config, PathMapping, Thresholds};
 pub use diagnostics::{kind_url, severity, Diagnostic, Related, Severity, README_URL};
 pub use error::IdeError;
 pub use finding::{Anchor, Binding, Finding, Growth, Holder, Hop, LeakKindName};
@@ -47,7 +47,7 @@ pub use load::{
     load, parse_report, read_report, LoadOptions, Loaded, LoadedHeap, ReportContents, Source,
     Summary,
 };
-pub use manifest::{sha256_hex, CaptureManifest, CapturedScript, CapturedScripts};
+pub use manifest::{sha256_hex, CaptureManifest, CapturedScript, CapturedScripts, MemoryLimit};
 
 pub use heapsight_leaks::{format_bytes, format_count, LeakKind};
 pub use heapsight_snapshot::Progress;

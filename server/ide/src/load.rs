@@ -25,6 +25,9 @@ pub struct LoadOptions {
     pub kinds: Vec<LeakKind>,
     /// Where cache entries live; no caching when `None`.
     pub cache_dir: Option<PathBuf>,
+    /// The memory limit findings' growth is projected to, in bytes (the editor's `limit`
+    /// setting); `None`: the one the capture recorded, if any.
+    pub limit: Option<u64>,
 }
 
 /// Totals of the comparison.
@@ -105,8 +108,9 @@ pub fn load(input: &Input, options: &LoadOptions, progress: &Progress) -> Result
     let mut loaded = Vec::with_capacity(heaps.heaps.len());
     let mut all_cached = true;
     for (i, heap) in heaps.heaps.into_iter().enumerate() {
+        let rounds = rounds_of(&heap, options);
         let analyzed = match &heap.plan {
-            Ok(heap_input) => match analyze_cached(heap_input, &heap.rounds, options, progress) {
+            Ok(heap_input) => match analyze_cached(heap_input, &rounds, options, progress) {
                 Ok(done) => Some(done),
                 Err(e) if i == 0 || matches!(e, IdeError::Cancelled) => return Err(e),
                 Err(e) => {
@@ -248,6 +252,18 @@ impl Loaded {
     }
 }
 
+/// A heap's rounds with the limit to project to: the setting's, else the capture's.
+fn rounds_of(heap: &crate::Heap, options: &LoadOptions) -> heapsight_leaks::RoundInputs {
+    let setting = options.limit.map(|bytes| heapsight_leaks::Limit {
+        bytes,
+        source: "the `heapsight.limit` setting".to_owned(),
+    });
+    heapsight_leaks::RoundInputs {
+        limit: setting.or_else(|| heap.rounds.limit.clone()),
+        ..heap.rounds.clone()
+    }
+}
+
 fn analyze_cached(
     input: &Input,
     rounds: &heapsight_leaks::RoundInputs,
@@ -271,6 +287,11 @@ fn analyze_cached(
     files.extend(rounds.earlier.iter().cloned());
     let settings = match rounds.iterations {
         Some(k) => format!("{settings} iterations {k}"),
+        None => settings,
+    };
+    // The projection is part of each finding: another limit is another analysis.
+    let settings = match &rounds.limit {
+        Some(limit) => format!("{settings} limit {} ({})", limit.bytes, limit.source),
         None => settings,
     };
     let key = cache::key(&files, &settings);

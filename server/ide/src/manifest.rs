@@ -2,8 +2,8 @@
 //! source text at capture time; the captured process (command, pid, workspace, how many of
 //! its scripts are the workspace's own); the other heaps captured beside it (`parts`) and,
 //! in a part's own manifest, which heap it is (`part_of`); with several rounds of the
-//! workload, each round's snapshot file and the workload's size per round. The capture
-//! crate owns the
+//! workload, each round's snapshot file and the workload's size per round; the memory limit
+//! of the captured process's cgroup, when it had one. The capture crate owns the
 //! format; every field here is optional and unknown fields are ignored, so either side can
 //! grow. The words said about these facts are `heapsight-wording`'s, shared with the
 //! capture crate.
@@ -62,6 +62,18 @@ pub struct CaptureManifest {
     pub rounds: Vec<String>,
     /// The workload's size per round, as the user stated it.
     pub iterations: Option<u64>,
+    /// The captured process's memory limit, when its cgroup set one.
+    pub memory_limit: Option<MemoryLimit>,
+}
+
+/// A memory limit the captured process ran under, as the capture recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MemoryLimit {
+    /// In bytes.
+    pub bytes: u64,
+    /// Where the capture read it: `cgroup v1 /docker/abc`.
+    #[serde(default)]
+    pub source: String,
 }
 
 /// In a part's own manifest: which heap of the parent capture it describes.
@@ -133,6 +145,8 @@ struct ManifestFile {
     rounds: Vec<RoundRecord>,
     #[serde(default)]
     iterations: Option<u64>,
+    #[serde(default)]
+    memory_limit: Option<MemoryLimit>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +208,7 @@ impl CaptureManifest {
             part_of: manifest.part_of,
             rounds: manifest.rounds.into_iter().map(|r| r.file).collect(),
             iterations: manifest.iterations,
+            memory_limit: manifest.memory_limit,
         })
     }
 

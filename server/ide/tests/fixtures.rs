@@ -24,6 +24,7 @@ fn loaded(app: &str, cache_dir: Option<PathBuf>) -> Loaded {
         min_retained_bytes: 1_000_000,
         kinds: Vec::new(),
         cache_dir,
+        limit: None,
     };
     load(&input, &options, &Progress::new()).unwrap()
 }

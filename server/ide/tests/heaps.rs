@@ -68,6 +68,7 @@ fn check(case: Case) {
         min_retained_bytes: 1_000_000,
         kinds: Vec::new(),
         cache_dir: Some(dir.0.join("cache")),
+        limit: None,
     };
     let first = load(&input, &options, &Progress::new()).unwrap();
     let again = load(&input, &options, &Progress::new()).unwrap();

@@ -39,7 +39,7 @@ pub use finding::{
 };
 pub use message::{format_bytes, format_count, format_percent};
 pub use readable::{folded_text, readable_lines, through_text, variable_scope_text, ReadableStep};
-pub use rounds::{round_lines, GrowthRate, Projection, RoundFigures, RoundInputs};
+pub use rounds::{round_lines, GrowthRate, Limit, Projection, RoundFigures, RoundInputs};
 pub use stacks::{file_name, fold_frames, frame_origin, FrameRun};
 pub use triple::{SnapshotsInfo, TripleProblem};
 
@@ -170,7 +170,7 @@ pub fn analyze_rounds(
     let plan = RoundPlan {
         split: (split.rounds() > 1).then_some(&split),
         iterations: rounds.iterations,
-        limit: rounds.limit,
+        limit: rounds.limit.as_ref(),
         heap_bytes,
     };
     let findings = find_with_progress(
@@ -211,7 +211,7 @@ pub fn find(snap: &Snapshot, max_a: u64, max_b: u64, options: &Options) -> Vec<F
 struct RoundPlan<'a> {
     split: Option<&'a rounds::Split>,
     iterations: Option<u64>,
-    limit: Option<u64>,
+    limit: Option<&'a rounds::Limit>,
     heap_bytes: u64,
 }
 

@@ -26,8 +26,19 @@ pub struct RoundInputs {
     pub earlier: Vec<PathBuf>,
     /// The workload's size per round (requests, calls), for a growth rate per iteration.
     pub iterations: Option<u64>,
-    /// A memory limit in bytes, for a projection of the iterations left to it.
-    pub limit: Option<u64>,
+    /// A memory limit, for a projection of the iterations left to it.
+    pub limit: Option<Limit>,
+}
+
+/// A memory limit and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limit {
+    /// In bytes.
+    pub bytes: u64,
+    /// Where it came from, in words completing "limit: …" (`--limit`, `the container's
+    /// (cgroup v1 /docker/abc), recorded by the capture`): a limit the user did not type
+    /// must say whose it is.
+    pub source: String,
 }
 
 /// One round's share of a finding.
@@ -41,7 +52,7 @@ pub struct RoundFigures {
 }
 
 /// A finding's growth per iteration of the workload.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GrowthRate {
     /// The iterations of one round.
     pub iterations: u64,
@@ -55,10 +66,14 @@ pub struct GrowthRate {
 }
 
 /// How far the heap is from a memory limit at a finding's rate: an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Projection {
     /// The limit, in bytes.
     pub limit_bytes: u64,
+    /// Where the limit came from ([`Limit::source`]); absent in reports of heapsight
+    /// versions before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_source: Option<String>,
     /// The heap's size now: the final snapshot's total (the sum of every node's self size,
     /// DevTools' "Total").
     pub heap_bytes: u64,
@@ -180,7 +195,7 @@ pub fn in_every_round(rounds: &[RoundFigures]) -> bool {
 pub fn rate(
     rounds: &[RoundFigures],
     iterations: u64,
-    limit: Option<u64>,
+    limit: Option<&Limit>,
     heap_bytes: u64,
 ) -> Option<GrowthRate> {
     if rounds.is_empty() || iterations == 0 {
@@ -189,11 +204,12 @@ pub fn rate(
     let per = |v: Vec<u64>| median_f(&v) / iterations as f64;
     let bytes_per_iteration = per(rounds.iter().map(|r| r.bytes).collect());
     let items_per_iteration = per(rounds.iter().map(|r| r.count).collect());
-    let projection = limit.map(|limit_bytes| Projection {
-        limit_bytes,
+    let projection = limit.map(|limit| Projection {
+        limit_bytes: limit.bytes,
+        limit_source: Some(limit.source.clone()),
         heap_bytes,
         iterations_left: if bytes_per_iteration > 0.0 {
-            (limit_bytes.saturating_sub(heap_bytes) as f64 / bytes_per_iteration) as u64
+            (limit.bytes.saturating_sub(heap_bytes) as f64 / bytes_per_iteration) as u64
         } else {
             u64::MAX
         },
@@ -224,12 +240,12 @@ impl GrowthRate {
         format!("+{bytes} and {shown} {word} per iteration")
     }
 
-    /// `about 120,000 more iterations to the 512.0 MB limit at this rate`, when a limit
-    /// was given.
+    /// `about 120,000 more iterations to the 512.0 MB limit at this rate (from a heap of
+    /// 12.0 MB); limit: --limit`, when a limit was given.
     pub fn projection_text(&self) -> Option<String> {
-        let p = self.projection?;
+        let p = self.projection.as_ref()?;
         let limit = format_bytes(p.limit_bytes);
-        Some(if p.iterations_left == 0 {
+        let text = if p.iterations_left == 0 {
             format!(
                 "the heap ({}) is already at the {limit} limit",
                 format_bytes(p.heap_bytes)
@@ -242,6 +258,10 @@ impl GrowthRate {
                 crate::message::format_count(round_2(p.iterations_left)),
                 format_bytes(p.heap_bytes)
             )
+        };
+        Some(match &p.limit_source {
+            Some(source) => format!("{text}; limit: {source}"),
+            None => text,
         })
     }
 }
@@ -373,7 +393,11 @@ mod tests {
                 count: 500,
             },
         ];
-        let rate = rate(&rounds, 500, Some(512 << 20), 12_000_000).expect("a rate");
+        let limit = Limit {
+            bytes: 512 << 20,
+            source: "--limit".into(),
+        };
+        let rate = rate(&rounds, 500, Some(&limit), 12_000_000).expect("a rate");
         assert_eq!(
             rate.bytes_per_iteration, 410.0,
             "the first round's one-off is ignored"
@@ -383,11 +407,11 @@ mod tests {
             rate.describe("listeners"),
             "+410 B and 1 listener per iteration"
         );
-        let p = rate.projection.expect("a projection");
+        let p = rate.projection.clone().expect("a projection");
         assert_eq!(p.iterations_left, ((512u64 << 20) - 12_000_000) / 410);
         assert_eq!(
             rate.projection_text().as_deref(),
-            Some("about 1,300,000 more iterations to the 536.9 MB limit at this rate (from a heap of 12.0 MB)")
+            Some("about 1,300,000 more iterations to the 536.9 MB limit at this rate (from a heap of 12.0 MB); limit: --limit")
         );
         assert_eq!(round_2(123_456), 120_000);
         assert_eq!(round_2(99), 99);

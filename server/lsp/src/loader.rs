@@ -141,6 +141,7 @@ pub async fn load_with(
         min_retained_bytes: config.min_retained_bytes,
         kinds: config.leak_kinds(),
         cache_dir: Some(snapshot_dir.join(cache::CACHE_DIR)),
+        limit: config.limit,
     };
     let mut task = tokio::task::spawn_blocking({
         let (input, progress) = (input.clone(), progress.clone());

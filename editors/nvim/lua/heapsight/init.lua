@@ -198,8 +198,9 @@ local defaults = {
   filetypes = FILETYPES,
   root_markers = ROOT_MARKERS,
   -- Server settings: snapshotDir, captureCommand, thresholds = { warningBytes, errorBytes },
-  -- minRetainedBytes, pathMappings = { { from = ..., to = ... } }, kinds. captureCommand is the
-  -- whole capture command line, e.g. { 'heapsight', 'capture', '--', 'npm', 'start' }.
+  -- minRetainedBytes, pathMappings = { { from = ..., to = ... } }, kinds, limit ('512MiB').
+  -- captureCommand is the whole capture command line, e.g.
+  -- { 'heapsight', 'capture', '--', 'npm', 'start' }.
   settings = {},
   -- On 0.11+, use `vim.lsp.config` + `vim.lsp.enable` (set false to force the old path).
   use_enable = true,

@@ -20,7 +20,8 @@ use anyhow::{bail, Context};
 use heapsight_ide::baseline::{Entry, MatchedBy, State};
 use heapsight_ide::heaps::{self, HeapReport, Heaps};
 use heapsight_ide::{
-    identity, inputs, Baseline, Config, Input, JsonReport, Place, ReportFinding, ReportHeap,
+    identity, inputs, parse_size, Baseline, Config, Input, JsonReport, Place, ReportFinding,
+    ReportHeap,
 };
 use heapsight_leaks::{
     analyze_rounds, file_name, fold_frames, format_bytes, format_percent, Allocations, ClassDelta,
@@ -88,7 +89,8 @@ pub struct Args {
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
     /// A memory limit (e.g. 512MiB): each finding with a growth rate says about how many
-    /// more iterations take the heap to it.
+    /// more iterations take the heap to it; default: the memory limit of the captured
+    /// process's cgroup (a container's), when the capture recorded one.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     limit: Option<u64>,
 }
@@ -98,33 +100,6 @@ enum Format {
     Text,
     Json,
     Sarif,
-}
-
-/// Parses `1MB`, `500kB`, `2.5MiB`, `1048576`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size like 10MB"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "kb" | "k" => 1e3,
-        "mb" | "m" => 1e6,
-        "gb" | "g" => 1e9,
-        "kib" => 1024.0,
-        "mib" => 1024.0 * 1024.0,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` (use B, kB, MB, GB, KiB, MiB, GiB)"
-            ))
-        }
-    };
-    Ok((value * mult).round() as u64)
 }
 
 /// Parses `20%`, `20`, `7.5%`: a percentage, zero or more.
@@ -272,10 +247,15 @@ fn analyze(args: &Args, input: Input, root: &Path) -> anyhow::Result<JsonReport>
         };
         let display = ProgressDisplay::start(progress.clone(), label);
         let t0 = std::time::Instant::now();
-        // A capture's rounds (none for three files), with the workload's size and the limit.
+        // A capture's rounds (none for three files), with the workload's size and the limit
+        // (the one given, else the one the capture recorded).
+        let given = args.limit.map(|bytes| heapsight_leaks::Limit {
+            bytes,
+            source: "--limit".to_owned(),
+        });
         let rounds = heapsight_leaks::RoundInputs {
             iterations: args.iterations.or(heap.rounds.iterations),
-            limit: args.limit,
+            limit: given.or_else(|| heap.rounds.limit.clone()),
             ..heap.rounds.clone()
         };
         let result = analyze_rounds(a, b, c, &rounds, &options, &progress);
@@ -859,17 +839,7 @@ fn related_locations(a: &Allocations, root: &Path) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::{artifact, parse_percent, parse_size};
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("10MB"), Ok(10_000_000));
-        assert_eq!(parse_size("1.5 kB"), Ok(1500));
-        assert_eq!(parse_size("2MiB"), Ok(2 * 1024 * 1024));
-        assert_eq!(parse_size("123"), Ok(123));
-        assert!(parse_size("ten").is_err());
-        assert!(parse_size("5 parsecs").is_err());
-    }
+    use super::{artifact, parse_percent};
 
     #[test]
     fn percentages() {
