@@ -13,6 +13,8 @@
 #      http-server: devDependencies), into fixtures/node_modules, from the committed
 #      fixtures/package.json and package-lock.json (`npm ci`). The tests run the launchers from
 #      fixtures/node_modules/.bin, never from the network.
+#   4. The test runners heapsight/test is checked under (Jest, Vitest), into
+#      tests/npm/node_modules, from the committed tests/npm/package.json and package-lock.json.
 #
 # Needs: node + npm on PATH (any Node >= 18); when missing and run as root on Debian, installs
 # Debian's `nodejs` and `npm` packages first.
@@ -112,24 +114,28 @@ if [ "${HEAPSIGHT_SKIP_PEERS:-0}" != 1 ]; then
   install_peers
 fi
 
-# The fixture apps' npm packages, pinned in fixtures/package.json and package-lock.json. Same
-# scheme as the peers: `npm ci` only when the lock file changed since the last install.
-install_fixture_packages() {
-  local dir="$ROOT/fixtures"
+# npm packages pinned by a committed lock file, each folder installed with `npm ci` only when
+# its lock file changed since the last install (the hash is kept inside node_modules), as for
+# the peers: the fixture apps' packages, and the test runners heapsight/test is checked under.
+install_locked() {
+  local dir="$1" what="$2"
   local stamp="$dir/node_modules/.heapsight-lock.sha256"
   local want
   want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
     && [ -f "$dir/node_modules/.package-lock.json" ]; then
-    log "fixture packages already installed in fixtures/node_modules"
+    log "$what already installed in ${dir#"$ROOT"/}/node_modules"
     return
   fi
-  log "installing the fixture apps' packages into fixtures/node_modules (npm ci)"
+  log "installing $what into ${dir#"$ROOT"/}/node_modules (npm ci)"
   npm ci "${NPM_FLAGS[@]}" --prefix "$dir" >&2
   printf '%s\n' "$want" >"$stamp"
 }
 
-install_fixture_packages
+install_locked "$ROOT/fixtures" "the fixture apps' packages"
+# node:test is Node's own; Jest and Vitest come from here (tests/tests/npm_package.rs installs
+# the packed heapsight tarballs beside them in a copy, from npm's cache, as a user would).
+install_locked "$ROOT/tests/npm" "the test runners (jest, vitest)"
 
 # Verify: every node we will run, and that the peers load.
 log "machine node: $(command -v node) $(node --version)"

@@ -23,7 +23,7 @@ pub const CACHE_DIR: &str = ".cache";
 /// whenever a change makes the analysis give other findings, fields or figures for the same
 /// input (a new leak kind, a changed grouping, placement candidates, a new field), even
 /// within one release: the cache key carries it, so no stale entry is read after an upgrade.
-pub const ANALYSIS_VERSION: u32 = 3;
+pub const ANALYSIS_VERSION: u32 = 4;
 
 /// What one entry holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,6 +8,8 @@ use crate::ctx::Ctx;
 use crate::finding::PathHop;
 
 const MAX_HOPS: usize = 48;
+/// Steps of the walk, links of lists included.
+const MAX_STEPS: usize = 10_000_000;
 
 /// The path from the roots to `target`, root first.
 pub fn path_to(ctx: &Ctx<'_>, target: NodeIndex) -> Vec<(NodeIndex, Option<usize>)> {
@@ -18,7 +20,9 @@ pub fn path_to(ctx: &Ctx<'_>, target: NodeIndex) -> Vec<(NodeIndex, Option<usize
     let mut cur = target;
     let mut seen = std::collections::HashSet::new();
     seen.insert(cur.0);
-    while chain.len() < MAX_HOPS {
+    // Links of a list skipped on the way count too, up to a bound that no real list meets.
+    let mut steps = 0usize;
+    while chain.len() < MAX_HOPS && steps < MAX_STEPS {
         let d = snap.distance(cur);
         if cur == NodeIndex::ROOT || d <= 1 {
             break;
@@ -42,11 +46,42 @@ pub fn path_to(ctx: &Ctx<'_>, target: NodeIndex) -> Vec<(NodeIndex, Option<usize
             .filter(|&e| g.edge_target(e) == cur && snap.retains(e))
             .min_by_key(|&e| edge_preference(g.edge(e).edge_type));
         seen.insert(r.0);
-        chain.push((r, edge));
+        steps += 1;
+        if continues_a_list(ctx, &chain, r, edge) {
+            // A linked list (EventTarget's `Listener`s, a queue's nodes): the path keeps its
+            // first two links and the newest, so that a list thousands long before the
+            // leaked items neither ends the walk nor fills the path.
+            if let Some(last) = chain.last_mut() {
+                *last = (r, edge);
+            }
+        } else {
+            chain.push((r, edge));
+        }
         cur = r;
     }
     chain.reverse();
     chain
+}
+
+/// Whether stepping up to `r` through `edge` goes on a run of links of one class through
+/// one edge name (`Listener --next--> Listener --next--> Listener`).
+fn continues_a_list(
+    ctx: &Ctx<'_>,
+    chain: &[(NodeIndex, Option<usize>)],
+    r: NodeIndex,
+    edge: Option<usize>,
+) -> bool {
+    let g = &ctx.snap.graph;
+    let [.., (before, Some(e0)), (last, Some(e1))] = chain else {
+        return false;
+    };
+    let Some(e) = edge else { return false };
+    let name = g.node_name(r);
+    g.node_type(r) == NodeType::Object
+        && g.node_name(*last) == name
+        && g.node_name(*before) == name
+        && g.edge(e).name == g.edge(*e1).name
+        && g.edge(*e1).name == g.edge(*e0).name
 }
 
 fn edge_preference(t: EdgeType) -> u8 {
