@@ -177,6 +177,50 @@ pub enum CaptureError {
         /// The signal name.
         signal: String,
     },
+    /// `--pid` without `--signal`: the process cannot be captured safely, and nothing was
+    /// sent to it.
+    #[error("refusing to capture process {pid}: {reason}")]
+    Refused {
+        /// The pid.
+        pid: i32,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The inspector reached after `SIGUSR1` belongs to another process.
+    #[error(
+        "the inspector at {addr} is not process {pid}'s (it reports {reported}): another Node \
+         process holds that port; nothing was captured"
+    )]
+    NotThisProcess {
+        /// The pid asked for.
+        pid: i32,
+        /// Where the inspector answered.
+        addr: String,
+        /// What it said its pid is.
+        reported: String,
+    },
+    /// Taking the snapshot would likely push the process over its memory limit.
+    #[error(
+        "refusing to take snapshot {label} of process {pid}: it would need about {} more \
+         memory ({estimate_basis}), and only {} is left ({budget}). The snapshot could get the \
+         process killed for lack of memory; pass --force to take it anyway",
+        crate::report::human_bytes(*.estimate),
+        crate::report::human_bytes(*.available)
+    )]
+    NoHeadroom {
+        /// The snapshot, `A`, `B`, `C`, `B2`.
+        label: String,
+        /// The pid.
+        pid: i64,
+        /// The estimated extra memory of the snapshot, in bytes.
+        estimate: u64,
+        /// How the estimate was made, with its figures.
+        estimate_basis: String,
+        /// The memory left before the limit, in bytes.
+        available: u64,
+        /// The limit and use it comes from, in words.
+        budget: String,
+    },
     /// The options contradict each other or name something invalid.
     #[error("{0}")]
     Config(String),

@@ -8,8 +8,16 @@
 //! - attach to a running inspector ([`Source::Url`], [`Source::Port`]); only loopback
 //!   addresses unless [`Options::allow_remote`], since the inspector runs any code sent to
 //!   it;
+//! - no restart ([`Source::Pid`]): open the inspector of a running Node process with
+//!   `SIGUSR1`, check that the inspector reached is that process's, capture as when
+//!   attaching, and close the inspector again;
 //! - production mode ([`Source::Signal`]): signal a process started with
 //!   `--heapsnapshot-signal=SIGUSR2` and collect the files it writes.
+//!
+//! Before each snapshot over the inspector of a process whose memory we can read, the
+//! [`headroom`] check compares the snapshot's estimated cost with what its cgroup (or the
+//! machine) has left, and refuses unless [`Options::force`]; the manifest records the estimate
+//! and the peak the process reached ([`SnapshotMemory`]).
 //!
 //! Over the inspector the client speaks the Chrome DevTools Protocol: a few
 //! `HeapProfiler.collectGarbage` rounds, then `HeapProfiler.takeHeapSnapshot` with its
@@ -52,12 +60,14 @@ mod cdp;
 pub mod cgroup;
 mod channel;
 mod error;
+pub mod headroom;
 mod heap;
 mod inspector;
 mod manifest;
 mod options;
 mod output;
 mod parts;
+mod pid;
 mod process;
 mod report;
 mod scripts;
@@ -74,10 +84,12 @@ pub use inspector::{
 pub use manifest::{
     count_workspace_scripts, is_workspace_file, process_name, url_to_path, AllocationTracking,
     Candidate, CandidateRole, Manifest, MemoryLimit, Mode, Part, PartKind, PartOrigin, PhaseRecord,
-    RoundRecord, Script, Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    RoundRecord, Script, Selection, SnapshotFile, SnapshotMemory, TrackingSince, MANIFEST_FILE,
+    MANIFEST_VERSION,
 };
 pub use options::{Options, Output, Pick, Source};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};
+pub use pid::DEFAULT_INSPECTOR_PORT;
 pub use process::shell_quote;
 pub use report::{human_bytes, OutputSource, Phase, Reporter, Silent, SnapshotProgress};
 pub use session::{capture, Capture, INSPECT_BRK_FLAG, INSPECT_FLAG, TRACKING_V8_FLAGS};

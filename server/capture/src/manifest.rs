@@ -27,6 +27,9 @@ pub enum Mode {
     Attach,
     /// The process wrote its own snapshots on a signal (`--heapsnapshot-signal`).
     Signal,
+    /// heapsight opened the inspector of a running process with `SIGUSR1` (`--pid` without
+    /// `--signal`), and closed it at the end.
+    Pid,
 }
 
 /// A capture's record.
@@ -96,6 +99,42 @@ pub struct Manifest {
     /// unit's), when it has one: the default limit of the analysis's projection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<MemoryLimit>,
+    /// The memory headroom check of each snapshot of the main heap: the estimate it was
+    /// checked with and the peak the process then reached (empty where the process's memory
+    /// could not be read: signal mode, an inspector of another PID namespace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_memory: Vec<SnapshotMemory>,
+}
+
+/// One snapshot's memory: what it was estimated to add, what was left, what it added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMemory {
+    /// `A`, `B`, `B1`, `C`.
+    pub label: String,
+    /// V8's used heap after the forced collections (`Runtime.getHeapUsage`).
+    pub heap_used_bytes: u64,
+    /// The process's RSS before the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// What the snapshot was estimated to add (an estimate, see the README).
+    pub estimate_bytes: u64,
+    /// What was left before the limit (cgroup limit less use, or the machine's available
+    /// memory, the lower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_bytes: Option<u64>,
+    /// Where `available_bytes` comes from, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+    /// Taken with `--force` although the estimate exceeded what was left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
+    /// The process's peak RSS during the snapshot (`VmHWM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// Measured: the peak RSS during the snapshot less the RSS before it (only when the peak
+    /// could be reset before the snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_extra_bytes: Option<u64>,
 }
 
 /// A memory limit the captured process runs under.

@@ -28,6 +28,15 @@ pub enum Source {
         /// The inspector port (9229 by default in Node).
         port: u16,
     },
+    /// Open the inspector of the running Node process `pid` with `SIGUSR1`, capture through
+    /// it as when attaching, and close it again at the end (one that was open already stays
+    /// open). Refused, with nothing sent, for a process that is not Node, runs with
+    /// `--disable-sigusr1`, or whose inspector would listen beyond loopback; the inspector
+    /// reached must report `pid` as its `process.pid`.
+    Pid {
+        /// The process id (as this machine's `/proc` numbers it).
+        pid: i32,
+    },
     /// Signal a process started with `--heapsnapshot-signal` and collect the files it
     /// writes into `dir` (its working directory, or its `--diagnostic-dir`).
     Signal {
@@ -108,6 +117,10 @@ pub struct Options {
     /// Capture the heaps of the target's `worker_threads` workers too (through the
     /// inspector's `NodeWorker` domain), each into `threads/<id>/` of the capture folder.
     pub threads: bool,
+    /// Take a snapshot even when it is estimated to need more memory than the target has
+    /// left before its limit (the headroom check, made before every snapshot of a process
+    /// whose memory we can read).
+    pub force: bool,
 }
 
 /// Which of several processes running the user's code is captured (spawn mode).
@@ -148,6 +161,7 @@ impl Options {
             workspace: None,
             pick: Pick::Each,
             threads: true,
+            force: false,
         }
     }
 }

@@ -570,6 +570,7 @@ impl PartHeap {
             iterations: None,
             // The main heap's manifest records the limit; the analysis reads it there.
             memory_limit: None,
+            snapshot_memory: Vec::new(),
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CaptureError::Protocol(format!("cannot encode a part's manifest: {e}")))?;

@@ -19,15 +19,17 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::cdp::Cdp;
 use crate::cgroup;
 use crate::error::{CaptureError, Result};
+use crate::headroom;
 use crate::heap;
 use crate::inspector::{self, WsEndpoint};
 use crate::manifest::{
     self, AllocationTracking, Manifest, MemoryLimit, Mode, PhaseRecord, RoundRecord, Script,
-    Selection, SnapshotFile, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
+    Selection, SnapshotFile, SnapshotMemory, TrackingSince, MANIFEST_FILE, MANIFEST_VERSION,
 };
 use crate::options::{Options, Output, Source};
 use crate::output::{self, OutputDir};
 use crate::parts::{self, Parts};
+use crate::pid;
 use crate::process::{shell_quote, Child, Spec};
 use crate::report::{human_bytes, OutputSource, Phase, Reporter};
 use crate::scripts;
@@ -91,6 +93,9 @@ pub async fn capture(opts: &Options, reporter: Arc<dyn Reporter>) -> Result<Capt
         other_processes: Vec::new(),
         parts: Parts::default(),
         memory_limit: None,
+        local_pid: None,
+        opened_inspector: None,
+        snapshot_memory: Vec::new(),
     };
     match run.go().await {
         Ok(manifest) => {
@@ -176,6 +181,13 @@ fn check(opts: &Options) -> Result<Option<Regex>> {
     let uses_port = [&opts.load, &opts.warmup_command]
         .iter()
         .any(|c| c.as_deref().is_some_and(|c| c.contains("{port}")));
+    if uses_port && matches!(opts.source, Source::Pid { .. }) {
+        return Err(CaptureError::Config(
+            "a command uses {port}, but with --pid heapsight starts nothing and reads no ready \
+             line: write the service's port in the command itself ({pid} is known)"
+                .into(),
+        ));
+    }
     if uses_port && re.as_ref().is_none_or(|r| r.captures_len() < 2) {
         return Err(CaptureError::Config(
             "a command uses {port}, but no port is known: give --ready-line a capture group \
@@ -358,7 +370,7 @@ fn node_options(env: &[(String, String)]) -> String {
 /// that host. Node keeps the last such flag, so a user's flag would override ours; it is
 /// refused before the target starts rather than noticed once it listens everywhere. App
 /// arguments after the script are scanned too: a false alarm there is rare and says why.
-fn remote_inspect_flag(args: &[String], node_options: &str) -> Option<(String, String)> {
+pub(crate) fn remote_inspect_flag(args: &[String], node_options: &str) -> Option<(String, String)> {
     let tokens: Vec<&str> = args
         .iter()
         .map(String::as_str)
@@ -569,6 +581,13 @@ struct Run<'o> {
     /// The target's cgroup memory limit, read once it is attached (it may be stopped
     /// before the manifest is written).
     memory_limit: Option<MemoryLimit>,
+    /// The target's pid in our `/proc`, when its memory can be read there (the headroom
+    /// check).
+    local_pid: Option<i32>,
+    /// The inspector we opened with SIGUSR1, closed at the end (`--pid` mode).
+    opened_inspector: Option<WsEndpoint>,
+    /// The headroom check and measured peak of each main-heap snapshot.
+    snapshot_memory: Vec<SnapshotMemory>,
 }
 
 impl Run<'_> {
@@ -604,6 +623,9 @@ impl Run<'_> {
         self.memory_limit = self
             .pid
             .and_then(|pid| cgroup::recorded_limit(pid, exec_path));
+        if self.cdp.is_some() {
+            self.local_pid = self.pid.and_then(|pid| headroom::local_pid(pid, exec_path));
+        }
         // The other processes chosen under the command are captured beside the main one.
         for (cdp, info) in std::mem::take(&mut self.other_processes) {
             let title = match info.cluster_worker {
@@ -695,6 +717,43 @@ impl Run<'_> {
                 let summary = self.identify().await?;
                 let summary = self.start_tracking(summary).await?;
                 self.end(s, summary);
+            }
+            Source::Pid { pid } => {
+                let s = self.begin(
+                    Phase::Attach,
+                    format!(
+                        "check process {pid}, open its inspector with SIGUSR1 and attach (it is \
+                         closed again at the end)"
+                    ),
+                );
+                let checked = pid::check(*pid)?;
+                self.command = checked.command.clone();
+                let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+                self.workspace = Some(workspace_of(opts, cwd.as_deref()));
+                let opened = pid::open(&checked, opts.connect_timeout).await?;
+                let mut cdp = opened.cdp;
+                cdp.set_timeout(opts.stall_timeout);
+                self.inspector = Some(cdp.url().to_owned());
+                self.cdp = Some(cdp);
+                if opened.opened_by_us {
+                    self.opened_inspector = Some(opened.endpoint.clone());
+                }
+                let summary = self.identify().await?;
+                // `process.pid` may be its own PID namespace's; ours names it here.
+                self.pid = Some(i64::from(*pid));
+                let summary = self.start_tracking(summary).await?;
+                let how = if opened.opened_by_us {
+                    format!(
+                        "inspector opened with SIGUSR1 on port {}, closed at the end",
+                        opened.endpoint.port
+                    )
+                } else {
+                    format!(
+                        "its inspector was already open on port {} and stays open",
+                        opened.endpoint.port
+                    )
+                };
+                self.end(s, format!("{summary}; {how}"));
             }
             Source::Signal {
                 pid,
@@ -1572,11 +1631,24 @@ impl Run<'_> {
             guarded(self.target.as_ref(), phase, parts.start(cdp, &env)).await?;
         }
         let bytes = if let Some(cdp) = self.cdp.as_mut() {
-            guarded(self.target.as_ref(), phase, async {
+            let (local_pid, force) = (self.local_pid, self.opts.force);
+            let first = self.snapshot_memory.first();
+            let (bytes, memory) = guarded(self.target.as_ref(), phase, async {
                 heap::collect_garbage(cdp, rounds).await?;
-                heap::take_snapshot(cdp, &path, label, phase, &*reporter).await
+                let check = match local_pid {
+                    Some(pid) => {
+                        Some(headroom::check(cdp, pid, label, first, force, &*reporter).await?)
+                    }
+                    None => None,
+                };
+                let bytes = heap::take_snapshot(cdp, &path, label, phase, &*reporter).await?;
+                Ok((bytes, check.map(headroom::Check::finish)))
             })
-            .await?
+            .await?;
+            if let Some(memory) = memory {
+                self.snapshot_memory.push(memory);
+            }
+            bytes
         } else if let Some(sig) = &self.signal {
             sig.take(&path, label, phase, &*reporter).await?
         } else {
@@ -1655,6 +1727,8 @@ impl Run<'_> {
     async fn finish(&mut self) -> Result<()> {
         let what = if self.target.is_some() {
             "close the inspector session and stop the target we started"
+        } else if self.opened_inspector.is_some() {
+            "close the inspector session, then the inspector we opened (the target keeps running)"
         } else if self.cdp.is_some() {
             "close the inspector session (the target keeps running)"
         } else {
@@ -1666,6 +1740,7 @@ impl Run<'_> {
         let env = self.part_env();
         let lingering = self.target.is_none();
         self.parts.finish(self.cdp.as_mut(), &env, lingering).await;
+        let mut closed = String::new();
         if let Some(mut cdp) = self.cdp.take() {
             if self.tracking.is_some() {
                 // Ends tracking without the fourth full snapshot that
@@ -1677,7 +1752,15 @@ impl Run<'_> {
                 )
                 .await;
             }
-            cdp.close().await;
+            match self.opened_inspector.take() {
+                Some(ep) => match pid::close(cdp, &ep).await {
+                    Ok(words) => closed = words,
+                    Err(why) => self
+                        .reporter
+                        .note(&format!("process {}: {why}", self.pid.unwrap_or(0))),
+                },
+                None => cdp.close().await,
+            }
         }
         let summary = match self.target.as_ref().map(|t| &t.child) {
             Some(child) => {
@@ -1687,7 +1770,7 @@ impl Run<'_> {
                     None => "target did not stop".to_owned(),
                 }
             }
-            None => String::new(),
+            None => closed,
         };
         self.end(s, summary);
         Ok(())
@@ -1697,6 +1780,7 @@ impl Run<'_> {
         let mode = match self.opts.source {
             Source::Spawn { .. } => Mode::Spawn,
             Source::Url(_) | Source::Port { .. } => Mode::Attach,
+            Source::Pid { .. } => Mode::Pid,
             Source::Signal { .. } => Mode::Signal,
         };
         // Signal mode asks no inspector for scripts: unknown, not zero.
@@ -1740,6 +1824,7 @@ impl Run<'_> {
             rounds: self.rounds.clone(),
             iterations: self.opts.iterations,
             memory_limit: self.memory_limit.clone(),
+            snapshot_memory: std::mem::take(&mut self.snapshot_memory),
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)
@@ -1763,7 +1848,16 @@ impl Run<'_> {
         };
         self.parts.finish(main, &env, lingering).await;
         if let Some(cdp) = self.cdp.take() {
-            cdp.close().await;
+            match self.opened_inspector.take() {
+                // The process keeps running: the inspector we opened is closed even now.
+                Some(ep) => {
+                    if let Err(why) = pid::close(cdp, &ep).await {
+                        self.reporter
+                            .note(&format!("process {}: {why}", self.pid.unwrap_or(0)));
+                    }
+                }
+                None => cdp.close().await,
+            }
         }
         if let Some(Target { child, .. }) = self.target.as_mut() {
             if let CaptureError::TargetExited { status, .. } = &mut e {

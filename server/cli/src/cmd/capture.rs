@@ -24,6 +24,7 @@ use crate::cmd::format::bytes;
     after_help = "Examples:\n  \
       heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n  \
       heapsight capture --port 9229 --warmup 10s --duration 60s\n  \
+      heapsight capture --pid 4242 --load 'node load.js 8080' --idle 30s\n  \
       heapsight capture --pid 4242 --signal SIGUSR2 --duration 5m\n  \
       heapsight capture --track-allocations --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- node server.js\n  \
       heapsight capture --ready-line 'port=(\\d+)' --load 'node load.js {port}' -- npm start\n  \
@@ -53,17 +54,27 @@ pub struct Args {
     /// prefer an SSH tunnel.
     #[arg(long)]
     allow_remote: bool,
-    /// Production mode: signal this process (started with --heapsnapshot-signal) at each
-    /// phase and collect the snapshots it writes.
+    /// A running Node process, without a restart: its inspector is opened with SIGUSR1
+    /// (on 127.0.0.1, port 9229 or its --inspect-port), checked to be this process's, used
+    /// as with --port, and closed again at the end. Refused, with nothing sent, when the
+    /// process is not Node, runs with --disable-sigusr1, or would open its inspector beyond
+    /// loopback. With --signal: signal mode instead.
     #[arg(long, value_name = "PID")]
     pid: Option<i32>,
-    /// The signal of --pid mode.
-    #[arg(long, default_value = "SIGUSR2", requires = "pid")]
-    signal: String,
-    /// Where the --pid process writes snapshots (default: its --diagnostic-dir, else its
+    /// Signal mode of --pid: send this signal (the process was started with
+    /// --heapsnapshot-signal=SIGUSR2) at each phase and collect the snapshots it writes; no
+    /// inspector is opened.
+    #[arg(long, value_name = "SIGNAL", requires = "pid")]
+    signal: Option<String>,
+    /// Where the --signal process writes snapshots (default: its --diagnostic-dir, else its
     /// working directory).
-    #[arg(long, value_name = "DIR", requires = "pid")]
+    #[arg(long, value_name = "DIR", requires = "signal")]
     dir: Option<PathBuf>,
+    /// Take each snapshot even when it is estimated to need more memory than the process
+    /// has left before its cgroup's limit (or the machine's available memory). Without it
+    /// the capture stops before such a snapshot, with the figures.
+    #[arg(long)]
+    force: bool,
 
     /// Warm-up: wait for a line of the target's stdout matching this regex. A capture group
     /// (named `port`, or the first) becomes `{port}` in --load and --warmup-cmd.
@@ -105,7 +116,7 @@ pub struct Args {
     /// --no-turbo-inlining where its V8 has them; when attaching (or through a wrapper),
     /// tracking starts then and earlier objects have no stack. Slows the workload 4-29x
     /// (measured on the fixtures, Node 20 and 24) and grows snapshots 3-8%: keep it short.
-    #[arg(long, conflicts_with = "pid")]
+    #[arg(long, conflicts_with = "signal")]
     track_allocations: bool,
     /// Of a command running several Node processes with your code (a `cluster`): capture
     /// the cluster worker with this id (from 1). Without it or --match, each of them is
@@ -171,7 +182,9 @@ fn options(args: &Args) -> anyhow::Result<Options> {
             host: args.host.clone(),
             port,
         }
-    } else if let Some(pid) = args.pid {
+    } else if let (Some(pid), None) = (args.pid, &args.signal) {
+        Source::Pid { pid }
+    } else if let (Some(pid), Some(signal)) = (args.pid, &args.signal) {
         let dir = match &args.dir {
             Some(d) => d.clone(),
             None => heapsight_capture::snapshot_dir_of(pid).ok_or_else(|| {
@@ -180,7 +193,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         };
         Source::Signal {
             pid,
-            signal: args.signal.clone(),
+            signal: signal.clone(),
             dir,
         }
     } else {
@@ -221,6 +234,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     opts.connect_timeout = args.connect_timeout;
     opts.stall_timeout = args.timeout;
     opts.track_allocations = args.track_allocations;
+    opts.force = args.force;
     Ok(opts)
 }
 
