@@ -23,6 +23,8 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(ROOT, 'fixtures');
+// tests/npm/suites/cases.js (the apps and how to drive them) reads it, here as in the suites.
+process.env.HEAPSIGHT_FIXTURES = FIXTURES;
 
 function parseArgs(argv) {
   const a = {

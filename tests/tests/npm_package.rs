@@ -24,7 +24,6 @@ enum Runner {
     Vitest,
 }
 
-
 /// One test's outcome as its runner reported it.
 #[derive(Debug)]
 struct Outcome {
