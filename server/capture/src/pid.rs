@@ -161,23 +161,7 @@ fn ns_pid(pid: i32) -> Option<i64> {
 /// `--inspect-port P`, `--debug-port`, `--inspect[-brk|-wait]=[host:]P`.
 fn inspector_port(tokens: &[&str]) -> Option<u16> {
     let mut port = None;
-    for (i, token) in tokens.iter().enumerate() {
-        let Some(rest) = token.strip_prefix("--") else {
-            continue;
-        };
-        let (name, inline) = match rest.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (rest, None),
-        };
-        let takes_value = matches!(name, "inspect-port" | "debug-port");
-        if !(takes_value || matches!(name, "inspect" | "inspect-brk" | "inspect-wait")) {
-            continue;
-        }
-        let value = match (inline, takes_value) {
-            (Some(v), _) => v,
-            (None, true) => tokens.get(i + 1).copied().unwrap_or_default(),
-            (None, false) => continue,
-        };
+    for (_, value) in crate::session::inspector_flags(tokens) {
         let digits = value.rsplit(':').next().unwrap_or(value);
         if let Ok(p) = digits.parse::<u16>() {
             port = Some(p);

@@ -365,18 +365,12 @@ fn node_options(env: &[(String, String)]) -> String {
         .unwrap_or_default()
 }
 
-/// The first inspector flag in `args` or `node_options` that would make Node listen on a
-/// host that is not loopback (`--inspect=0.0.0.0:9229`, `--inspect-port [::]:9229`), with
-/// that host. Node keeps the last such flag, so a user's flag would override ours; it is
-/// refused before the target starts rather than noticed once it listens everywhere. App
-/// arguments after the script are scanned too: a false alarm there is rare and says why.
-pub(crate) fn remote_inspect_flag(args: &[String], node_options: &str) -> Option<(String, String)> {
-    let tokens: Vec<&str> = args
-        .iter()
-        .map(String::as_str)
-        .chain(node_options.split_whitespace())
-        .collect();
-    for (i, token) in tokens.iter().enumerate() {
+/// Node's inspector flags among `tokens` (a command line, then NODE_OPTIONS), each with its
+/// value: `--inspect-port=P`, `--inspect-port P`, `--debug-port`, `--inspect[-brk|-wait]=V`.
+/// A bare `--inspect` has no value and is left out.
+pub(crate) fn inspector_flags<'t>(tokens: &[&'t str]) -> Vec<(&'t str, &'t str)> {
+    let mut found = Vec::new();
+    for (i, &token) in tokens.iter().enumerate() {
         let Some(rest) = token.strip_prefix("--") else {
             continue;
         };
@@ -393,6 +387,23 @@ pub(crate) fn remote_inspect_flag(args: &[String], node_options: &str) -> Option
             (None, true) => tokens.get(i + 1).copied().unwrap_or_default(),
             (None, false) => continue,
         };
+        found.push((token, value));
+    }
+    found
+}
+
+/// The first inspector flag in `args` or `node_options` that would make Node listen on a
+/// host that is not loopback (`--inspect=0.0.0.0:9229`, `--inspect-port [::]:9229`), with
+/// that host. Node keeps the last such flag, so a user's flag would override ours; it is
+/// refused before the target starts rather than noticed once it listens everywhere. App
+/// arguments after the script are scanned too: a false alarm there is rare and says why.
+pub(crate) fn remote_inspect_flag(args: &[String], node_options: &str) -> Option<(String, String)> {
+    let tokens: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .chain(node_options.split_whitespace())
+        .collect();
+    for (token, value) in inspector_flags(&tokens) {
         let host = if let Some(v6) = value.strip_prefix('[') {
             v6.split(']').next().unwrap_or_default()
         } else if let Some((host, _port)) = value.rsplit_once(':') {
