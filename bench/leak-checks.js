@@ -197,7 +197,7 @@ function main() {
     console.log(`${runner.padEnd(10)} ${String(mine.length).padStart(7)} ${(median(times) / 1000).toFixed(1).padStart(9)} ${(Math.max(...times) / 1000).toFixed(1).padStart(10)}  ${flaky.length} wrong, ${unstable} apps with differing outcomes`);
     for (const r of flaky.slice(0, 10)) console.log(`    run ${r.run} ${r.app}: ${r.wrong}`);
   }
-  console.log('\ngrowth per iteration (node:test, first run) against the heap used without heapsight');
+  console.log(`\ngrowth per iteration (${a.runners[0]}, first run) against the heap used without heapsight`);
   console.log('app                              heapsight   plain node   ratio');
   for (const c of all.filter((c) => c.leaks.length)) {
     const r = results.find((x) => x.runner === a.runners[0] && x.app === c.name && x.growth != null);

@@ -270,18 +270,20 @@ fn inject_inspector(
     env: &[(String, String)],
     pause: bool,
     node_flags: &[String],
+    port: Option<u16>,
 ) -> Launch {
     let program = command.first().cloned().unwrap_or_default();
     let mut args: Vec<String> = command.iter().skip(1).cloned().collect();
     let mut env = env.to_vec();
     let is_node = is_node_program(&program);
     if is_node {
-        let flag = if pause {
-            INSPECT_BRK_FLAG
-        } else {
-            INSPECT_FLAG
+        let flag = match (pause, port) {
+            (true, Some(port)) => format!("--inspect-brk=127.0.0.1:{port}"),
+            (false, Some(port)) => format!("--inspect=127.0.0.1:{port}"),
+            (true, None) => INSPECT_BRK_FLAG.to_owned(),
+            (false, None) => INSPECT_FLAG.to_owned(),
         };
-        let ours = std::iter::once(flag.to_owned()).chain(node_flags.iter().cloned());
+        let ours = std::iter::once(flag).chain(node_flags.iter().cloned());
         args.splice(0..0, ours);
     }
     // Every Node process under the command opens its own loopback inspector too (a
@@ -301,6 +303,43 @@ fn inject_inspector(
         is_node,
         paused: is_node && pause,
     }
+}
+
+/// Ports a `node` we start may need above its own inspector's: a `cluster` primary's workers
+/// open theirs on its port + 1, + 2, … (Node's default), one per worker.
+const INSPECTOR_PORT_BLOCK: u16 = 64;
+
+/// A loopback port for the inspector of a `node` we start, below the kernel's ephemeral
+/// range, whose next [`INSPECTOR_PORT_BLOCK`] ports are free too. With port 0 the kernel
+/// picks one inside the ephemeral range, whose neighbours any process's outgoing connection
+/// or `bind(0)` may take next, and a cluster worker whose port was taken runs without an
+/// inspector (seen in CI: "Starting inspector on 127.0.0.1:46146 failed: address already in
+/// use"). Outside that range only an explicit bind takes a port. `None`: let the kernel pick.
+fn quiet_inspector_port() -> Option<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (
+        10_000u16,
+        ephemeral_low.saturating_sub(INSPECTOR_PORT_BLOCK + 1),
+    );
+    if high <= low {
+        return None;
+    }
+    let span = high - low;
+    // Spread concurrent captures apart: start where this process and time point.
+    let seed = std::process::id()
+        ^ SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let start = (seed % u32::from(span)) as u16;
+    let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+    (0..span)
+        .step_by(usize::from(INSPECTOR_PORT_BLOCK) + 1)
+        .map(|k| low + (start + k) % span)
+        .take(200)
+        .find(|&port| (port..=port + INSPECTOR_PORT_BLOCK).all(free))
 }
 
 /// The flags of `wanted` (`--no-x` or `--x`) that `node --v8-options` lists, run as the
@@ -852,7 +891,7 @@ impl Run<'_> {
             env,
             is_node,
             paused,
-        } = inject_inspector(command, env, track, &flags);
+        } = inject_inspector(command, env, track, &flags, quiet_inspector_port());
         if track {
             self.paused = paused;
             self.tracking = Some(AllocationTracking {
@@ -1930,8 +1969,24 @@ mod tests {
     }
 
     #[test]
+    fn a_node_we_start_gets_a_quiet_port_with_room_above() {
+        let port = quiet_inspector_port().expect("a free block below the ephemeral range");
+        assert!(port >= 10_000, "{port}");
+        let l = inject_inspector(&strings(&["node", "app.js"]), &[], false, &[], Some(port));
+        assert_eq!(l.args[0], format!("--inspect=127.0.0.1:{port}"));
+        // Its children (cluster workers) keep port 0 through NODE_OPTIONS, and the node
+        // itself gets the port on its command line, which wins.
+        assert_eq!(
+            l.env,
+            vec![("NODE_OPTIONS".to_owned(), INSPECT_FLAG.to_owned())]
+        );
+        let l = inject_inspector(&strings(&["node", "app.js"]), &[], true, &[], Some(port));
+        assert_eq!(l.args[0], format!("--inspect-brk=127.0.0.1:{port}"));
+    }
+
+    #[test]
     fn inspector_flag_placement() {
-        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], false, &[]);
+        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], false, &[], None);
         assert_eq!(l.program, "node");
         assert_eq!(l.args, strings(&[INSPECT_FLAG, "app.js", "-x"]));
         assert!(l.is_node && !l.paused);
@@ -1945,6 +2000,7 @@ mod tests {
             &[],
             false,
             &[],
+            None,
         );
         assert!(l.is_node);
         assert_eq!(l.args[0], INSPECT_FLAG);
@@ -1953,6 +2009,7 @@ mod tests {
             &[("NODE_OPTIONS".into(), "--max-old-space-size=100".into())],
             false,
             &[],
+            None,
         );
         assert!(!l.is_node);
         assert_eq!(l.args, strings(&["start"]));
@@ -1960,13 +2017,13 @@ mod tests {
             l.env.last().map(|(_, v)| v.as_str()),
             Some("--max-old-space-size=100 --inspect=127.0.0.1:0")
         );
-        assert!(!inject_inspector(&strings(&["nodemon", "a.js"]), &[], false, &[]).is_node);
+        assert!(!inject_inspector(&strings(&["nodemon", "a.js"]), &[], false, &[], None).is_node);
     }
 
     #[test]
     fn a_tracked_start_is_paused_with_v8_flags_only_for_node_itself() {
         let flags = strings(&["--no-compact", "--no-turbo-inlining"]);
-        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], true, &flags);
+        let l = inject_inspector(&strings(&["node", "app.js", "-x"]), &[], true, &flags, None);
         assert!(l.paused);
         assert_eq!(
             l.args,
@@ -1979,7 +2036,7 @@ mod tests {
             ])
         );
         // Through a wrapper: NODE_OPTIONS, not paused, no V8 flags (Node refuses them there).
-        let l = inject_inspector(&strings(&["sh", "run.sh"]), &[], true, &flags);
+        let l = inject_inspector(&strings(&["sh", "run.sh"]), &[], true, &flags, None);
         assert!(!l.paused && !l.is_node);
         assert_eq!(l.args, strings(&["run.sh"]));
         let options = l.env.last().map(|(_, v)| v.clone()).unwrap_or_default();
