@@ -7,6 +7,12 @@ cd "$ROOT"
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+# The tests build some 45 test binaries in the release profile: with its thin LTO each one
+# takes 15-20 s to link here (`cargo test --release -p heapsight-leaks --test stacks --no-run`
+# after touching the test: 16.7 s on 2 cores). Tests measure no speed (benchmarks do, with the
+# real release profile), so they build without LTO.
+export CARGO_PROFILE_RELEASE_LTO=false
+
 step "set-up (node versions, peer tools)"
 bash tests/setup.sh
 
