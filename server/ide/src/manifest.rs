@@ -227,6 +227,16 @@ impl CaptureManifest {
     /// The warning for a capture of a process that ran none of the workspace's code (a
     /// wrapper such as npm, not the service); `None` when it ran some, or when unknown.
     pub fn not_the_service(&self) -> Option<String> {
+        // A worker thread running none of the workspace's files (the thread of a loader's
+        // hooks, as tsx starts; a library's pool) says nothing of which process was taken:
+        // the process's main heap does.
+        if self
+            .part_of
+            .as_ref()
+            .is_some_and(|p| p.kind == PartKind::Thread)
+        {
+            return None;
+        }
         self.process().not_the_service()
     }
 }
@@ -277,4 +287,35 @@ impl CapturedScript {
 pub fn sha256_hex(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(part_of: &str) -> CaptureManifest {
+        let text = format!(
+            r#"{{"command": ["npx", "tsx", "main.ts"], "pid": 42, "workspace": "/srv/app",
+                "workspace_scripts": 0, "scripts": [{{"url": "file:///srv/app/node_modules/esbuild/lib/main.js", "sha256": "00"}}]
+                {part_of}}}"#
+        );
+        CaptureManifest::from_json(text.as_bytes(), Path::new("manifest.json")).expect("a manifest")
+    }
+
+    #[test]
+    fn only_a_process_is_called_the_wrong_one() {
+        // The process's main heap, running none of the workspace's files: the wrong process.
+        let main = manifest("");
+        assert!(main
+            .not_the_service()
+            .is_some_and(|w| w.contains("not your service")));
+        // A worker thread of the right process running a loader's code only: no warning.
+        let thread = manifest(
+            r#", "part_of": {"kind": "thread", "title": "worker 2 (main.js)", "thread_id": 2}"#,
+        );
+        assert_eq!(thread.not_the_service(), None);
+        // Another process under the command is judged like the main one.
+        let process = manifest(r#", "part_of": {"kind": "process", "title": "main.js (pid 42)"}"#);
+        assert!(process.not_the_service().is_some());
+    }
 }
