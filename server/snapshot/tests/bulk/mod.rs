@@ -4,7 +4,7 @@
 //! kept as JSON literals, so a test can write escapes (lone surrogates) a Rust string cannot
 //! hold, and the header's counts can be made to lie.
 //!
-//! Shared with `server/leaks/tests` through `#[path]`.
+//! Shared with `server/leaks` (its tests and `paths.rs`'s) through `#[path]`.
 
 #![allow(dead_code, missing_docs)]
 
