@@ -127,6 +127,15 @@ pub enum CaptureError {
         /// Its last lines of output.
         output: Vec<String>,
     },
+    /// Snapshot `label` could not be redacted (`--redact`): nothing of it is kept.
+    #[error("cannot redact snapshot {label}: {source}")]
+    Redact {
+        /// `A`, `B`, `C`, …
+        label: String,
+        /// What the redactor found.
+        #[source]
+        source: heapsight_redact::RedactError,
+    },
     /// Writing or moving an output file failed.
     #[error("cannot write {}{}", .path.display(), crate::error::io_hint(.source))]
     Write {

@@ -1,7 +1,8 @@
 //! Taking one heap snapshot over the inspector: forced garbage collection, then
 //! `HeapProfiler.takeHeapSnapshot` with its chunks written to `<name>.partial` as they
-//! arrive (a snapshot is never held whole in memory), checked for a complete JSON ending,
-//! and renamed into place. Any [`Channel`] will do: the main thread, a worker thread through
+//! arrive (a snapshot is never held whole in memory; with `redact`, each chunk passes
+//! through `heapsight-redact` first, so no string's text reaches the disk), checked for a
+//! complete JSON ending, and renamed into place. Any [`Channel`] will do: the main thread, a worker thread through
 //! its parent, another process.
 //!
 //! A worker thread held before its first line (`waitingForDebugger`) is a special case. Since
@@ -35,15 +36,17 @@ pub(crate) async fn collect_garbage(ch: &mut impl Channel, rounds: u32) -> Resul
     Ok(())
 }
 
-/// Takes a snapshot into `path` (through `path.partial`) and returns its size in bytes.
+/// Takes a snapshot into `path` (through `path.partial`), redacted when `redact`, and
+/// returns the file's size in bytes.
 pub(crate) async fn take_snapshot(
     ch: &mut impl Channel,
     path: &Path,
     label: &str,
     phase: Phase,
     reporter: &dyn Reporter,
+    redact: bool,
 ) -> Result<u64> {
-    snapshot_into(ch, path, label, phase, reporter, None).await
+    snapshot_into(ch, path, label, phase, reporter, None, redact).await
 }
 
 /// For a worker thread held before its first line: queues `gc_rounds` collections and the
@@ -58,8 +61,9 @@ pub(crate) async fn take_snapshot_and_release(
     label: &str,
     phase: Phase,
     reporter: &dyn Reporter,
+    redact: bool,
 ) -> Result<u64> {
-    snapshot_into(ch, path, label, phase, reporter, Some(gc_rounds)).await
+    snapshot_into(ch, path, label, phase, reporter, Some(gc_rounds), redact).await
 }
 
 /// `held`: the heap waits for the debugger; queue this many collections before the snapshot
@@ -71,9 +75,10 @@ async fn snapshot_into(
     phase: Phase,
     reporter: &dyn Reporter,
     held: Option<u32>,
+    redact: bool,
 ) -> Result<u64> {
     let partial = partial_of(path);
-    let result = stream_to(ch, &partial, label, phase, reporter, held).await;
+    let result = stream_to(ch, &partial, label, phase, reporter, held, redact).await;
     match result {
         Ok(bytes) => {
             tokio::fs::rename(&partial, path)
@@ -98,6 +103,7 @@ async fn stream_to(
     phase: Phase,
     reporter: &dyn Reporter,
     held: Option<u32>,
+    redact: bool,
 ) -> Result<u64> {
     let write_err = |source| CaptureError::Write {
         path: partial.to_owned(),
@@ -108,6 +114,12 @@ async fn stream_to(
     let mut end = JsonEnd::default();
     let mut bytes = 0u64;
     let mut reported = 0u64;
+    let mut redactor = redact.then(heapsight_redact::Redactor::new);
+    let mut redacted = Vec::new();
+    let redact_err = |source| CaptureError::Redact {
+        label: label.to_owned(),
+        source,
+    };
     let method = "HeapProfiler.takeHeapSnapshot";
     for _ in 0..held.unwrap_or(0) {
         // Answered once the heap runs; the answers are skipped as late ones.
@@ -138,7 +150,15 @@ async fn stream_to(
                         "addHeapSnapshotChunk without a chunk".into(),
                     ));
                 };
-                out.write_all(chunk.as_bytes()).await.map_err(write_err)?;
+                match &mut redactor {
+                    Some(r) => {
+                        redacted.clear();
+                        r.feed(chunk.as_bytes(), &mut redacted)
+                            .map_err(redact_err)?;
+                        out.write_all(&redacted).await.map_err(write_err)?;
+                    }
+                    None => out.write_all(chunk.as_bytes()).await.map_err(write_err)?,
+                }
                 end.feed(chunk.as_bytes());
                 bytes += chunk.len() as u64;
                 if bytes - reported >= REPORT_EVERY {
@@ -167,7 +187,11 @@ async fn stream_to(
                 .into(),
         });
     }
-    Ok(bytes)
+    match redactor {
+        // Redacted text can be shorter (an escape becomes one character): the file's size.
+        Some(r) => Ok(r.finish().map_err(redact_err)?.bytes_out),
+        None => Ok(bytes),
+    }
 }
 
 /// The last two non-whitespace bytes seen: a complete snapshot ends with `]}` (the

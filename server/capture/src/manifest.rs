@@ -104,6 +104,10 @@ pub struct Manifest {
     /// could not be read: signal mode, an inspector of another PID namespace).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub snapshot_memory: Vec<SnapshotMemory>,
+    /// The snapshots' string contents were replaced (`--redact`, or `heapsight redact` of a
+    /// capture folder): they hold no text of the target's strings, only names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 /// One snapshot's memory: what it was estimated to add, what was left, what it added.

@@ -121,6 +121,11 @@ pub struct Options {
     /// left before its limit (the headroom check, made before every snapshot of a process
     /// whose memory we can read).
     pub force: bool,
+    /// Write redacted snapshots: every chunk passes through `heapsight-redact` before it is
+    /// written (a signal-mode file is redacted as it is moved in), so the contents of the
+    /// target's JavaScript strings never reach the disk; names the analysis reads (classes,
+    /// properties, variables, script URLs) are kept. The manifest records `redacted: true`.
+    pub redact: bool,
 }
 
 /// Which of several processes running the user's code is captured (spawn mode).
@@ -162,6 +167,7 @@ impl Options {
             pick: Pick::Each,
             threads: true,
             force: false,
+            redact: false,
         }
     }
 }

@@ -415,21 +415,22 @@ impl PartHeap {
         env.files.dir(&self.folder)?;
         let name = format!("{label}.heapsnapshot");
         let path = env.files.file(&format!("{}/{name}", self.folder));
-        let rounds = env.opts.gc_rounds;
+        let (rounds, redact) = (env.opts.gc_rounds, env.opts.redact);
         let (wall, at) = (SystemTime::now(), Instant::now());
         let reporter = &*env.reporter;
         let (detail, bytes) = match ask {
             Ask::Collected => {
                 heap::collect_garbage(ch, rounds).await?;
-                let bytes = heap::take_snapshot(ch, &path, label, phase, reporter).await?;
+                let bytes = heap::take_snapshot(ch, &path, label, phase, reporter, redact).await?;
                 let detail =
                     format!("{rounds} forced GC rounds, then HeapProfiler.takeHeapSnapshot");
                 (detail, bytes)
             }
             Ask::Held => {
-                let bytes =
-                    heap::take_snapshot_and_release(ch, rounds, &path, label, phase, reporter)
-                        .await?;
+                let bytes = heap::take_snapshot_and_release(
+                    ch, rounds, &path, label, phase, reporter, redact,
+                )
+                .await?;
                 let detail = format!(
                     "as the worker started, before its first line: {rounds} GC rounds and \
                      HeapProfiler.takeHeapSnapshot queued, then Runtime.runIfWaitingForDebugger"
@@ -571,6 +572,7 @@ impl PartHeap {
             // The main heap's manifest records the limit; the analysis reads it there.
             memory_limit: None,
             snapshot_memory: Vec::new(),
+            redacted: env.opts.redact,
         };
         let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| CaptureError::Protocol(format!("cannot encode a part's manifest: {e}")))?;

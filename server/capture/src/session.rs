@@ -836,6 +836,7 @@ impl Run<'_> {
                     signal: sig,
                     dir: dir.clone(),
                     stall: opts.stall_timeout,
+                    redact: opts.redact,
                 });
                 let version = self
                     .node_version
@@ -1681,7 +1682,7 @@ impl Run<'_> {
             guarded(self.target.as_ref(), phase, parts.start(cdp, &env)).await?;
         }
         let bytes = if let Some(cdp) = self.cdp.as_mut() {
-            let (local_pid, force) = (self.local_pid, self.opts.force);
+            let (local_pid, force, redact) = (self.local_pid, self.opts.force, self.opts.redact);
             let first = self.snapshot_memory.first();
             let (bytes, memory) = guarded(self.target.as_ref(), phase, async {
                 heap::collect_garbage(cdp, rounds).await?;
@@ -1691,7 +1692,8 @@ impl Run<'_> {
                     }
                     None => None,
                 };
-                let bytes = heap::take_snapshot(cdp, &path, label, phase, &*reporter).await?;
+                let bytes =
+                    heap::take_snapshot(cdp, &path, label, phase, &*reporter, redact).await?;
                 Ok((bytes, check.map(headroom::Check::finish)))
             })
             .await?;
@@ -1875,6 +1877,7 @@ impl Run<'_> {
             iterations: self.opts.iterations,
             memory_limit: self.memory_limit.clone(),
             snapshot_memory: std::mem::take(&mut self.snapshot_memory),
+            redacted: self.opts.redact,
         };
         let path = self.out.file(MANIFEST_FILE);
         let json = serde_json::to_vec_pretty(&manifest)

@@ -1,7 +1,8 @@
 //! Production mode: the process writes its own snapshots when sent a signal (node started
 //! with `--heapsnapshot-signal=SIGUSR2`); we send it, wait until the new `.heapsnapshot`
-//! file in its folder is complete, and move it into the capture folder. No inspector is
-//! opened, so nothing but the snapshot itself touches the process.
+//! file in its folder is complete, and move it into the capture folder (with `redact`,
+//! streamed through `heapsight-redact` into place and the process's own file removed). No
+//! inspector is opened, so nothing but the snapshot itself touches the process.
 
 use std::collections::HashSet;
 use std::io::{Read, Seek, SeekFrom};
@@ -172,6 +173,8 @@ pub(crate) struct SignalSource {
     pub dir: PathBuf,
     /// Longest wait for the file to appear or grow.
     pub stall: Duration,
+    /// Redact the file as it is moved in.
+    pub redact: bool,
 }
 
 impl SignalSource {
@@ -214,6 +217,9 @@ impl SignalSource {
                     same += 1;
                     if same >= STABLE_POLLS && size > 0 && ends_complete(file, size) {
                         let file = file.clone();
+                        if self.redact {
+                            return redact_into_place(file, path.to_owned(), label).await;
+                        }
                         move_into_place(&file, path)?;
                         return Ok(size);
                     }
@@ -255,6 +261,45 @@ impl SignalSource {
             }
         }
     }
+}
+
+/// Streams the process's snapshot `from` through the redactor into `to.partial`, renames
+/// that to `to` and removes `from` (whose strings must not stay behind on disk); returns the
+/// redacted file's size. On a thread of its own: a large file takes seconds.
+async fn redact_into_place(from: PathBuf, to: PathBuf, label: &str) -> Result<u64> {
+    let label = label.to_owned();
+    let work = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let partial = partial_of(&to);
+        let write_err = |source| CaptureError::Write {
+            path: partial.clone(),
+            source,
+        };
+        let input = std::fs::File::open(&from).map_err(|source| CaptureError::Read {
+            path: from.clone(),
+            source,
+        })?;
+        let output = std::fs::File::create(&partial).map_err(write_err)?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, output);
+        let redacted = heapsight_redact::redact(std::io::BufReader::new(input), &mut writer)
+            .map_err(|source| CaptureError::Redact {
+                label: label.clone(),
+                source,
+            })
+            .and_then(|stats| {
+                let file = writer.into_inner().map_err(|e| write_err(e.into_error()))?;
+                file.sync_all().map_err(write_err)?;
+                std::fs::rename(&partial, &to).map_err(write_err)?;
+                Ok(stats.bytes_out)
+            });
+        if redacted.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        // The unredacted file goes either way: it is what `--redact` keeps off the disk.
+        let _ = std::fs::remove_file(&from);
+        redacted
+    });
+    work.await
+        .map_err(|e| CaptureError::Protocol(format!("the redaction stopped: {e}")))?
 }
 
 /// Renames `from` to `to`, or copies through `to.partial` when they are on different

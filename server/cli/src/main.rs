@@ -34,6 +34,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run the language server on stdin/stdout (leak diagnostics in the editor).
     Lsp(cmd::lsp::Args),
+    /// Copy a snapshot or a capture folder with the text of every string replaced (names,
+    /// sizes and structure kept: the analysis finds the same leaks).
+    Redact(cmd::redact::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Analyze(args) => cmd::analyze::run(args),
         Command::Lsp(args) => cmd::lsp::run(args),
+        Command::Redact(args) => cmd::redact::run(args),
     };
     match result {
         Ok(code) => code,

@@ -75,6 +75,11 @@ pub struct Args {
     /// the capture stops before such a snapshot, with the figures.
     #[arg(long)]
     force: bool,
+    /// Write redacted snapshots: the text of the process's strings is replaced by `x`s of
+    /// the same length before it reaches the disk; class, property and variable names and
+    /// script URLs are kept, so the analysis finds the same leaks (see `heapsight redact`).
+    #[arg(long)]
+    redact: bool,
 
     /// Warm-up: wait for a line of the target's stdout matching this regex. A capture group
     /// (named `port`, or the first) becomes `{port}` in --load and --warmup-cmd.
@@ -235,6 +240,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     opts.stall_timeout = args.timeout;
     opts.track_allocations = args.track_allocations;
     opts.force = args.force;
+    opts.redact = args.redact;
     Ok(opts)
 }
 

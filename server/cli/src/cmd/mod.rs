@@ -6,4 +6,5 @@ pub mod demo;
 pub mod format;
 pub mod lsp;
 pub mod placement;
+pub mod redact;
 pub mod stats;
