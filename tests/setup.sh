@@ -15,10 +15,12 @@
 #      fixtures/node_modules/.bin, never from the network.
 #   4. The test runners heapsight/test is checked under (Jest, Vitest), into
 #      tests/npm/node_modules, from the committed tests/npm/package.json and package-lock.json.
+#   5. An S3-compatible server (moto, from PyPI) for the object storage tests, into
+#      target/s3-server, from the pinned tests/s3/requirements.txt.
 #
 # Needs: node + npm on PATH (any Node >= 18); when missing and run as root on Debian, installs
 # Debian's `nodejs` and `npm` packages first.
-# Network: the npm registry (and Debian's archive in that case) only.
+# Network: the npm registry and PyPI (and Debian's archive in that case) only.
 #
 # Environment:
 #   HEAPSIGHT_NODE_VERSIONS  space-separated exact versions to install (default below: the
@@ -136,6 +138,26 @@ install_locked "$ROOT/fixtures" "the fixture apps' packages"
 # node:test is Node's own; Jest and Vitest come from here (tests/tests/npm_package.rs installs
 # the packed heapsight tarballs beside them in a copy, from npm's cache, as a user would).
 install_locked "$ROOT/tests/npm" "the test runners (jest, vitest)"
+
+# The S3-compatible server of the object storage tests (moto's server mode) and boto3, into a
+# virtual environment at target/s3-server, from the pinned tests/s3/requirements.txt (PyPI).
+install_s3_server() {
+  local venv="$ROOT/target/s3-server"
+  local stamp="$venv/.heapsight-requirements.sha256"
+  local want
+  want="$(sha256sum "$ROOT/tests/s3/requirements.txt" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/moto_server" ]; then
+    log "S3 server (moto) already installed in target/s3-server"
+    return
+  fi
+  command -v python3 >/dev/null || die "python3 is not on PATH (the S3 server of the tests needs it)"
+  log "installing the S3 server (moto) into target/s3-server (pip)"
+  rm -rf "$venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tests/s3/requirements.txt" >&2
+  printf '%s\n' "$want" >"$stamp"
+}
+install_s3_server
 
 # Verify: every node we will run, and that the peers load.
 log "machine node: $(command -v node) $(node --version)"

@@ -66,9 +66,17 @@ impl Folder {
         }
     }
 
-    /// Its snapshot folder, absolute.
+    /// Its snapshot folder, absolute. For a bucket's URL, the local folder means nothing.
     pub fn snapshot_dir(&self) -> PathBuf {
         self.root.join(self.config().snapshot_dir)
+    }
+
+    /// The snapshot folder setting when it is a bucket's URL (`s3://bucket/prefix`): the
+    /// capture there is downloaded into the cache and analyzed, and nothing is watched.
+    pub fn remote_snapshots(&self) -> Option<String> {
+        let config = self.config();
+        let text = config.snapshot_dir.to_str()?;
+        heapsight_store::is_remote(text).then(|| text.to_owned())
     }
 
     /// Its last completed analysis.

@@ -4,6 +4,7 @@
 //! affected file, the capture's warnings as `window/showMessage` and a `heapsight/status`.
 //! Requests keep answering from the previous analysis until the new one is complete.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,16 @@ pub fn spawn_load(state: &Arc<State>, folder: &Arc<Folder>, what: What, reason: 
     tokio::spawn(load(state.clone(), folder.clone(), what, reason));
 }
 
+/// The local copy of the capture at `url` (downloaded into the cache unless it is there).
+async fn fetch_remote(url: &str) -> Result<PathBuf, String> {
+    let location = heapsight_store::Location::parse(url).map_err(|e| e.to_string())?;
+    let store = heapsight_store::open(&location).map_err(|e| e.to_string())?;
+    let fetched = heapsight_store::fetch(store, &location, &heapsight_store::cache_root())
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {e}"))?;
+    Ok(fetched.dir)
+}
+
 /// [`load`] with the caller's progress, which the caller may cancel at any point.
 pub async fn load_with(
     state: Arc<State>,
@@ -71,7 +82,17 @@ pub async fn load_with(
     reason: Reason,
     progress: Arc<Progress>,
 ) -> Result<Status, String> {
-    let snapshot_dir = folder.snapshot_dir();
+    let snapshot_dir = match folder.remote_snapshots() {
+        None => folder.snapshot_dir(),
+        Some(url) => match fetch_remote(&url).await {
+            Ok(dir) => dir,
+            Err(e) => {
+                let status = idle_status(&folder, &e);
+                send_status(&state, &folder, status.clone()).await;
+                return Ok(status);
+            }
+        },
+    };
     let input = match what {
         What::Input(input) => input,
         What::Newest => match tokio::task::spawn_blocking({

@@ -29,6 +29,9 @@ fn registration_id(folder: &Folder) -> String {
 
 /// Starts watching `folder`'s snapshot folder.
 pub async fn start(state: &Arc<State>, folder: &Arc<Folder>) {
+    if folder.remote_snapshots().is_some() {
+        return;
+    }
     let dir = folder.snapshot_dir();
     if state.support().watched_files {
         let pattern = format!("{}/**/*", dir.display());

@@ -43,8 +43,10 @@ pub struct Args {
     /// threads and other processes when it has them) or three snapshots (by name, or by
     /// time when names do not follow it); or the snapshot folder (`.heapsight`: the capture
     /// its `latest` names); or a report written by `--format json`, printed again in the
-    /// chosen format without the snapshots. None: the latest capture under
-    /// `<root>/.heapsight`.
+    /// chosen format without the snapshots; or a capture in a bucket (s3://bucket/prefix,
+    /// gs://…, az://…; the newest capture when the prefix holds several), downloaded once into
+    /// the cache (~/.cache/heapsight/objects, or $HEAPSIGHT_CACHE_DIR). None: the latest
+    /// capture under `<root>/.heapsight`.
     #[arg(num_args = 0..=3)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -155,7 +157,18 @@ pub fn input_of(paths: &[PathBuf], root: &Path) -> anyhow::Result<Input> {
 /// Runs the command.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let root = std::fs::canonicalize(&args.root).unwrap_or(args.root.clone());
-    let mut report = match input_of(&args.paths, &root)? {
+    // A capture in a bucket is analyzed from its local copy.
+    let paths = args
+        .paths
+        .iter()
+        .map(
+            |p| match p.to_str().filter(|p| heapsight_store::is_remote(p)) {
+                Some(url) => crate::cmd::bucket::fetch(url),
+                None => Ok(p.clone()),
+            },
+        )
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut report = match input_of(&paths, &root)? {
         Input::Report(path) => read_report(&path)?,
         input => analyze(&args, input, &root)?,
     };

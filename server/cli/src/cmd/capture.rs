@@ -146,9 +146,17 @@ pub struct Args {
     no_threads: bool,
 
     /// The capture folder (default: .heapsight/captures/<UTC time>/ under the current
-    /// directory, and .heapsight/latest updated).
-    #[arg(long, value_name = "DIR")]
+    /// directory, and .heapsight/latest updated); or a bucket's prefix (s3://bucket/prefix,
+    /// gs://…, az://…): each snapshot is uploaded while it is taken, the manifest last, and
+    /// nothing is left in the bucket when the capture fails. S3 reads the standard AWS
+    /// configuration (AWS_ENDPOINT_URL for an S3-compatible server, AWS_PROFILE, pod and
+    /// instance credentials).
+    #[arg(long, value_name = "DIR|URL")]
     out: Option<PathBuf>,
+    /// With --out URL: the most bytes of a snapshot kept on local disk (under $TMPDIR) while
+    /// they wait to be uploaded; past it the capture stops and its uploads are aborted.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = heapsight_ide::parse_size)]
+    spill_max: u64,
     /// Record script hashes but not their sources in the manifest.
     #[arg(long)]
     no_sources: bool,
@@ -167,8 +175,23 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = options(&args)?;
     let reporter = Arc::new(CliReporter::new(!args.quiet));
-    let done = run_capture(&opts, reporter)?;
-    println!("{}", done.dir.display());
+    let bucket = args
+        .out
+        .as_deref()
+        .and_then(Path::to_str)
+        .filter(|out| heapsight_store::is_remote(out))
+        .map(heapsight_store::Location::parse)
+        .transpose()?;
+    match bucket {
+        Some(location) => {
+            let url = crate::cmd::bucket::capture_into(opts, reporter, &location, args.spill_max)?;
+            println!("{url}");
+        }
+        None => {
+            let done = run_capture(&opts, reporter)?;
+            println!("{}", done.dir.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -262,6 +285,12 @@ pub fn run_capture(opts: &Options, reporter: Arc<CliReporter>) -> anyhow::Result
     });
     reporter.clear_bar();
     let done = result.context("capture failed")?;
+    print_complete(&done, &shown(&done.dir), started);
+    Ok(done)
+}
+
+/// The line that says a capture is complete: where (`place`), its snapshots' sizes, its scripts.
+pub fn print_complete(done: &Capture, place: &str, started: Instant) {
     // With rounds, each round's snapshot is listed; B is the last round's.
     let sizes: Vec<String> = done
         .manifest
@@ -281,11 +310,10 @@ pub fn run_capture(opts: &Options, reporter: Arc<CliReporter>) -> anyhow::Result
     eprintln!(
         "capture complete in {}: {} ({}; manifest with {scripts} script{})",
         human_duration(started.elapsed()),
-        shown(&done.dir),
+        place,
         sizes.join(", "),
         if scripts == 1 { "" } else { "s" }
     );
-    Ok(done)
 }
 
 /// A path relative to the current directory when it is below it.
@@ -313,7 +341,7 @@ impl CliReporter {
         }
     }
 
-    fn clear_bar(&self) {
+    pub(crate) fn clear_bar(&self) {
         if let Some((bar, _)) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();
         }

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the shared text formatting.
 
 pub mod analyze;
+pub mod bucket;
 pub mod capture;
 pub mod demo;
 pub mod format;

@@ -1,0 +1,358 @@
+//! Captures in object storage, against a real S3-compatible server: moto's server mode,
+//! installed from PyPI into `target/s3-server` by `tests/setup.sh` and started here, with
+//! boto3 (from the same place) as an independent client to see what reached the bucket.
+//! - `capture --out s3://…` of a fixture app: the snapshots, then the manifest, and no
+//!   multipart upload left open; `analyze s3://…` finds the leak from a download, then from
+//!   the cache; a prefix holding captures gives its newest; the language server with
+//!   `snapshotDir` set to the URL publishes the diagnostic.
+//! - all or nothing: a capture killed mid-way (SIGKILL) leaves no object; a capture that fails
+//!   (the target dies) or whose spill limit is crossed leaves no object and no open upload.
+
+#![allow(clippy::unwrap_used)]
+
+mod lsp_client;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use heapsight_tests::support::repo_root;
+use lsp_client::{uri, Client};
+use serde_json::{json, Value};
+use tower_lsp_server::ls_types::notification::PublishDiagnostics;
+
+/// The S3 server, one for the test binary; every test has its own bucket.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn venv() -> PathBuf {
+    repo_root().join("target/s3-server/bin")
+}
+
+/// Starts moto once; its address goes to the environment every heapsight started here reads.
+fn server() -> &'static str {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    let server = SERVER.get_or_init(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let moto = venv().join("moto_server");
+        assert!(
+            moto.exists(),
+            "{} is missing: run tests/setup.sh",
+            moto.display()
+        );
+        let child = Command::new(moto)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start listening");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    });
+    &server.endpoint
+}
+
+/// A heapsight command configured for the test server, its cache in `cache`.
+fn heapsight(cache: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heapsight"));
+    command
+        .env("AWS_ENDPOINT_URL", server())
+        .env("AWS_ACCESS_KEY_ID", "heapsight-test")
+        .env("AWS_SECRET_ACCESS_KEY", "heapsight-test")
+        .env("AWS_REGION", "us-east-1")
+        .env("HEAPSIGHT_CACHE_DIR", cache);
+    command
+}
+
+/// Runs `code` under boto3 with `s3`, a client of the test server, and `bucket`; returns
+/// what it prints as JSON.
+fn boto3(bucket: &str, code: &str) -> Value {
+    let program = format!(
+        "import boto3, json\n\
+         s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='x', aws_secret_access_key='y', region_name='us-east-1')\n\
+         bucket = '{bucket}'\n{code}",
+        server()
+    );
+    let out = Command::new(venv().join("python"))
+        .args(["-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn create_bucket(bucket: &str) {
+    boto3(bucket, "s3.create_bucket(Bucket=bucket)\nprint('null')");
+}
+
+/// The bucket's objects, `key size` each, sorted.
+fn objects(bucket: &str) -> Vec<String> {
+    let listed = boto3(
+        bucket,
+        "print(json.dumps(sorted(f\"{o['Key']} {o['Size']}\" for o in s3.list_objects_v2(Bucket=bucket).get('Contents', []))))",
+    );
+    serde_json::from_value(listed).unwrap()
+}
+
+/// The keys of the bucket's multipart uploads still open.
+fn open_uploads(bucket: &str) -> Vec<String> {
+    let listed = boto3(
+        bucket,
+        "print(json.dumps(sorted(u['Key'] for u in s3.list_multipart_uploads(Bucket=bucket).get('Uploads', []))))",
+    );
+    serde_json::from_value(listed).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("heapsight-s3-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fixture() -> PathBuf {
+    repo_root().join("fixtures/listener-leak")
+}
+
+/// `heapsight capture` of the listener fixture into `out`, with `load` as the workload.
+fn capture(cache: &Path, out: &str, load: &str, extra: &[&str]) -> Command {
+    let mut command = heapsight(cache);
+    command
+        .current_dir(fixture())
+        .args([
+            "capture",
+            "-q",
+            "--ready-line",
+            r"port=(\d+)",
+            "--idle",
+            "500ms",
+        ])
+        .args(["--load", load, "--out", out])
+        .args(extra)
+        .args(["--", "node", "main.js"]);
+    command
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn a_capture_goes_to_the_bucket_as_it_is_taken_and_is_analyzed_from_it() {
+    let bucket = "captures";
+    create_bucket(bucket);
+    let cache = scratch("cache");
+    let run = capture(
+        &cache,
+        "s3://captures/checkout/run-1",
+        "node load.js {port} 2000",
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(run.status.success(), "{}", text(&run));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout).trim(),
+        "s3://captures/checkout/run-1"
+    );
+    let keys: Vec<String> = objects(bucket)
+        .iter()
+        .map(|o| o.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "checkout/run-1/A.heapsnapshot",
+            "checkout/run-1/B.heapsnapshot",
+            "checkout/run-1/C.heapsnapshot",
+            "checkout/run-1/manifest.json"
+        ]
+    );
+    assert_eq!(open_uploads(bucket), Vec::<String>::new());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("uploaded 4 objects"), "{stderr}");
+
+    // The analysis downloads it once, then reads the cache.
+    let analyze = |url: &str| {
+        let out = heapsight(&cache)
+            .current_dir(fixture())
+            .args(["analyze", url, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let first = &report["findings"][0];
+        (
+            format!(
+                "{}:{}",
+                first["file"].as_str().unwrap_or("?"),
+                first["line"]
+            ),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (place, said) = analyze("s3://captures/checkout/run-1");
+    assert_eq!(place, "main.js:40", "{said}");
+    assert!(said.contains("downloaded"), "{said}");
+    let (place, said) = analyze("s3://captures/checkout/run-1/");
+    assert_eq!(place, "main.js:40");
+    assert!(said.contains("the cached copy"), "{said}");
+    // A prefix holding captures: the newest.
+    let (place, said) = analyze("s3://captures/checkout");
+    assert_eq!(place, "main.js:40");
+    assert!(said.contains("s3://captures/checkout/run-1"), "{said}");
+
+    // The language server, its snapshot folder a URL.
+    let workspace = scratch("workspace");
+    for file in ["main.js", "load.js"] {
+        std::fs::copy(fixture().join(file), workspace.join(file)).unwrap();
+    }
+    let workspace = std::fs::canonicalize(&workspace).unwrap();
+    // The server inherits the environment: its client needs the same settings.
+    let mut client = {
+        let _env = EnvForServer::set(&cache);
+        Client::start(
+            &workspace,
+            json!({}),
+            json!({"snapshotDir": "s3://captures/checkout/run-1"}),
+        )
+    };
+    let wanted = uri(&workspace.join("main.js"));
+    let published = client.await_notification::<PublishDiagnostics>(|p| {
+        p.uri.as_str() == wanted && !p.diagnostics.is_empty()
+    });
+    assert_eq!(published.diagnostics[0].range.start.line + 1, 40);
+    client.shutdown();
+}
+
+/// The test server's settings in this process's environment while a server is started (the
+/// language server test's client starts it with the inherited environment).
+struct EnvForServer;
+
+impl EnvForServer {
+    fn set(cache: &Path) -> EnvForServer {
+        // Every test of this binary sets the same values; the language server test is the
+        // only one that starts a process without setting them itself.
+        let vars = [
+            ("AWS_ENDPOINT_URL", server().to_owned()),
+            ("AWS_ACCESS_KEY_ID", "heapsight-test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "heapsight-test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("HEAPSIGHT_CACHE_DIR", cache.display().to_string()),
+        ];
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+        EnvForServer
+    }
+}
+
+#[test]
+fn a_capture_killed_mid_way_leaves_no_object() {
+    let bucket = "killed";
+    create_bucket(bucket);
+    let cache = scratch("killed");
+    // A long workload: heapsight is killed while it runs, after A is taken.
+    let mut child = capture(
+        &cache,
+        "s3://killed/run",
+        "node load.js {port} 100000000",
+        &["--duration", "120s"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut target_pid = None;
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        if let Some(pid) = line
+            .split("pid ")
+            .nth(1)
+            .and_then(|r| r.split([',', ' ']).next())
+        {
+            target_pid = target_pid.or_else(|| pid.parse::<i32>().ok());
+        }
+        let working = line.starts_with("> workload");
+        seen.push(line);
+        if working {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(pid) = target_pid {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(target_pid.is_some(), "{seen:#?}");
+    assert_eq!(objects(bucket), Vec::<String>::new(), "{seen:#?}");
+    // A's upload was under way, never completed: invisible, and left to the bucket's
+    // lifecycle rule.
+    assert_eq!(open_uploads(bucket), ["run/A.heapsnapshot"]);
+}
+
+#[test]
+fn a_failed_capture_aborts_its_uploads() {
+    let bucket = "failed";
+    create_bucket(bucket);
+    let cache = scratch("failed");
+    // The workload kills the target: B cannot be taken.
+    let run = capture(&cache, "s3://failed/run", "kill -9 {pid}", &[])
+        .output()
+        .unwrap();
+    assert!(!run.status.success(), "{}", text(&run));
+    assert_eq!(objects(bucket), Vec::<String>::new(), "{}", text(&run));
+    assert_eq!(open_uploads(bucket), Vec::<String>::new(), "{}", text(&run));
+
+    // A spill limit below a snapshot's first part: the upload cannot keep up by definition.
+    let run = capture(
+        &cache,
+        "s3://failed/spill",
+        "node load.js {port} 2000",
+        &["--spill-max", "1MiB"],
+    )
+    .output()
+    .unwrap();
+    let said = text(&run);
+    assert!(!run.status.success(), "{said}");
+    assert!(
+        said.contains("the upload is slower than the snapshot"),
+        "{said}"
+    );
+    assert_eq!(objects(bucket), Vec::<String>::new(), "{said}");
+    assert_eq!(open_uploads(bucket), Vec::<String>::new(), "{said}");
+}
