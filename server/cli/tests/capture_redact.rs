@@ -32,8 +32,27 @@ fn holds(file: &Path, needle: &[u8]) -> bool {
     bytes.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The capture folder holds a redacted triple in which the planted leak is found.
+/// The capture folder holds a redacted triple in which the planted leak is found, and
+/// `heapsight analyze` reads the folder (its manifest with `redacted`) as any other.
 fn check_capture(out: &Path) {
+    let analyze = Command::new(env!("CARGO_BIN_EXE_heapsight"))
+        .args(["analyze", "--format", "json"])
+        .arg(out)
+        .current_dir(repo_root())
+        .output()
+        .expect("runs heapsight analyze");
+    assert!(
+        analyze.status.success(),
+        "analyze failed: {}",
+        String::from_utf8_lossy(&analyze.stderr)
+    );
+    let report: Value = serde_json::from_slice(&analyze.stdout).expect("a JSON report");
+    assert!(
+        report["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["kind"] == "listener")),
+        "{report}"
+    );
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
             .expect("manifest JSON");
