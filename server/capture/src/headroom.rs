@@ -24,6 +24,7 @@ use crate::cgroup;
 use crate::channel::Channel;
 use crate::error::{CaptureError, Result};
 use crate::manifest::SnapshotMemory;
+use crate::options::Spill;
 use crate::report::{human_bytes, Reporter};
 
 /// The estimated extra memory per byte of used heap.
@@ -61,6 +62,17 @@ pub struct Budget {
     pub available: u64,
     /// In words: `cgroup v1 /x: limit 256 MB, 200 MB in use; the machine has 20 GB available`.
     pub words: String,
+}
+
+/// Whether `spill` takes memory from `pid`'s budget: its folder is on tmpfs (its pages are
+/// memory, charged to heapsight's cgroup, which writes them) and heapsight's memory cgroup
+/// has the same limiting cgroup as the target's.
+fn spill_counts_against(pid: i32, spill: &Spill) -> bool {
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
+    let on_tmpfs = statfs(&spill.dir).is_ok_and(|s| s.filesystem_type() == TMPFS_MAGIC);
+    let limit_of = |pid: i32| cgroup::memory_of(pid).ok().and_then(|m| m.limit_path);
+    let own = i32::try_from(std::process::id()).ok().and_then(limit_of);
+    on_tmpfs && own.is_some() && own == limit_of(pid)
 }
 
 /// The memory left to process `pid`: its cgroup's limit less its use, and the machine's
@@ -154,13 +166,16 @@ pub(crate) async fn check(
     label: &str,
     first: Option<&SnapshotMemory>,
     force: bool,
+    spill: Option<&Spill>,
     reporter: &dyn Reporter,
 ) -> Result<Check> {
     let usage = ch.call("Runtime.getHeapUsage", json!({})).await?;
     let heap_used = usage.get("usedSize").and_then(Value::as_f64).unwrap_or(0.0) as u64;
     let (rss, _) = rss_and_peak(pid);
     let retained = first.and_then(|f| retained(f, heap_used, rss));
-    let estimate = estimate_after(heap_used, retained);
+    let spilled = spill.filter(|s| spill_counts_against(pid, s));
+    let estimate =
+        estimate_after(heap_used, retained).saturating_add(spilled.map_or(0, |s| s.max_bytes));
     let budget = budget(pid);
     let mut basis = format!(
         "{EXTRA_PER_HEAP_BYTE} × the {} of heap in use + {}",
@@ -171,6 +186,14 @@ pub(crate) async fn check(
         basis = format!(
             "{basis}, less the {} an earlier snapshot left allocated",
             human_bytes(r)
+        );
+    }
+    if let Some(s) = spilled {
+        basis = format!(
+            "{basis}, + the upload's spill of up to {} on a memory-backed {} under the same \
+             memory limit",
+            human_bytes(s.max_bytes),
+            s.dir.display()
         );
     }
     let short = budget.as_ref().filter(|b| estimate > b.available);

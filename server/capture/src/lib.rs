@@ -87,7 +87,7 @@ pub use manifest::{
     RoundRecord, Script, Selection, SnapshotFile, SnapshotMemory, TrackingSince, MANIFEST_FILE,
     MANIFEST_VERSION,
 };
-pub use options::{Options, Output, Pick, Source};
+pub use options::{Options, Output, Pick, Source, Spill};
 pub use output::{default_capture_dir, read_latest, HEAPSIGHT_DIR, LATEST_FILE, PARTIAL_SUFFIX};
 pub use pid::DEFAULT_INSPECTOR_PORT;
 pub use process::shell_quote;

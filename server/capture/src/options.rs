@@ -121,11 +121,24 @@ pub struct Options {
     /// left before its limit (the headroom check, made before every snapshot of a process
     /// whose memory we can read).
     pub force: bool,
+    /// The local buffer of an upload that follows the capture (`--out s3://…`): when its
+    /// folder is memory-backed (tmpfs) and heapsight shares the target's memory limit, its
+    /// largest size counts against the target's headroom too.
+    pub spill: Option<Spill>,
     /// Write redacted snapshots: every chunk passes through `heapsight-redact` before it is
     /// written (a signal-mode file is redacted as it is moved in), so the contents of the
     /// target's JavaScript strings never reach the disk; names the analysis reads (classes,
     /// properties, variables, script URLs) are kept. The manifest records `redacted: true`.
     pub redact: bool,
+}
+
+/// A local buffer the capture's own side keeps while it runs, for the headroom check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spill {
+    /// Where it is kept.
+    pub dir: PathBuf,
+    /// The most it may hold.
+    pub max_bytes: u64,
 }
 
 /// Which of several processes running the user's code is captured (spawn mode).
@@ -167,6 +180,7 @@ impl Options {
             pick: Pick::Each,
             threads: true,
             force: false,
+            spill: None,
             redact: false,
         }
     }

@@ -1683,12 +1683,15 @@ impl Run<'_> {
         }
         let bytes = if let Some(cdp) = self.cdp.as_mut() {
             let (local_pid, force, redact) = (self.local_pid, self.opts.force, self.opts.redact);
+            let spill = self.opts.spill.as_ref();
             let first = self.snapshot_memory.first();
             let (bytes, memory) = guarded(self.target.as_ref(), phase, async {
                 heap::collect_garbage(cdp, rounds).await?;
                 let check = match local_pid {
                     Some(pid) => {
-                        Some(headroom::check(cdp, pid, label, first, force, &*reporter).await?)
+                        let check =
+                            headroom::check(cdp, pid, label, first, force, spill, &*reporter);
+                        Some(check.await?)
                     }
                     None => None,
                 };

@@ -19,6 +19,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use heapsight_tests::cgroup::{TempCgroup, Version};
 use heapsight_tests::support::repo_root;
 use lsp_client::{uri, Client};
 use serde_json::{json, Value};
@@ -355,4 +356,51 @@ fn a_failed_capture_aborts_its_uploads() {
     );
     assert_eq!(objects(bucket), Vec::<String>::new(), "{said}");
     assert_eq!(open_uploads(bucket), Vec::<String>::new(), "{said}");
+}
+
+#[test]
+fn a_spill_in_memory_under_the_targets_limit_counts_in_its_headroom() {
+    let cgroup = match TempCgroup::create(Version::V1, 768 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("no v1 memory cgroup on this machine ({why}): the spill's headroom is not tested here");
+            return;
+        }
+    };
+    let bucket = "headroom";
+    create_bucket(bucket);
+    let cache = scratch("headroom");
+    // heapsight enters the cgroup, then starts the app: both under its 768 MiB, in which a
+    // snapshot of the app (some 80 MB estimated) fits, and a 1 GiB spill does not.
+    let run = |tmpdir: &str, prefix: &str| {
+        let load = "node load.js {port} 200";
+        let url = format!("s3://headroom/{prefix}");
+        let inner = capture(&cache, &url, load, &[]);
+        let mut command = Command::new("sh");
+        command
+            .current_dir(fixture())
+            .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("TMPDIR", tmpdir)
+            .arg("-c")
+            .arg(r#"echo $$ > "$1" && shift && exec "$@""#)
+            .arg("sh")
+            .arg(cgroup.procs_file())
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        command.output().unwrap()
+    };
+    let shm = run("/dev/shm", "in-memory");
+    let said = text(&shm);
+    assert_eq!(shm.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("refusing to take snapshot A")
+            && said.contains("the upload's spill of up to 1.1 GB on a memory-backed /dev/shm"),
+        "{said}"
+    );
+    assert_eq!(objects(bucket), Vec::<String>::new(), "{said}");
+    // On a disk the spill is no memory: the same capture goes.
+    let disk_tmp = scratch("headroom-tmp");
+    let disk = run(disk_tmp.to_str().unwrap(), "on-disk");
+    assert!(disk.status.success(), "{}", text(&disk));
+    assert_eq!(objects(bucket).len(), 4, "{}", text(&disk));
 }

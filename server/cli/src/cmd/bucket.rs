@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use heapsight_capture::{human_duration, Capture, Options, Output};
+use heapsight_capture::{human_duration, Capture, Options, Output, Spill};
 use heapsight_store::{CaptureUpload, Location, UploadOptions};
 
 use crate::cmd::capture::{print_complete, shown, CliReporter};
@@ -41,6 +41,10 @@ pub fn capture_into(
 ) -> anyhow::Result<String> {
     let staging = staging_dir();
     opts.output = Output::Dir(staging.clone());
+    opts.spill = Some(Spill {
+        dir: std::env::temp_dir(),
+        max_bytes: spill_max,
+    });
     let store = heapsight_store::open(location)?;
     let runtime = runtime()?;
     let started = Instant::now();
