@@ -153,6 +153,9 @@ struct StringScan {
     inside: bool,
     redacting: bool,
     escape: Escape,
+    /// After the lead byte of a four-byte UTF-8 character: its first continuation byte is
+    /// the second UTF-16 unit (counted there, so that damaged UTF-8 never grows).
+    wide: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +376,7 @@ impl Redactor {
                 inside: false,
                 redacting: false,
                 escape: Escape::None,
+                wide: false,
             }),
             Section::Snapshot | Section::Other => State::Skip(self.skip_from(input, i)?),
         };
@@ -633,6 +637,7 @@ impl Redactor {
                         self.stats.strings += 1;
                         s.inside = true;
                         s.escape = Escape::None;
+                        s.wide = false;
                         s.redacting = self.contents.get(index) && !self.names.get(index);
                         if s.redacting {
                             self.stats.redacted += 1;
@@ -684,13 +689,20 @@ impl Redactor {
                     }
                     b'\\' => {
                         s.escape = Escape::Backslash;
+                        s.wide = false;
                         0
                     }
                     // UTF-8: a continuation byte adds nothing, a four-byte character is two
                     // UTF-16 units.
-                    0x80..=0xbf => 0,
-                    0xf0..=0xff => 2,
-                    _ => 1,
+                    0x80..=0xbf => u8::from(std::mem::take(&mut s.wide)),
+                    0xf0..=0xff => {
+                        s.wide = true;
+                        1
+                    }
+                    _ => {
+                        s.wide = false;
+                        1
+                    }
                 },
             };
             if s.redacting {
