@@ -88,6 +88,11 @@ pub(crate) fn command_line(pid: i32) -> Vec<String> {
 
 /// Where process `pid` writes its heap snapshots: its `--diagnostic-dir` (from its command
 /// line or `NODE_OPTIONS`), else its working directory. `None` where `/proc` cannot tell.
+///
+/// The folder as this process reaches it: where the target has another root (heapsight in a
+/// debug container, another mount namespace, or a chroot), its working directory is
+/// `/proc/PID/cwd` and an absolute `--diagnostic-dir` is under `/proc/PID/root`; the path
+/// `/proc/PID/cwd` reads as is the target's, not ours.
 pub fn snapshot_dir_of(pid: i32) -> Option<PathBuf> {
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
     let mut args = command_line(pid);
@@ -111,10 +116,57 @@ pub fn snapshot_dir_of(pid: i32) -> Option<PathBuf> {
             dir = it.next().cloned();
         }
     }
-    Some(match dir {
-        Some(d) => cwd.join(d),
-        None => cwd,
-    })
+    let view = if same_root(pid) {
+        RootView::Same { cwd }
+    } else {
+        RootView::Other { pid }
+    };
+    Some(view.resolve(dir.as_deref().map(Path::new)))
+}
+
+/// Whether `pid` has our root directory (same device and inode); `true` where that cannot
+/// be read, as before namespaces (its cwd could not be read either then).
+fn same_root(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: String| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    match (
+        id("/proc/self/root".to_owned()),
+        id(format!("/proc/{pid}/root")),
+    ) {
+        (Some(ours), Some(theirs)) => ours == theirs,
+        _ => true,
+    }
+}
+
+/// How the target's paths are reached from here.
+#[derive(Debug)]
+enum RootView {
+    /// Its root is ours: its working directory as `/proc/PID/cwd` reads.
+    Same { cwd: PathBuf },
+    /// Another root: through `/proc/PID/cwd` and `/proc/PID/root`.
+    Other { pid: i32 },
+}
+
+impl RootView {
+    /// The snapshot folder: `dir` (absolute, or relative to the working directory), else the
+    /// working directory.
+    fn resolve(&self, dir: Option<&Path>) -> PathBuf {
+        match self {
+            RootView::Same { cwd } => dir.map_or_else(|| cwd.clone(), |d| cwd.join(d)),
+            RootView::Other { pid } => {
+                let cwd = PathBuf::from(format!("/proc/{pid}/cwd"));
+                match dir {
+                    None => cwd,
+                    Some(d) => match d.strip_prefix("/") {
+                        Ok(below_root) => {
+                            PathBuf::from(format!("/proc/{pid}/root")).join(below_root)
+                        }
+                        Err(_) => cwd.join(d),
+                    },
+                }
+            }
+        }
+    }
 }
 
 /// The Node version of `pid`, by asking its own executable.
@@ -334,6 +386,43 @@ fn move_into_place(from: &Path, to: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_snapshot_folder_of_a_process_with_our_root_is_its_own_path() {
+        let view = RootView::Same {
+            cwd: PathBuf::from("/srv/app"),
+        };
+        assert_eq!(view.resolve(None), Path::new("/srv/app"));
+        assert_eq!(
+            view.resolve(Some(Path::new("diag"))),
+            Path::new("/srv/app/diag")
+        );
+        assert_eq!(
+            view.resolve(Some(Path::new("/var/diag"))),
+            Path::new("/var/diag")
+        );
+    }
+
+    #[test]
+    fn the_snapshot_folder_of_a_process_with_another_root_is_reached_through_proc() {
+        let view = RootView::Other { pid: 7 };
+        assert_eq!(view.resolve(None), Path::new("/proc/7/cwd"));
+        assert_eq!(
+            view.resolve(Some(Path::new("diag"))),
+            Path::new("/proc/7/cwd/diag")
+        );
+        assert_eq!(
+            view.resolve(Some(Path::new("/var/diag"))),
+            Path::new("/proc/7/root/var/diag")
+        );
+    }
+
+    #[test]
+    fn our_own_process_has_our_root() {
+        assert!(same_root(std::process::id() as i32));
+        let dir = snapshot_dir_of(std::process::id() as i32).expect("our own /proc");
+        assert_eq!(dir, std::env::current_dir().expect("cwd"));
+    }
 
     #[test]
     fn signal_names() {
