@@ -316,12 +316,18 @@ pub fn print_complete(done: &Capture, place: &str, started: Instant) {
     );
 }
 
-/// A path relative to the current directory when it is below it.
+/// A path relative to the current directory when it is strictly below it, and not from `/`:
+/// there every absolute path is "below", and `proc/9331/root/…` would read as a relative
+/// path (a debug container's working folder is often `/`).
 pub fn shown(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
+    shown_from(path, std::env::current_dir().ok().as_deref())
+}
+
+fn shown_from(path: &Path, cwd: Option<&Path>) -> String {
+    cwd.filter(|cwd| cwd.parent().is_some())
+        .and_then(|cwd| path.strip_prefix(cwd).ok())
+        .filter(|relative| !relative.as_os_str().is_empty())
+        .unwrap_or(path)
         .display()
         .to_string()
 }
@@ -427,5 +433,37 @@ impl Reporter for CliReporter {
 
     fn note(&self, message: &str) {
         self.line(&format!("  note: {message}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_is_shown_relative_only_below_a_working_folder_other_than_the_root() {
+        let capture = Path::new("/proc/9331/root/tmp/heapsight-1");
+        assert_eq!(
+            shown_from(capture, Some(Path::new("/"))),
+            "/proc/9331/root/tmp/heapsight-1"
+        );
+        assert_eq!(
+            shown_from(capture, Some(Path::new("/proc/9331"))),
+            "root/tmp/heapsight-1"
+        );
+        assert_eq!(
+            shown_from(capture, Some(Path::new("/srv"))),
+            "/proc/9331/root/tmp/heapsight-1"
+        );
+        assert_eq!(shown_from(capture, None), "/proc/9331/root/tmp/heapsight-1");
+        // The working folder itself: its full path, not an empty string.
+        assert_eq!(
+            shown_from(capture, Some(capture)),
+            "/proc/9331/root/tmp/heapsight-1"
+        );
+        assert_eq!(
+            shown_from(Path::new("caps/run"), Some(Path::new("/"))),
+            "caps/run"
+        );
     }
 }
