@@ -1,6 +1,7 @@
 //! Captures in object storage, against a real S3-compatible server: moto's server mode,
-//! installed from PyPI into `target/s3-server` by `tests/setup.sh` and started here, with
-//! boto3 (from the same place) as an independent client to see what reached the bucket.
+//! installed from PyPI into `target/s3-server` by `tests/setup.sh` and started by
+//! `heapsight_tests::s3`, with boto3 (from the same place) as an independent client to see
+//! what reached the bucket.
 //! - `capture --out s3://…` of a fixture app: the snapshots, then the manifest, and no
 //!   multipart upload left open; `analyze s3://…` finds the leak from a download, then from
 //!   the cache; a prefix holding captures gives its newest; the language server with
@@ -13,121 +14,22 @@
 mod lsp_client;
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use heapsight_tests::cgroup::{TempCgroup, Version};
+use heapsight_tests::s3::{self, create_bucket, keys, objects, open_uploads};
 use heapsight_tests::support::repo_root;
 use lsp_client::{uri, Client};
 use serde_json::{json, Value};
 use tower_lsp_server::ls_types::notification::PublishDiagnostics;
 
-/// The S3 server, one for the test binary; every test has its own bucket.
-struct S3Server {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn venv() -> PathBuf {
-    repo_root().join("target/s3-server/bin")
-}
-
-/// Starts moto once; its address goes to the environment every heapsight started here reads.
-fn server() -> &'static str {
-    static SERVER: OnceLock<S3Server> = OnceLock::new();
-    let server = SERVER.get_or_init(|| {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let moto = venv().join("moto_server");
-        assert!(
-            moto.exists(),
-            "{} is missing: run tests/setup.sh",
-            moto.display()
-        );
-        let child = Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start listening");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        S3Server {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    });
-    &server.endpoint
-}
-
 /// A heapsight command configured for the test server, its cache in `cache`.
 fn heapsight(cache: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_heapsight"));
+    s3::configure(&mut command).env("HEAPSIGHT_CACHE_DIR", cache);
     command
-        .env("AWS_ENDPOINT_URL", server())
-        .env("AWS_ACCESS_KEY_ID", "heapsight-test")
-        .env("AWS_SECRET_ACCESS_KEY", "heapsight-test")
-        .env("AWS_REGION", "us-east-1")
-        .env("HEAPSIGHT_CACHE_DIR", cache);
-    command
-}
-
-/// Runs `code` under boto3 with `s3`, a client of the test server, and `bucket`; returns
-/// what it prints as JSON.
-fn boto3(bucket: &str, code: &str) -> Value {
-    let program = format!(
-        "import boto3, json\n\
-         s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='x', aws_secret_access_key='y', region_name='us-east-1')\n\
-         bucket = '{bucket}'\n{code}",
-        server()
-    );
-    let out = Command::new(venv().join("python"))
-        .args(["-c", &program])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn create_bucket(bucket: &str) {
-    boto3(bucket, "s3.create_bucket(Bucket=bucket)\nprint('null')");
-}
-
-/// The bucket's objects, `key size` each, sorted.
-fn objects(bucket: &str) -> Vec<String> {
-    let listed = boto3(
-        bucket,
-        "print(json.dumps(sorted(f\"{o['Key']} {o['Size']}\" for o in s3.list_objects_v2(Bucket=bucket).get('Contents', []))))",
-    );
-    serde_json::from_value(listed).unwrap()
-}
-
-/// The keys of the bucket's multipart uploads still open.
-fn open_uploads(bucket: &str) -> Vec<String> {
-    let listed = boto3(
-        bucket,
-        "print(json.dumps(sorted(u['Key'] for u in s3.list_multipart_uploads(Bucket=bucket).get('Uploads', []))))",
-    );
-    serde_json::from_value(listed).unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -187,12 +89,8 @@ fn a_capture_goes_to_the_bucket_as_it_is_taken_and_is_analyzed_from_it() {
         String::from_utf8_lossy(&run.stdout).trim(),
         "s3://captures/checkout/run-1"
     );
-    let keys: Vec<String> = objects(bucket)
-        .iter()
-        .map(|o| o.split(' ').next().unwrap().to_owned())
-        .collect();
     assert_eq!(
-        keys,
+        keys(bucket),
         [
             "checkout/run-1/A.heapsnapshot",
             "checkout/run-1/B.heapsnapshot",
@@ -265,16 +163,10 @@ impl EnvForServer {
     fn set(cache: &Path) -> EnvForServer {
         // Every test of this binary sets the same values; the language server test is the
         // only one that starts a process without setting them itself.
-        let vars = [
-            ("AWS_ENDPOINT_URL", server().to_owned()),
-            ("AWS_ACCESS_KEY_ID", "heapsight-test".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "heapsight-test".to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("HEAPSIGHT_CACHE_DIR", cache.display().to_string()),
-        ];
-        for (k, v) in vars {
+        for (k, v) in s3::env() {
             std::env::set_var(k, v);
         }
+        std::env::set_var("HEAPSIGHT_CACHE_DIR", cache);
         EnvForServer
     }
 }
