@@ -7,20 +7,26 @@
 //! run with that folder as its root (`unshare --mount --root`, with a `/proc` mounted inside,
 //! as a debug container sharing the pod's process namespace sees it), captures the same
 //! process by pid through `/proc/<pid>/root`. The mounts live in the command's own mount
-//! namespace, so they end with it whatever happens to the test.
+//! namespace, so they end with it whatever happens to the test. From there too: the capture
+//! sent to a bucket (`--out s3://…`, moto on loopback through `heapsight_tests::s3`, plain
+//! HTTP: HTTPS with the image's CA bundle is not tested, for want of a TLS server) with
+//! `TMPDIR` reached through `/proc/<pid>/root`, checked with boto3; and signal mode, whose
+//! snapshot folder (the process's working folder) exists only in the process's filesystem.
 //!
-//! Needs `node`, glibc's static libraries (libc6-dev) and, for the empty-root part, root and
-//! util-linux's `unshare` (the test says so where it cannot). The ELF headers are read here.
+//! Needs `node`, glibc's static libraries (libc6-dev) and, for the empty-root part, root,
+//! util-linux's `unshare` (the test says so where it cannot) and moto in `target/s3-server`
+//! (`tests/setup.sh`). The ELF headers are read here.
 //! The build is a second full release compile of the CLI's dependencies (its own target
 //! folder): several minutes on 2 cores the first time, seconds after.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use heapsight_tests::s3;
 use heapsight_tests::support::repo_root;
 use serde_json::Value;
 
@@ -115,9 +121,15 @@ impl Drop for Started {
 
 /// `node fixtures/listener-leak/main.js`, plainly, once it says `ready port=N`.
 fn start_app() -> Started {
+    start_node(&[], &repo_root())
+}
+
+/// `node NODE_ARGS fixtures/listener-leak/main.js` in `cwd`, once it says `ready port=N`.
+fn start_node(node_args: &[&str], cwd: &Path) -> Started {
     let mut child = Command::new("node")
+        .args(node_args)
         .arg(repo_root().join("fixtures/listener-leak/main.js"))
-        .current_dir(repo_root())
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -255,32 +267,54 @@ fn the_static_binary_captures_by_pid_also_from_an_empty_root() {
     assert!(answers_http(app.port), "the app still answers HTTP");
 }
 
-/// The `FROM scratch` debug container, simulated: the binary alone, `/proc` mounted in
-/// a mount namespace of its own, the process captured by pid from there. Without `--load`
-/// (an empty root has no shell to run it): the capture, the headroom check through
-/// `/proc/<pid>/root` and the inspector's closing are what is checked; the leak was found
-/// above.
-fn empty_root(bin: &Path, app: &Started, pid: &str) {
-    let root = scratch("root");
-    let _remove_root = RemoveOnDrop(root.clone());
-    // As the image has it: the binary, on PATH; nothing else (not even /dev or /tmp).
-    std::fs::create_dir_all(root.join("proc")).expect("root/proc");
-    std::fs::create_dir_all(root.join("usr/local/bin")).expect("root/usr/local/bin");
-    std::fs::copy(bin, root.join("usr/local/bin/heapsight")).expect("copy the binary");
-    let in_root = |args: &[&str]| {
+/// The binary alone in an empty folder, run with that folder as its root.
+struct EmptyRoot {
+    root: PathBuf,
+}
+
+impl EmptyRoot {
+    /// As the image has it: the binary, on PATH; nothing else (not even /dev, /etc or /tmp).
+    fn new(bin: &Path) -> EmptyRoot {
+        let root = scratch("root");
+        std::fs::create_dir_all(root.join("proc")).expect("root/proc");
+        std::fs::create_dir_all(root.join("usr/local/bin")).expect("root/usr/local/bin");
+        std::fs::copy(bin, root.join("usr/local/bin/heapsight")).expect("copy the binary");
+        EmptyRoot { root }
+    }
+
+    /// `heapsight ARGS` in the empty root, `/proc` mounted in a mount namespace of its own,
+    /// with only PATH and `env` in its environment.
+    fn run(&self, args: &[&str], env: &[(&str, String)]) -> Output {
         Command::new("unshare")
             .arg("--mount")
             .arg("--propagation=private")
-            .arg(format!("--root={}", root.display()))
+            .arg(format!("--root={}", self.root.display()))
             .arg("--mount-proc=/proc")
             .arg("heapsight")
             .args(args)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("runs unshare")
-    };
-    let version = in_root(&["--version"]);
+    }
+}
+
+impl Drop for EmptyRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The `FROM scratch` debug container, simulated: the binary alone, `/proc` mounted in
+/// a mount namespace of its own, the process captured by pid from there. Without `--load`
+/// (an empty root has no shell to run it): the capture, the headroom check through
+/// `/proc/<pid>/root` and the inspector's closing are what is checked; the leak was found
+/// above. Then the same capture sent to a bucket (moto on loopback), and signal mode
+/// finding the snapshots' folder of a process whose root is not its own.
+fn empty_root(bin: &Path, app: &Started, pid: &str) {
+    let jail = EmptyRoot::new(bin);
+    let version = jail.run(&["--version"], &[]);
     if !version.status.success() {
         let why = String::from_utf8_lossy(&version.stderr);
         assert!(
@@ -300,20 +334,23 @@ fn empty_root(bin: &Path, app: &Started, pid: &str) {
     let out = scratch("through-proc");
     let _remove_out = RemoveOnDrop(out.clone());
     let through_proc = format!("/proc/{pid}/root{}", out.display());
-    let run = in_root(&[
-        "capture",
-        "-q",
-        "--pid",
-        pid,
-        "--warmup",
-        "500ms",
-        "--duration",
-        "1s",
-        "--idle",
-        "500ms",
-        "--out",
-        &through_proc,
-    ]);
+    let run = jail.run(
+        &[
+            "capture",
+            "-q",
+            "--pid",
+            pid,
+            "--warmup",
+            "500ms",
+            "--duration",
+            "1s",
+            "--idle",
+            "500ms",
+            "--out",
+            &through_proc,
+        ],
+        &[],
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         run.status.success(),
@@ -321,6 +358,12 @@ fn empty_root(bin: &Path, app: &Started, pid: &str) {
     );
     assert!(stderr.contains("inspector opened with SIGUSR1"), "{stderr}");
     assert!(stderr.contains("inspector closed"), "{stderr}");
+    // Its working folder is `/`: the place is said in full, not as `proc/…/root/…`.
+    assert!(
+        stderr.contains(&format!(": {through_proc} (")),
+        "the capture's place, absolute: {stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), through_proc);
     let m = manifest(&out);
     assert_eq!(m["mode"], "pid");
     assert_eq!(m["pid"].to_string(), pid);
@@ -351,6 +394,172 @@ fn empty_root(bin: &Path, app: &Started, pid: &str) {
     );
     assert!(answers_http(app.port), "the app still answers HTTP");
     assert!(no_inspector_on_9229(), "no inspector left listening");
+
+    to_a_bucket(&jail, app, pid);
+    signal_mode(&jail);
+}
+
+/// `capture --out s3://…` from the empty root to moto on loopback over plain HTTP: no
+/// /etc but the image's CA bundle (no resolv.conf or hosts: the endpoint is an IP address),
+/// no /dev, no /tmp. The staging folder and the spill go to `$TMPDIR`, here a
+/// folder of the app's filesystem reached through `/proc/<pid>/root`, as a debug container
+/// would give `TMPDIR=/proc/1/root/tmp` (or mount an `emptyDir` there).
+fn to_a_bucket(jail: &EmptyRoot, app: &Started, pid: &str) {
+    let bucket = "static-empty-root";
+    s3::create_bucket(bucket);
+    let tmp = scratch("tmpdir");
+    std::fs::create_dir_all(&tmp).expect("the TMPDIR folder");
+    let _remove_tmp = RemoveOnDrop(tmp.clone());
+    let mut env = s3::env().to_vec();
+    env.push(("TMPDIR", format!("/proc/{pid}/root{}", tmp.display())));
+    let url = format!("s3://{bucket}/empty-root/run-1");
+    let capture = |env: &[(&str, String)]| {
+        jail.run(
+            &[
+                "capture",
+                "-q",
+                "--pid",
+                pid,
+                "--warmup",
+                "500ms",
+                "--duration",
+                "1s",
+                "--idle",
+                "500ms",
+                "--out",
+                &url,
+            ],
+            env,
+        )
+    };
+    // Without the image's CA bundle: the HTTP client (rustls with the platform verifier)
+    // refuses to be built even for an http:// endpoint, before anything is captured or sent.
+    let bare = capture(&env);
+    if !bare.status.success() {
+        let said = String::from_utf8_lossy(&bare.stderr);
+        assert!(said.contains("No CA certificates were loaded"), "{said}");
+        assert_eq!(s3::objects(bucket), Vec::<String>::new(), "{said}");
+        eprintln!("from the empty root without a CA bundle: {said}");
+    } else {
+        eprintln!("from the empty root without a CA bundle: the capture went");
+        for o in s3::keys(bucket) {
+            s3::boto3(
+                bucket,
+                &format!("s3.delete_object(Bucket=bucket, Key='{o}')\nprint('null')"),
+            );
+        }
+    }
+    // As the image has it: /etc/ssl/certs/ca-certificates.crt and SSL_CERT_FILE naming it.
+    let certs = jail.root.join("etc/ssl/certs");
+    std::fs::create_dir_all(&certs).expect("root/etc/ssl/certs");
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        certs.join("ca-certificates.crt"),
+    )
+    .expect("copy the machine's CA bundle");
+    env.push((
+        "SSL_CERT_FILE",
+        "/etc/ssl/certs/ca-certificates.crt".to_owned(),
+    ));
+    let run = capture(&env);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "capture to a bucket from the empty root failed: {stderr}"
+    );
+    eprintln!("from the empty root to {url}:\n{stderr}");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), url);
+    assert!(stderr.contains("uploaded 4 objects"), "{stderr}");
+    let objects = s3::objects(bucket);
+    assert_eq!(
+        s3::keys(bucket),
+        [
+            "empty-root/run-1/A.heapsnapshot",
+            "empty-root/run-1/B.heapsnapshot",
+            "empty-root/run-1/C.heapsnapshot",
+            "empty-root/run-1/manifest.json"
+        ],
+        "{objects:?}"
+    );
+    assert!(
+        objects
+            .iter()
+            .filter(|o| o.contains(".heapsnapshot "))
+            .all(|o| o
+                .rsplit_once(' ')
+                .and_then(|(_, size)| size.parse::<u64>().ok())
+                .is_some_and(|size| size > 100_000)),
+        "{objects:?}"
+    );
+    assert_eq!(s3::open_uploads(bucket), Vec::<String>::new());
+    let m = s3::json_object(bucket, "empty-root/run-1/manifest.json");
+    assert_eq!(m["mode"], "pid");
+    assert_eq!(m["pid"].to_string(), pid);
+    // The staging folder is gone from TMPDIR.
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("read TMPDIR")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    assert!(answers_http(app.port), "the app still answers HTTP");
+    assert!(no_inspector_on_9229(), "no inspector left listening");
+}
+
+/// Signal mode from the empty root, without `--dir`: the process (`node
+/// --heapsnapshot-signal=SIGUSR2`) writes its snapshots into its working folder, a path of
+/// its filesystem that the empty root does not have; heapsight finds it through
+/// `/proc/<pid>/cwd`.
+fn signal_mode(jail: &EmptyRoot) {
+    let cwd = scratch("signal-cwd");
+    std::fs::create_dir_all(&cwd).expect("the app's working folder");
+    let _remove_cwd = RemoveOnDrop(cwd.clone());
+    let app = start_node(&["--heapsnapshot-signal=SIGUSR2"], &cwd);
+    let pid = app.child.id().to_string();
+    let out = scratch("signal-out");
+    let _remove_out = RemoveOnDrop(out.clone());
+    let through_proc = format!("/proc/{pid}/root{}", out.display());
+    let run = jail.run(
+        &[
+            "capture",
+            "-q",
+            "--pid",
+            &pid,
+            "--signal",
+            "SIGUSR2",
+            "--warmup",
+            "500ms",
+            "--duration",
+            "1s",
+            "--idle",
+            "500ms",
+            "--out",
+            &through_proc,
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "signal-mode capture from the empty root failed: {stderr}"
+    );
+    let m = manifest(&out);
+    assert_eq!(m["pid"].to_string(), pid, "{m:#}");
+    for label in ["A", "B", "C"] {
+        assert!(
+            std::fs::metadata(out.join(format!("{label}.heapsnapshot")))
+                .is_ok_and(|m| m.len() > 100_000),
+            "{label}.heapsnapshot: {stderr}"
+        );
+    }
+    // Node's own files were moved out of its folder.
+    let left: Vec<_> = std::fs::read_dir(&cwd)
+        .expect("read the app's folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the app's folder: {left:?}");
+    assert!(answers_http(app.port), "the app still answers HTTP");
 }
 
 /// `docker/k8s/debug-capture.sh` against a stand-in `kubectl` (no cluster here): the
