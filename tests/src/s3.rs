@@ -39,10 +39,17 @@ pub fn venv() -> PathBuf {
 /// The server's `http://127.0.0.1:PORT`, started on the first call.
 pub fn endpoint() -> &'static str {
     static SERVER: OnceLock<S3Server> = OnceLock::new();
-    &SERVER.get_or_init(start).endpoint
+    &SERVER.get_or_init(|| start(false)).endpoint
 }
 
-fn start() -> S3Server {
+/// A second server on `https://127.0.0.1:PORT`, with a certificate of its own that no CA
+/// signed, started on the first call.
+pub fn tls_endpoint() -> &'static str {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    &SERVER.get_or_init(|| start(true)).endpoint
+}
+
+fn start(tls: bool) -> S3Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -60,6 +67,7 @@ fn start() -> S3Server {
         .arg(r#""$0" "$@" & moto=$!; read -r _; kill "$moto""#)
         .arg(&moto)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .args(tls.then_some("--ssl"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -74,8 +82,9 @@ fn start() -> S3Server {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let scheme = if tls { "https" } else { "http" };
     S3Server {
-        endpoint: format!("http://127.0.0.1:{port}"),
+        endpoint: format!("{scheme}://127.0.0.1:{port}"),
         _sh: Mutex::new(child),
     }
 }

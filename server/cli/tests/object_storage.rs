@@ -296,3 +296,30 @@ fn a_spill_in_memory_under_the_targets_limit_counts_in_its_headroom() {
     assert!(disk.status.success(), "{}", text(&disk));
     assert_eq!(objects(bucket).len(), 4, "{}", text(&disk));
 }
+
+#[test]
+fn the_bucket_is_reached_over_tls_and_its_certificate_is_checked() {
+    let cache = scratch("tls");
+    let analyze = |allow_invalid: bool| {
+        let mut command = heapsight(&cache);
+        command
+            .env("AWS_ENDPOINT_URL", s3::tls_endpoint())
+            .current_dir(fixture())
+            .args(["analyze", "s3://tls-bucket/run"]);
+        if allow_invalid {
+            command.env("AWS_ALLOW_INVALID_CERTIFICATES", "true");
+        }
+        text(&command.output().unwrap())
+    };
+    // The server's certificate is its own: the verifier refuses it...
+    let refused = analyze(false);
+    assert!(
+        refused.contains("invalid peer certificate: UnknownIssuer"),
+        "{refused}"
+    );
+    // ...and, accepted on request, the TLS session (rustls with ring) reaches the server,
+    // which has no such bucket.
+    let reached = analyze(true);
+    assert!(reached.contains("NoSuchBucket"), "{reached}");
+    assert!(!reached.contains("invalid peer certificate"), "{reached}");
+}
