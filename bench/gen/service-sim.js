@@ -7,6 +7,11 @@
 //
 //   node --expose-gc --max-old-space-size=MB bench/gen/service-sim.js --size small --out DIR
 //
+// With --serve it builds the steady heap and runs the warm-up, then serves HTTP on
+// 127.0.0.1 (--port, default 0: any) instead of writing snapshots, for capturing it live:
+// it prints `service-sim ready port=N`; `POST /work?n=K` runs K requests of the workload
+// and answers when done; `GET /health` answers at once. --expose-gc is optional there.
+//
 // The leaks' source lines are listed in expected.json beside this file; the script checks
 // at start-up that each listed line still holds its statement, so editing this file
 // without updating expected.json fails loudly instead of silently breaking later checks.
@@ -34,7 +39,7 @@ const SIZES = {
 };
 
 function parseArgs(argv) {
-  const opts = { size: 'small', out: null, force: false, users: null, requests: null };
+  const opts = { size: 'small', out: null, force: false, users: null, requests: null, serve: false, port: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -46,16 +51,19 @@ function parseArgs(argv) {
     else if (arg === '--force') opts.force = true;
     else if (arg === '--users') opts.users = Number(value());
     else if (arg === '--requests') opts.requests = Number(value());
+    else if (arg === '--serve') opts.serve = true;
+    else if (arg === '--port') opts.port = Number(value());
     else if (arg === '-h' || arg === '--help') {
       process.stdout.write(
         'usage: node --expose-gc --max-old-space-size=MB service-sim.js ' +
-          '--size small|medium|large --out DIR [--force] [--users N --requests N]\n',
+          '--size small|medium|large --out DIR [--force] [--users N --requests N]\n' +
+          '       node --max-old-space-size=MB service-sim.js --serve [--port N] --size ... [--users N --requests N]\n',
       );
       process.exit(0);
     } else fail(`unknown argument ${arg}`);
   }
   if (!SIZES[opts.size]) fail(`--size must be one of ${Object.keys(SIZES).join(', ')}`);
-  if (!opts.out) fail('--out DIR is required');
+  if (!opts.out && !opts.serve) fail('--out DIR is required');
   return opts;
 }
 
@@ -514,14 +522,53 @@ function checkExpected(source) {
   }
 }
 
+// --serve: the steady heap and warm-up as in main, then the workload on demand over HTTP.
+function serve(opts, users, requests) {
+  const http = require('node:http');
+  const t0 = process.hrtime.bigint();
+  log(`size ${opts.size}: ${users} users, ${requests} requests per workload, node ${process.version}, serving`);
+  buildSteadyHeap(users);
+  runRequests(Math.floor(requests / 4)); // warm-up
+  if (typeof global.gc === 'function') global.gc();
+  log(`warm-up done in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1)} s`);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/health') {
+      res.end('ok\n');
+    } else if (url.pathname === '/work' && req.method === 'POST') {
+      const n = url.searchParams.has('n') ? Number(url.searchParams.get('n')) : requests;
+      if (!Number.isInteger(n) || n < 0) {
+        res.statusCode = 400;
+        res.end('n must be a non-negative integer\n');
+        return;
+      }
+      const t = process.hrtime.bigint();
+      // What main's workload phase does.
+      runRequests(n);
+      CONFIG = deepFreeze({ ...CONFIG, version: CONFIG.version + 1 }); // a config reload
+      priceBus.emit('price', { sku: db.products[0].sku, price: db.products[0].price });
+      const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ requests: n, seconds: round(seconds), listeners: priceBus.listenerCount('price') }) + '\n');
+    } else {
+      res.statusCode = 404;
+      res.end('not found\n');
+    }
+  });
+  server.listen(opts.port, '127.0.0.1', () => {
+    process.stdout.write(`service-sim ready port=${server.address().port}\n`);
+  });
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  if (typeof global.gc !== 'function') fail('run node with --expose-gc');
+  if (!opts.serve && typeof global.gc !== 'function') fail('run node with --expose-gc');
   const source = fs.readFileSync(__filename, 'utf8');
   checkExpected(source);
   const preset = SIZES[opts.size];
   const users = opts.users || preset.users;
   const requests = opts.requests || preset.requests;
+  if (opts.serve) return serve(opts, users, requests);
   const hash = crypto.createHash('sha256').update(source).digest('hex');
   const stamp = { generator: hash, size: opts.size, users, requests, node: process.version };
   const stampJson = JSON.stringify(stamp);
