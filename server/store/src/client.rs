@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::ObjectStore;
+use object_store::{ClientConfigKey, ObjectStore};
 
 use crate::error::{Result, StoreError};
 use crate::location::{Location, Scheme};
@@ -73,8 +73,13 @@ fn s3_builder(url: &str, env: &dyn Fn(&str) -> Option<String>) -> AmazonS3Builde
         .or(profile.endpoint_url);
     if let Some(endpoint) = endpoint {
         // An `http://` endpoint was asked for by name (a server on the private network).
+        // No TLS is spoken to it either: the system's CA certificates are not loaded (the
+        // platform verifier refuses to start without any, as in an image without a bundle).
         if endpoint.starts_with("http://") {
-            builder = builder.with_allow_http(true);
+            builder = builder.with_allow_http(true).with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::NoSystemCertificates),
+                "true",
+            );
         }
         builder = builder.with_endpoint(endpoint);
     }
