@@ -214,8 +214,13 @@ fn a_capture_killed_mid_way_leaves_no_object() {
     assert!(target_pid.is_some(), "{seen:#?}");
     assert_eq!(objects(bucket), Vec::<String>::new(), "{seen:#?}");
     // A's upload was under way, never completed: invisible, and left to the bucket's
-    // lifecycle rule.
-    assert_eq!(open_uploads(bucket), ["run/A.heapsnapshot"]);
+    // lifecycle rule. (A snapshot written whole between two looks of the follower has no
+    // upload yet: it would have gone at the end, with the manifest.)
+    let open = open_uploads(bucket);
+    assert!(
+        open.iter().all(|key| key == "run/A.heapsnapshot"),
+        "{open:?}"
+    );
 }
 
 #[test]
