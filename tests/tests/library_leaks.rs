@@ -3,10 +3,10 @@
 //! every leaky fixture of `LIBRARY_FIXTURE_APPS` is found with its kind, in its file, on one of
 //! the lines its `expected.json` accepts, with at least the retained size measured for that
 //! Node version; nothing else is reported, and every healthy twin stays clean. Checked on
-//! plain snapshots under Node 18 to 26 (no allocation stacks: the graph and the syntax tree
-//! decide) and on snapshots with allocation stacks (half the load: tracking is slow) under
-//! Node 20, and for the leaky apps under Node 24 too (whose node fields differ when tracking
-//! is on).
+//! plain snapshots under the majors of `support::LIBRARY_NODE_MAJORS`, one per layout that
+//! placement reads (no allocation stacks: the graph and the syntax tree decide), and on
+//! snapshots with allocation stacks (half the load: tracking is slow) under Node 20, and for
+//! the leaky apps under Node 24 too (whose node fields differ when tracking is on).
 //!
 //! Each run prints its recall and precision at the user's line, per fixture.
 
@@ -187,23 +187,8 @@ fn check_all(major: u32, tracked: bool) {
 }
 
 #[test]
-fn library_leaks_on_node_18() {
-    check_all(18, false);
-}
-
-#[test]
 fn library_leaks_on_node_20() {
     check_all(20, false);
-}
-
-#[test]
-fn library_leaks_on_node_22() {
-    check_all(22, false);
-}
-
-#[test]
-fn library_leaks_on_node_24() {
-    check_all(24, false);
 }
 
 #[test]
