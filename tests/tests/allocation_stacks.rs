@@ -246,6 +246,7 @@ fn a_leaks_top_stack_names_the_user_function() {
         let options = Options {
             threshold: 100_000,
             kinds: Vec::new(),
+            memory: None,
         };
         let report = analyze_files(
             &dir.join("A.heapsnapshot"),

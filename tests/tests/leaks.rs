@@ -208,12 +208,14 @@ fn threshold_and_kinds_filter() {
     let high = Options {
         threshold: 1_000_000_000,
         kinds: Vec::new(),
+        memory: None,
     };
     let report = analyze_files(&t.a, &t.b, &t.c, &high, &Progress::new()).expect("analyzes");
     assert!(report.findings.is_empty(), "nothing retains a gigabyte");
     let timers_only = Options {
         threshold: 1_000_000,
         kinds: vec![LeakKind::Timer],
+        memory: None,
     };
     let report = analyze_files(&t.a, &t.b, &t.c, &timers_only, &Progress::new()).expect("analyzes");
     assert!(

@@ -45,6 +45,7 @@ fn placed(app: &str, triple: &Triple) -> Vec<Placed> {
         kinds: Vec::new(),
         cache_dir: None,
         limit: None,
+        memory: None,
     };
     let what = format!("{app} on node {}", triple.node_major);
     let loaded = Arc::new(

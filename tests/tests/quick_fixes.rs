@@ -87,6 +87,7 @@ fn diagnose(app: &str, copy: &Path) -> Option<Offered> {
         kinds: Vec::new(),
         cache_dir: None,
         limit: None,
+        memory: None,
     };
     let loaded = load(&input, &options, &Progress::new()).unwrap_or_else(|e| panic!("{app}: {e}"));
     // The snapshots name the scripts where they ran: the fixture itself.

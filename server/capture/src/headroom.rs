@@ -110,6 +110,11 @@ pub fn budget(pid: i32) -> Option<Budget> {
     }
 }
 
+/// The memory left to this process (see [`budget`]): what an analysis may use.
+pub fn own_budget() -> Option<Budget> {
+    budget(i32::try_from(std::process::id()).ok()?)
+}
+
 /// `MemAvailable` of `/proc/meminfo`, in bytes.
 fn mem_available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;

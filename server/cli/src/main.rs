@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("heapsight: error: {}", describe(&err));
+            if let Some(hint) = cmd::memory::hint(&err) {
+                eprintln!("heapsight: {hint}");
+            }
             ExitCode::from(2)
         }
     }

@@ -97,6 +97,7 @@ fn every_fixture_app_is_captured_and_its_leak_found() {
         let options = Options {
             threshold: 500_000,
             kinds: Vec::new(),
+            memory: None,
         };
         let report = analyze_files(&a, &b, &c, &options, &Progress::new())
             .unwrap_or_else(|e| panic!("{app}: {e}"));

@@ -317,6 +317,7 @@ fn only_rounds_tell_a_bounded_cache_of_strings_from_a_leak() {
         &Options {
             threshold: 100_000,
             kinds: Vec::new(),
+            memory: None,
         },
         &Progress::new(),
     )

@@ -28,6 +28,9 @@ pub struct LoadOptions {
     /// The memory limit findings' growth is projected to, in bytes (the editor's `limit`
     /// setting); `None`: the one the capture recorded, if any.
     pub limit: Option<u64>,
+    /// The memory left to this process: a heap whose analysis would need more is refused
+    /// before it is read (`None`: not checked).
+    pub memory: Option<heapsight_snapshot::MemoryBudget>,
 }
 
 /// Totals of the comparison.
@@ -305,6 +308,7 @@ fn analyze_cached(
     let leak_options = heapsight_leaks::Options {
         threshold: options.min_retained_bytes,
         kinds: options.kinds.clone(),
+        memory: options.memory.clone(),
     };
     let report = heapsight_leaks::analyze_rounds(a, b, c, rounds, &leak_options, progress)
         .map_err(|e| match e {

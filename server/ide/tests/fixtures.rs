@@ -25,6 +25,7 @@ fn loaded(app: &str, cache_dir: Option<PathBuf>) -> Loaded {
         kinds: Vec::new(),
         cache_dir,
         limit: None,
+        memory: None,
     };
     load(&input, &options, &Progress::new()).unwrap()
 }

@@ -69,6 +69,7 @@ fn check(case: Case) {
         kinds: Vec::new(),
         cache_dir: Some(dir.0.join("cache")),
         limit: None,
+        memory: None,
     };
     let first = load(&input, &options, &Progress::new()).unwrap();
     let again = load(&input, &options, &Progress::new()).unwrap();

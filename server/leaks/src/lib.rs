@@ -30,7 +30,7 @@ mod triple;
 
 use std::path::{Path, PathBuf};
 
-use heapsight_snapshot::{NodeIndex, Progress, Snapshot, SnapshotError};
+use heapsight_snapshot::{MemoryBudget, MemoryNeed, NodeIndex, Progress, Snapshot, SnapshotError};
 
 pub use comparison::ClassDelta;
 pub use finding::{
@@ -50,6 +50,9 @@ pub struct Options {
     pub threshold: u64,
     /// Kinds to report (all when empty).
     pub kinds: Vec<LeakKind>,
+    /// The memory left to this process: the final snapshot is refused before it is read
+    /// when its analysis would need more (`None`: not checked).
+    pub memory: Option<MemoryBudget>,
 }
 
 impl Default for Options {
@@ -57,8 +60,24 @@ impl Default for Options {
         Options {
             threshold: 1_000_000,
             kinds: Vec::new(),
+            memory: None,
         }
     }
+}
+
+/// Bytes a node of the final snapshot takes in the leak analysis beside the snapshot
+/// engine's own (see `heapsight_snapshot::MemoryNeed`): the leaked flags, the dominator
+/// intervals and the groups' columns, and the baseline scan's id set.
+pub const LEAK_BYTES_PER_NODE: u64 = 16;
+
+/// What analyzing the triple whose final snapshot is `c` needs in memory.
+pub fn memory_needed(c: &Path) -> Result<MemoryNeed, LeakError> {
+    heapsight_snapshot::file_memory_needed(c)
+        .map(|need| need.with_per_node(LEAK_BYTES_PER_NODE))
+        .map_err(|source| LeakError::Snapshot {
+            path: c.to_owned(),
+            source,
+        })
 }
 
 /// Why an analysis could not be done.
@@ -115,6 +134,9 @@ pub fn analyze_rounds(
             path: path.to_owned(),
             source,
         }
+    }
+    if let Some(budget) = &options.memory {
+        memory_needed(c)?.check(budget).map_err(read(c))?;
     }
     // The baseline and target scans run beside the final snapshot's parse.
     let panicked = |path: &Path| LeakError::Snapshot {

@@ -21,6 +21,7 @@ fn findings_of(json: &[u8], max_a: u64, max_b: u64) -> Vec<Finding> {
     let options = Options {
         threshold: 0,
         kinds: Vec::new(),
+        memory: None,
     };
     let (findings, growth) = peak_rss_growth(|| find(&snap, max_a, max_b, &options));
     if let Some(growth) = growth {

@@ -60,6 +60,7 @@ fn store_finding(json: &str) -> Finding {
     let options = Options {
         threshold: 0,
         kinds: Vec::new(),
+        memory: None,
     };
     // The store (id 3) is old; everything after it is new.
     find(&snap, 3, u64::MAX, &options)

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use heapsight_ide::{cache, inputs, Analysis, IdeError, Input, LoadOptions, Progress, Source};
+use heapsight_snapshot::MemoryBudget;
 use tower_lsp_server::ls_types::{MessageType, NumberOrString};
 
 use crate::folder::Folder;
@@ -163,6 +164,12 @@ pub async fn load_with(
         kinds: config.leak_kinds(),
         cache_dir: Some(snapshot_dir.join(cache::CACHE_DIR)),
         limit: config.limit,
+        // The memory left now: a heap too large for it is refused with the figures instead
+        // of the editor's server being ended by the kernel.
+        memory: heapsight_capture::headroom::own_budget().map(|b| MemoryBudget {
+            available: b.available,
+            words: b.words,
+        }),
     };
     let mut task = tokio::task::spawn_blocking({
         let (input, progress) = (input.clone(), progress.clone());

@@ -62,6 +62,24 @@ pub enum SnapshotError {
         /// Why it is out of range.
         why: String,
     },
+    /// Analyzing the snapshot would need more memory than is left (see [`crate::MemoryNeed`]).
+    #[error(
+        "analyzing it needs about {} MB of memory ({nodes} nodes, {edges} edges), more than the {} MB available ({budget})",
+        needed / 1_000_000,
+        available / 1_000_000
+    )]
+    NotEnoughMemory {
+        /// Estimated peak bytes.
+        needed: u64,
+        /// Bytes left.
+        available: u64,
+        /// Nodes the header declares.
+        nodes: u64,
+        /// Edges the header declares.
+        edges: u64,
+        /// Where the available figure comes from.
+        budget: String,
+    },
     /// The caller asked the reader to stop.
     #[error("cancelled")]
     Cancelled,

@@ -9,6 +9,8 @@
 //!   no JSON tree of the number arrays), with every layout detail resolved from `meta`.
 //! - [`scan_max_js_id`]: the largest JS object id of a snapshot without building a graph,
 //!   all the 3-snapshot diff needs of the baseline and target.
+//! - [`memory_needed`]: what analyzing a snapshot will take, from its header, before it is
+//!   read; [`MemoryNeed::check`] refuses it against the memory left.
 //! - [`Snapshot`]: the graph plus retainers, distances, dominators and retained sizes.
 //! - [`HeapGraph::allocation_stack`]: where an object was allocated, when the snapshot was
 //!   taken with allocation tracking on.
@@ -24,6 +26,7 @@ mod error;
 mod essential;
 mod graph;
 mod meta;
+mod need;
 mod progress;
 mod reader;
 mod retainers;
@@ -48,13 +51,15 @@ pub use error::{Result, SnapshotError};
 pub use essential::Essential;
 pub use graph::{Edge, EdgeName, HeapGraph, Location, NodeIndex};
 pub use meta::{EdgeLayout, Header, NodeLayout};
+pub use need::{file_memory_needed, memory_needed, MemoryBudget, MemoryNeed};
 pub use progress::{Phase, Progress};
 pub use reader::{read_graph, scan_max_js_id, IdScan};
 pub use retainers::Retainers;
 pub use scan::Strings;
 pub use source::{ByteSource, FileSource};
 pub use summary::{
-    raw_class_name, summarize, summarize_filtered, ClassNames, ClassSummary, DominatorChildren,
+    raw_class_name, summarize, summarize_filtered, summarize_with, ClassNames, ClassSummary,
+    DominatorChildren,
 };
 pub use trace::{AllocationTraces, TraceFrame, TraceNodeIndex};
 pub use types::{EdgeType, NodeType};

@@ -422,14 +422,48 @@ pub fn summarize(snap: &Snapshot) -> Vec<ClassSummary> {
 
 /// Aggregates the nodes `keep` accepts (e.g. objects allocated between two snapshots).
 pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> Vec<ClassSummary> {
-    let g = &snap.graph;
-    // Two cores: the dominator tree's children lists beside the class names.
-    let (ClassNames { names, class_of }, tree) = std::thread::scope(|s| {
+    summarize_from(snap, || ClassNames::compute(&snap.graph), keep)
+}
+
+/// Aggregates the nodes `keep` accepts by the `classes` computed beforehand (they depend
+/// only on the graph: a caller computes them beside the snapshot's analysis, see
+/// [`Snapshot::from_graph_with`]).
+pub fn summarize_with(
+    snap: &Snapshot,
+    classes: ClassNames,
+    keep: impl Fn(NodeIndex) -> bool,
+) -> Vec<ClassSummary> {
+    summarize_from(snap, || classes, keep)
+}
+
+fn summarize_from(
+    snap: &Snapshot,
+    classes: impl FnOnce() -> ClassNames,
+    keep: impl Fn(NodeIndex) -> bool,
+) -> Vec<ClassSummary> {
+    // Two cores: the dominator tree's children lists beside the class names and the rows.
+    std::thread::scope(|s| {
         let tree = s.spawn(|| snap.dominator_children());
-        let classes = ClassNames::compute(g);
+        let (mut rows, row_of) = rows(snap, classes(), &keep);
         let tree = tree.join().unwrap_or_else(|_| snap.dominator_children());
-        (classes, tree)
-    });
+        add_retained(snap, &tree, &mut rows, &row_of);
+        rows.sort_by(|a, b| {
+            b.retained_size
+                .cmp(&a.retained_size)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        rows
+    })
+}
+
+/// The Summary rows of the nodes `keep` accepts (retained sizes still 0), and each node's
+/// row (`u32::MAX`: none).
+fn rows(
+    snap: &Snapshot,
+    ClassNames { names, class_of }: ClassNames,
+    keep: &impl Fn(NodeIndex) -> bool,
+) -> (Vec<ClassSummary>, Vec<u32>) {
+    let g = &snap.graph;
     // Row per class key: (class, location for located objects). Each node's class becomes
     // its row in place: one column, not two.
     let mut rows: Vec<ClassSummary> = Vec::new();
@@ -496,6 +530,16 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
             r.distance.min(d)
         };
     }
+    (rows, row_of)
+}
+
+/// Adds to each row the retained sizes of its nodes that no other node of the row dominates.
+fn add_retained(
+    snap: &Snapshot,
+    tree: &DominatorChildren,
+    rows: &mut [ClassSummary],
+    row_of: &[u32],
+) {
     // Walk the dominator tree keeping, per row, how many counted ancestors are open.
     let mut open = vec![0u32; rows.len()];
     let mut stack: Vec<(u32, bool)> = vec![(0, false)];
@@ -516,12 +560,6 @@ pub fn summarize_filtered(snap: &Snapshot, keep: impl Fn(NodeIndex) -> bool) -> 
             stack.push((child, false));
         }
     }
-    rows.sort_by(|a, b| {
-        b.retained_size
-            .cmp(&a.retained_size)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    rows
 }
 
 /// Children lists of the dominator tree (CSR).

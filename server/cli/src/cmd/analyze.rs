@@ -95,6 +95,11 @@ pub struct Args {
     /// process's cgroup (a container's), when the capture recorded one.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     limit: Option<u64>,
+    /// Start even when a final snapshot's analysis is estimated to need more memory than
+    /// this process has left (its cgroup's limit, or the machine's available memory).
+    /// Without it such a heap is refused before it is read, with the figures.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -238,6 +243,7 @@ fn analyze(args: &Args, input: Input, root: &Path) -> anyhow::Result<JsonReport>
     let options = Options {
         threshold: args.threshold,
         kinds: args.kinds.clone(),
+        memory: crate::cmd::memory::budget(args.force),
     };
     // One heap after another: each comparison holds one final snapshot's graph, so memory
     // peaks at the largest heap's rather than at the sum of all.
@@ -279,8 +285,11 @@ fn analyze(args: &Args, input: Input, root: &Path) -> anyhow::Result<JsonReport>
             } else {
                 String::new()
             };
+            let need = heapsight_leaks::memory_needed(c)
+                .map(|n| format!("; estimated peak {}", crate::cmd::format::bytes(n.bytes)))
+                .unwrap_or_default();
             eprintln!(
-                "timings{of}: {}; total {:.3}s",
+                "timings{of}: {}; total {:.3}s{need}",
                 crate::progress::steps(&progress),
                 t0.elapsed().as_secs_f64()
             );

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod demo;
 pub mod format;
 pub mod lsp;
+pub mod memory;
 pub mod placement;
 pub mod redact;
 pub mod stats;

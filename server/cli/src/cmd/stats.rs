@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use heapsight_snapshot::{read_graph, summarize, Progress, Snapshot, UNREACHABLE};
+use heapsight_snapshot::{read_graph, summarize_with, ClassNames, Progress, Snapshot, UNREACHABLE};
 use serde::Serialize;
 
 use crate::cmd::format::{bytes, count};
@@ -30,6 +30,11 @@ pub struct Args {
     /// Print how long each phase took, on stderr.
     #[arg(long)]
     timings: bool,
+    /// Start even when the analysis is estimated to need more memory than this process has
+    /// left (its cgroup's limit, or the machine's available memory). Without it such a
+    /// snapshot is refused before it is read, with the figures.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -91,23 +96,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let t0 = Instant::now();
     let src = heapsight_snapshot::open_source(&args.file)?;
+    let need = heapsight_snapshot::memory_needed(&src)
+        .with_context(|| format!("cannot load {}", args.file.display()))?;
+    if let Some(budget) = crate::cmd::memory::budget(args.force) {
+        need.check(&budget)
+            .with_context(|| format!("cannot load {}", args.file.display()))?;
+    }
     let graph = read_graph(&src, &progress)
         .with_context(|| format!("cannot load {}", args.file.display()))?;
     let t_parse = t0.elapsed();
-    let snap = Snapshot::from_graph(graph, &progress)?;
+    // Class names depend on the graph alone: computed beside the retaining edges.
+    let (snap, names) = Snapshot::from_graph_with(graph, &progress, ClassNames::compute)?;
     let t_analyze = t0.elapsed() - t_parse;
     progress.step("summary");
-    let classes = summarize(&snap);
+    let classes = summarize_with(&snap, names, |_| true);
     progress.end_step();
     drop(display);
     if args.timings {
         eprintln!(
-            "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}",
+            "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}; estimated peak {}",
             crate::progress::steps(&progress),
             t0.elapsed().as_secs_f64(),
             t_parse.as_secs_f64(),
             t_analyze.as_secs_f64(),
             bytes(snap.heap_bytes() as u64),
+            bytes(need.bytes),
         );
     }
 
