@@ -101,9 +101,18 @@ function timed(argv, logBase) {
     wall_s: wall ? Number(wall[1] || 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : (Date.now() - t0) / 1000,
     rss_bytes: rss ? Number(rss[1]) * 1024 : null,
     timings: ((res.stderr || '').match(/^timings: .*$/m) || [''])[0].replace(/^timings: /, ''),
+    // What heapsight estimated before reading (its memory check), from the timings line.
+    estimate_bytes: parseBytes((/estimated peak ([\d.]+ [kMGT]?B)/.exec(res.stderr || '') || [])[1]),
     stdout: res.stdout,
     load: os.loadavg()[0],
   };
+}
+
+// `10.3 GB` (heapsight's decimal units) in bytes.
+function parseBytes(text) {
+  const m = /^([\d.]+) (B|kB|MB|GB|TB)$/.exec(text || '');
+  if (!m) return null;
+  return Number(m[1]) * { B: 1, kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 }[m[2]];
 }
 
 function median(xs) {
@@ -157,11 +166,12 @@ function main() {
     peak_gib: rss / 2 ** 30,
     peak_over_file: rss / bytes,
     nodes_per_s: gen.nodes / wall,
+    estimate_gib: ok.length && ok[0].estimate_bytes ? ok[0].estimate_bytes / 2 ** 30 : NaN,
   };
   const yes = (b) => (b ? 'yes' : 'no');
   const lines = [
-    `nodes        edges        file GiB  runs  wall s (median)  peak GiB  peak / file  nodes/s`,
-    `${String(row.nodes).padEnd(12)} ${String(row.edges).padEnd(12)} ${row.file_gib.toFixed(2).padStart(8)}  ${String(row.runs).padStart(4)}  ${row.wall_s.toFixed(1).padStart(15)}  ${row.peak_gib.toFixed(2).padStart(8)}  ${row.peak_over_file.toFixed(2).padStart(11)}  ${(row.nodes_per_s / 1e6).toFixed(2)} M`,
+    `nodes        edges        file GiB  runs  wall s (median)  peak GiB  peak / file  nodes/s  estimated GiB  estimate / peak`,
+    `${String(row.nodes).padEnd(12)} ${String(row.edges).padEnd(12)} ${row.file_gib.toFixed(2).padStart(8)}  ${String(row.runs).padStart(4)}  ${row.wall_s.toFixed(1).padStart(15)}  ${row.peak_gib.toFixed(2).padStart(8)}  ${row.peak_over_file.toFixed(2).padStart(11)}  ${(row.nodes_per_s / 1e6).toFixed(2)} M  ${row.estimate_gib.toFixed(2).padStart(13)}  ${(row.estimate_gib / row.peak_gib).toFixed(2).padStart(15)}`,
     `goals: wall <= ${GOALS.wall_s} s: ${yes(wall <= GOALS.wall_s)}; peak <= ${GOALS.rss_over_file} x file: ${yes(row.peak_over_file <= GOALS.rss_over_file)}; peak <= ${GOALS.rss_gib} GiB: ${yes(row.peak_gib <= GOALS.rss_gib)}`,
     `load average at the runs: ${runs.map((r) => r.load.toFixed(2)).join(', ')} (other work on the machine skews wall times; peak memory does not depend on it)`,
   ];

@@ -3,15 +3,21 @@
 //! inside a real v1 memory cgroup whose limit is just under the estimate (refused, exit 2,
 //! nothing read), then with `--force` (the estimate is on the safe side: the real peak fits),
 //! then under a limit above the estimate (accepted). The library path the language server
-//! takes (`Options::memory`) is checked on the same triple.
+//! takes (`Options::memory`) is checked on the same triple, and the language server itself,
+//! over stdio in such a cgroup, says why and keeps answering.
+
+mod lsp_client;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use heapsight_leaks::{analyze_files, Options};
+use heapsight_lsp::StatusNotification;
 use heapsight_snapshot::{MemoryBudget, Progress, SnapshotError};
 use heapsight_tests::cgroup::{TempCgroup, Version};
 use heapsight_tests::support::{fixture_snapshots, heapsight_binary, Triple};
+use lsp_client::{fixture_workspace, Client};
+use serde_json::json;
 
 fn triple() -> Triple {
     fixture_snapshots("listener-leak", 20).expect("the fixture's triple")
@@ -38,7 +44,9 @@ fn path(p: &Path) -> &str {
 fn a_snapshot_needing_more_than_the_cgroup_leaves_is_refused_with_the_figures() {
     let t = triple();
     // `stats` builds the snapshot's analysis; `analyze` the leak finder's columns beside it.
-    let stats_need = heapsight_snapshot::file_memory_needed(&t.c).expect("the estimate");
+    let stats_need = heapsight_snapshot::file_memory_needed(&t.c)
+        .expect("the estimate")
+        .with_per_node(heapsight_snapshot::ClassNames::BYTES_PER_NODE);
     let analyze_need = heapsight_leaks::memory_needed(&t.c).expect("the estimate");
     assert!(analyze_need.bytes > stats_need.bytes);
     let cgroup = match TempCgroup::create(Version::V1, stats_need.bytes) {
@@ -144,4 +152,44 @@ fn the_library_refuses_before_reading_when_a_budget_is_short() {
     let enough = analyze_files(&t.a, &t.b, &t.c, &with_budget(need.bytes), &Progress::new())
         .expect("analyzes within its budget");
     assert!(!enough.findings.is_empty(), "the listener leak is found");
+}
+
+#[test]
+fn the_language_server_says_why_and_keeps_answering() {
+    let t = triple();
+    let need = heapsight_leaks::memory_needed(&t.c).expect("the estimate");
+    let cgroup = match TempCgroup::create(Version::V1, need.bytes - (1 << 20)) {
+        Ok(c) => c,
+        Err(why) => panic!("no v1 memory cgroup on this machine ({why}): CI runs as root"),
+    };
+    let workspace = fixture_workspace("listener-leak", "memory-check");
+    let script = format!(
+        r#"echo $$ > '{}' && exec "$@""#,
+        cgroup.procs_file().display()
+    );
+    let mut client = Client::start_under(
+        &["sh", "-c", &script, "sh"],
+        &workspace.0,
+        json!({}),
+        json!({}),
+    );
+    let status = client.await_notification::<StatusNotification>(|s| s.state != "analyzing");
+    assert_eq!(status.state, "error", "{}", client.statuses());
+    assert!(
+        status.message.contains("needs about")
+            && status
+                .message
+                .contains(&format!("cgroup v1 {}", cgroup.path)),
+        "{}",
+        status.message
+    );
+    // Still up, and answering: there is no report to show, and it says so.
+    let report = client.request_raw(
+        "workspace/executeCommand",
+        json!({"command": "heapsight.showReport"}),
+    );
+    let answer = report.expect_err("no analysis to report");
+    assert_eq!(answer["message"], "no analysis loaded yet", "{answer}");
+    assert!(client.is_running());
+    assert!(client.shutdown().success());
 }

@@ -49,6 +49,10 @@ pub struct ClassNames {
 }
 
 impl ClassNames {
+    /// Bytes a node takes in the class column: what computing class names beside the
+    /// analysis adds to its peak (see [`crate::MemoryNeed::with_per_node`]).
+    pub const BYTES_PER_NODE: u64 = 4;
+
     /// Computes the class of every node, including shape names for plain objects.
     pub fn compute(graph: &HeapGraph) -> ClassNames {
         let mut interner = Interner::default();

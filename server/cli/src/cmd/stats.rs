@@ -96,8 +96,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let t0 = Instant::now();
     let src = heapsight_snapshot::open_source(&args.file)?;
+    // The class names are computed beside the analysis: their column is alive at its peak.
     let need = heapsight_snapshot::memory_needed(&src)
-        .with_context(|| format!("cannot load {}", args.file.display()))?;
+        .with_context(|| format!("cannot load {}", args.file.display()))?
+        .with_per_node(ClassNames::BYTES_PER_NODE);
     if let Some(budget) = crate::cmd::memory::budget(args.force) {
         need.check(&budget)
             .with_context(|| format!("cannot load {}", args.file.display()))?;
