@@ -27,6 +27,7 @@ mod essential;
 mod graph;
 mod meta;
 mod need;
+mod prefetch;
 mod progress;
 mod reader;
 mod retainers;

@@ -50,6 +50,21 @@ impl Retainers {
         }
     }
 
+    /// Starts loading where `n`'s retainers are listed (see [`crate::prefetch`]).
+    #[inline(always)]
+    pub(crate) fn prefetch_start(&self, n: u32) {
+        crate::prefetch::prefetch(&self.first, n as usize);
+    }
+
+    /// Starts loading `n`'s first retainers, once its start is known (see
+    /// [`Retainers::prefetch_start`]).
+    #[inline(always)]
+    pub(crate) fn prefetch_list(&self, n: u32) {
+        if let Some(&at) = self.first.get(n as usize) {
+            crate::prefetch::prefetch(&self.from, at as usize);
+        }
+    }
+
     /// Approximate bytes held.
     pub fn heap_bytes(&self) -> usize {
         (self.first.capacity() + self.from.capacity()) * 4
