@@ -212,6 +212,10 @@ fn visit(
         }
         top.1 = cursor + 1;
         let e = cursor as usize;
+        // The preorder number of a target a few edges on (see `crate::prefetch`).
+        if cursor as usize + AHEAD < end as usize {
+            prefetch(dfn, graph.edge_to[e + AHEAD] as usize);
+        }
         if !essential.retains(e) {
             continue;
         }
@@ -220,7 +224,9 @@ fn visit(
             dfn[to as usize] = vertex.len() as u32;
             vertex.push(to);
             parent.push(dfn[node as usize]);
-            stack.push((to, graph.first_edge[to as usize]));
+            let first = graph.first_edge[to as usize];
+            prefetch(&graph.edge_to, first as usize);
+            stack.push((to, first));
         }
     }
 }

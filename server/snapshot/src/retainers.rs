@@ -6,6 +6,9 @@
 
 use crate::essential::Essential;
 use crate::graph::{HeapGraph, NodeIndex};
+
+/// How many edges ahead the build asks for the entry it will count down.
+const AHEAD: usize = 8;
 /// For each node, the nodes holding a retaining edge to it (one entry per edge).
 #[derive(Debug, Default)]
 pub struct Retainers {
@@ -29,6 +32,10 @@ impl Retainers {
         let mut from_col = vec![0u32; total];
         for from in (0..n as u32).rev() {
             for e in graph.edge_range(NodeIndex(from)).rev() {
+                // The end of a target a few edges on, about to be counted down.
+                if let Some(&ahead) = e.checked_sub(AHEAD).and_then(|a| graph.edge_to.get(a)) {
+                    crate::prefetch::prefetch(&first, ahead as usize);
+                }
                 if essential.retains(e) {
                     let t = graph.edge_to[e] as usize;
                     first[t] -= 1;
