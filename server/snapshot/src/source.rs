@@ -74,9 +74,11 @@ fn read_at_os(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
-/// Size of the blocks sections are read in: large enough to amortize system calls,
-/// small enough that two threads' buffers are noise next to the graph.
-pub(crate) const BLOCK: usize = 4 << 20;
+/// Size of the blocks sections are read in: large enough to amortize system calls, small
+/// enough that a block stays in the core's L2 cache between its copy out of the page cache
+/// and its scan (parse of a 800 MB file 0.93-1.07 s with 4 MiB blocks, 0.84-0.93 s with
+/// these).
+pub(crate) const BLOCK: usize = 256 << 10;
 
 /// Reads `[start, end)` of a source block by block, handing each block to `f`.
 /// `f` returns `Some(consumed)` to stop early (e.g. at the closing `]`).
