@@ -135,8 +135,10 @@ pub fn analyze_rounds(
             source,
         }
     }
-    if let Some(budget) = &options.memory {
-        memory_needed(c)?.check(budget).map_err(read(c))?;
+    // A file that cannot be sized is not refused here: the reads below say what is wrong
+    // with it, in the order of the files.
+    if let (Some(budget), Ok(need)) = (&options.memory, memory_needed(c)) {
+        need.check(budget).map_err(read(c))?;
     }
     // The baseline and target scans run beside the final snapshot's parse.
     let panicked = |path: &Path| LeakError::Snapshot {

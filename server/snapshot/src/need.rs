@@ -28,6 +28,9 @@ const EIGHTHS_PER_EDGE: u64 = (1 + 4 + 4 + 4) * 8 + 1;
 const QUARTERS_PER_STRING_BYTE: u64 = 5;
 /// The process itself: code, stacks, the reader's blocks.
 const FIXED_BYTES: u64 = 32 << 20;
+/// How far from the end the `strings` key is looked for: the check must answer at once,
+/// also for a hostile file (10 GiB of zeros) that has no such key.
+const STRINGS_SEARCH: u64 = 512 << 20;
 
 /// What analyzing one snapshot needs, from its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,13 +96,16 @@ impl MemoryNeed {
 }
 
 /// The memory analyzing the snapshot in `src` needs. Reads the header and looks for the
-/// `strings` key from the end (a file without one is sized as if its strings were empty:
-/// the parse will refuse it anyway).
+/// `strings` key in the last 512 MiB; past that, the section is taken to be what was
+/// searched or an eighth of the file, the larger (strings are about a tenth of real
+/// snapshots), and a file with no such key at all is refused by the parse anyway.
 pub fn memory_needed(src: &dyn ByteSource) -> Result<MemoryNeed> {
     let (header, header_end) = read_header(src)?;
-    let strings_bytes = match find_last_key(src, "strings", header_end, || Ok(()))? {
-        Some(key) => src.len().saturating_sub(key.value_start),
-        None => 0,
+    let len = src.len();
+    let not_before = header_end.max(len.saturating_sub(STRINGS_SEARCH));
+    let strings_bytes = match find_last_key(src, "strings", not_before, || Ok(()))? {
+        Some(key) => len.saturating_sub(key.value_start),
+        None => (len - not_before).max(len / 8),
     };
     Ok(MemoryNeed::of(
         header.node_count,

@@ -97,10 +97,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let src = heapsight_snapshot::open_source(&args.file)?;
     // The class names are computed beside the analysis: their column is alive at its peak.
+    // A file that cannot be sized is not refused here: the parse says what is wrong with it.
     let need = heapsight_snapshot::memory_needed(&src)
-        .with_context(|| format!("cannot load {}", args.file.display()))?
-        .with_per_node(ClassNames::BYTES_PER_NODE);
-    if let Some(budget) = crate::cmd::memory::budget(args.force) {
+        .ok()
+        .map(|need| need.with_per_node(ClassNames::BYTES_PER_NODE));
+    if let (Some(budget), Some(need)) = (crate::cmd::memory::budget(args.force), need) {
         need.check(&budget)
             .with_context(|| format!("cannot load {}", args.file.display()))?;
     }
@@ -116,13 +117,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     drop(display);
     if args.timings {
         eprintln!(
-            "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}; estimated peak {}",
+            "timings: {}; total {:.3}s (parse {:.3}s, analysis {:.3}s); graph memory {}{}",
             crate::progress::steps(&progress),
             t0.elapsed().as_secs_f64(),
             t_parse.as_secs_f64(),
             t_analyze.as_secs_f64(),
             bytes(snap.heap_bytes() as u64),
-            bytes(need.bytes),
+            need.map(|n| format!("; estimated peak {}", bytes(n.bytes)))
+                .unwrap_or_default(),
         );
     }
 
