@@ -95,6 +95,20 @@ impl TempCgroup {
     pub fn procs_file(&self) -> PathBuf {
         self.dir.join("cgroup.procs")
     }
+
+    /// A wrapper that runs the program and arguments put after it inside the cgroup: a shell
+    /// that moves itself in, then execs them (so all their memory is charged there).
+    pub fn exec_inside(&self) -> Vec<String> {
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                r#"echo $$ > '{}' && exec "$@""#,
+                self.procs_file().display()
+            ),
+            "sh".into(),
+        ]
+    }
 }
 
 impl Drop for TempCgroup {

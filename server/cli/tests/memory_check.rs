@@ -23,13 +23,12 @@ fn triple() -> Triple {
     fixture_snapshots("listener-leak", 20).expect("the fixture's triple")
 }
 
-/// `heapsight ARGS` started inside `cgroup` (the shell moves itself in, then execs).
+/// `heapsight ARGS` started inside `cgroup`.
 fn heapsight_in(cgroup: &TempCgroup, args: &[&str]) -> Output {
     let bin = heapsight_binary().expect("the heapsight binary");
-    let procs = cgroup.procs_file();
-    Command::new("sh")
-        .args(["-c", r#"echo $$ > "$1" && shift && exec "$@""#, "sh"])
-        .arg(procs)
+    let wrapper = cgroup.exec_inside();
+    Command::new(&wrapper[0])
+        .args(&wrapper[1..])
         .arg(bin)
         .args(args)
         .output()
@@ -163,16 +162,9 @@ fn the_language_server_says_why_and_keeps_answering() {
         Err(why) => panic!("no v1 memory cgroup on this machine ({why}): CI runs as root"),
     };
     let workspace = fixture_workspace("listener-leak", "memory-check");
-    let script = format!(
-        r#"echo $$ > '{}' && exec "$@""#,
-        cgroup.procs_file().display()
-    );
-    let mut client = Client::start_under(
-        &["sh", "-c", &script, "sh"],
-        &workspace.0,
-        json!({}),
-        json!({}),
-    );
+    let wrapper = cgroup.exec_inside();
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut client = Client::start_under(&wrapper, &workspace.0, json!({}), json!({}));
     let status = client.await_notification::<StatusNotification>(|s| s.state != "analyzing");
     assert_eq!(status.state, "error", "{}", client.statuses());
     assert!(

@@ -5,8 +5,9 @@
 //!
 //! The estimate is the peak of [`crate::Snapshot::from_graph`], which comes while the
 //! semi-dominators are computed: every column alive at that moment, counted by what it
-//! holds (see the constants). Checked against the measured peak RSS in `bench/scale.js`
-//! (10^7 and 10^8 nodes) and in this module's tests on real snapshots.
+//! holds (see the constants). Checked against the measured peak RSS by `bench/scale.js`
+//! (which prints both); the refusal is tested on real snapshots in a real memory cgroup by
+//! `server/cli/tests/memory_check.rs`.
 
 use std::path::Path;
 
