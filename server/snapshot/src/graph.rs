@@ -5,6 +5,7 @@
 //! [`NodeType`] / [`EdgeType`]. Memory is the columns themselves: about 22 bytes a node
 //! and 9 bytes an edge, plus the strings.
 
+use crate::locations::Locations;
 use crate::meta::Header;
 use crate::scan::Strings;
 use crate::trace::{AllocationTraces, TraceFrame, TraceNodeIndex};
@@ -133,8 +134,8 @@ pub struct HeapGraph {
     pub(crate) edge_name: Vec<u32>,
     pub(crate) edge_to: Vec<u32>,
     pub(crate) strings: Strings,
-    /// Sorted by node.
-    pub(crate) locations: Vec<Location>,
+    /// Sorted by node, indexed.
+    pub(crate) locations: Locations,
     /// Allocation stacks (empty without allocation tracking).
     pub(crate) traces: AllocationTraces,
 }
@@ -189,12 +190,11 @@ impl HeapGraph {
     }
     /// All function positions, sorted by node.
     pub fn locations(&self) -> &[Location] {
-        &self.locations
+        self.locations.as_slice()
     }
     /// The position recorded for `node`, if any.
     pub fn location(&self, node: NodeIndex) -> Option<&Location> {
-        let at = self.locations.partition_point(|l| l.node < node);
-        self.locations.get(at).filter(|l| l.node == node)
+        self.locations.of(node)
     }
     /// Iterates over every node index.
     pub fn nodes(&self) -> impl ExactSizeIterator<Item = NodeIndex> {
@@ -278,7 +278,7 @@ impl HeapGraph {
             + self.edge_name.capacity() * 4
             + self.edge_to.capacity() * 4
             + self.strings.heap_bytes()
-            + self.locations.capacity() * std::mem::size_of::<Location>()
+            + self.locations.heap_bytes()
             + self.traces.heap_bytes()
     }
     /// The allocation traces (empty unless the snapshot was taken with allocation

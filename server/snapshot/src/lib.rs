@@ -25,6 +25,7 @@ mod dominators;
 mod error;
 mod essential;
 mod graph;
+mod locations;
 mod meta;
 mod need;
 mod prefetch;

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Result, SnapshotError};
 use crate::graph::{HeapGraph, Location, NodeIndex, Wide32};
+use crate::locations::Locations;
 use crate::meta::{EdgeLayout, Header, LocationLayout, NodeLayout};
 use crate::progress::{Phase, Progress};
 use crate::scan::{self, push_records, Key, RecordSink, Sink, Strings};
@@ -837,10 +838,7 @@ fn assemble(header: Header, nodes: NodeSink, edges: EdgeSink, rest: Rest) -> Res
         });
     }
     first_edge.push(sum as u32);
-    let mut locations = rest.locations;
-    if !locations.windows(2).all(|w| w[0].node <= w[1].node) {
-        locations.sort_by_key(|l| l.node);
-    }
+    let locations = Locations::new(rest.locations, node_count as usize);
     let traces =
         if nodes.traced.is_empty() && rest.trace_functions.is_empty() && rest.trace_tree.is_empty()
         {

@@ -413,7 +413,11 @@ pub(crate) fn find_last_key(
     mut keep_going: impl FnMut() -> Result<()>,
 ) -> Result<Option<Key>> {
     let pattern = format!("\"{name}\"");
-    let finder = memchr::memmem::FinderRev::new(pattern.as_bytes());
+    // The forward finder, block by block, latest match first: `FinderRev` has no SIMD
+    // prefilter (the whole search through the 103 MB strings section of a 1 GB snapshot,
+    // reads included: 55-70 ms with it, 20-24 ms this way).
+    let finder = memchr::memmem::Finder::new(pattern.as_bytes());
+    let mut found: Vec<usize> = Vec::new();
     let region = src.len().saturating_sub(not_before);
     let mut buf = vec![0u8; (BLOCK as u64).min(region).max(1) as usize];
     let window = buf.len() as u64;
@@ -424,8 +428,9 @@ pub(crate) fn find_last_key(
         let start = end.saturating_sub(window).max(not_before);
         let n = src.read_at(&mut buf[..(end - start) as usize], start)?;
         let block = &buf[..n];
-        let mut limit = block.len();
-        while let Some(at) = finder.rfind(&block[..limit]) {
+        found.clear();
+        found.extend(finder.find_iter(block));
+        for &at in found.iter().rev() {
             let before = &block[..at];
             // After an odd run of backslashes the quote is escaped: inside a string.
             let backslashes = before.iter().rev().take_while(|&&b| b == b'\\').count();
@@ -439,7 +444,6 @@ pub(crate) fn find_last_key(
                     }
                 }
             }
-            limit = at;
         }
         if start == not_before {
             return Ok(None);
