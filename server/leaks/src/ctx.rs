@@ -3,10 +3,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use heapsight_snapshot::{raw_class_name, EdgeName, NodeIndex, NodeType, Snapshot};
 
 use crate::finding::CodeAnchor;
+use crate::kinds::Item;
 
 /// Shared read-only state of one analysis.
 pub struct Ctx<'s> {
@@ -23,6 +25,13 @@ pub struct Ctx<'s> {
     /// Nodes by `tin`: the dominator tree in preorder.
     by_tin: Vec<u32>,
     scripts: RefCell<HashMap<u32, Option<String>>>,
+    /// The npm package of each script whose URL is known (`None`: not a dependency's).
+    /// [`Ctx::library_of`] is asked of every retainer of a module's scope, thousands of
+    /// closures of a few scripts: parsing the URL once per script, not per closure.
+    packages: RefCell<HashMap<u32, Option<String>>>,
+    /// The last container's stored values ([`Ctx::items_of`]): the closure and collection
+    /// recognizers both read the same owner's, hundreds of thousands in a large cache.
+    last_items: RefCell<Option<(NodeIndex, Rc<[Item]>)>>,
 }
 
 impl<'s> Ctx<'s> {
@@ -43,6 +52,8 @@ impl<'s> Ctx<'s> {
             tout,
             by_tin,
             scripts: RefCell::new(scripts),
+            packages: RefCell::new(HashMap::new()),
+            last_items: RefCell::new(None),
         }
     }
 
@@ -77,16 +88,32 @@ impl<'s> Ctx<'s> {
     /// constructor's script), when that script is under `node_modules/`.
     pub fn library_of(&self, n: NodeIndex) -> Option<String> {
         let g = &self.snap.graph;
-        let loc = g.location(n)?;
+        let script = g.location(n)?.script_id;
+        if let Some(known) = self.packages.borrow().get(&script) {
+            return known.clone();
+        }
         // An object's location is its constructor's: resolve the URL through any function
-        // of that script.
-        let url = self
-            .scripts
-            .borrow()
-            .get(&loc.script_id)
-            .cloned()
-            .flatten()?;
-        package_of(&url)
+        // of that script. A script whose URL is not known yet is not remembered: a later
+        // `script_url` may find it.
+        let package = match self.scripts.borrow().get(&script) {
+            Some(Some(url)) => package_of(url),
+            _ => return None,
+        };
+        self.packages.borrow_mut().insert(script, package.clone());
+        package
+    }
+
+    /// The values stored in `owner` ([`crate::kinds::items`]), computed once for the
+    /// last owner asked about.
+    pub fn items_of(&self, owner: NodeIndex) -> Rc<[Item]> {
+        if let Some((last, items)) = &*self.last_items.borrow() {
+            if *last == owner {
+                return Rc::clone(items);
+            }
+        }
+        let items: Rc<[Item]> = crate::kinds::items(self, owner).into();
+        *self.last_items.borrow_mut() = Some((owner, Rc::clone(&items)));
+        items
     }
 
     /// Whether `f` is a function of the user's own code (a closure whose script is neither a

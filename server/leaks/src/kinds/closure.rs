@@ -7,7 +7,7 @@
 use heapsight_snapshot::{NodeIndex, NodeType};
 
 use super::collection::entries;
-use super::{common_anchor, growth, items, owner_of, Classified, Path};
+use super::{common_anchor, growth, owner_of, Classified, Path};
 use crate::ctx::Ctx;
 use crate::finding::LeakKind;
 use crate::group::Group;
@@ -17,7 +17,7 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
     let g = &ctx.snap.graph;
     let owner = owner_of(ctx, group.holder, path);
     let class = ctx.class(owner).to_string();
-    let stored = items(ctx, owner);
+    let stored = ctx.items_of(owner);
     let entries = entries(&class, &stored);
     let leaked: Vec<NodeIndex> = entries
         .iter()
@@ -28,10 +28,11 @@ pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified
     // layers, hooks); a user's own collection of objects stays a collection.
     // Keyed structures (a Map, an object used as a map) are caches, even of records that
     // hold functions: only queues (arrays) of records are callback queues.
-    let library = (super::library_structure(ctx, path, owner).is_some()
-        || super::library_structure(ctx, path, group.holder).is_some())
+    // The cheap tests first: the library's walk up reads every retainer of a scope.
+    let library = class == "Array"
         && stored.iter().any(|i| i.index.is_some())
-        && class == "Array";
+        && (super::library_structure(ctx, path, owner).is_some()
+            || super::library_structure(ctx, path, group.holder).is_some());
     let functions: Vec<NodeIndex> = leaked
         .iter()
         .copied()

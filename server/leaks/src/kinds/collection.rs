@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use heapsight_snapshot::{NodeIndex, NodeType};
 
-use super::{common_anchor, growth, items, owner_of, Classified, Item, Path};
+use super::{common_anchor, growth, owner_of, Classified, Item, Path};
 use crate::ctx::Ctx;
 use crate::finding::LeakKind;
 use crate::group::Group;
@@ -20,18 +20,22 @@ use crate::group::Group;
 pub fn recognize(ctx: &Ctx<'_>, group: &Group, path: &Path) -> Option<Classified> {
     let owner = owner_of(ctx, group.holder, path);
     let class = ctx.class(owner).to_string();
-    let mut stored = items(ctx, owner);
-    if stored.is_empty() {
+    let all = ctx.items_of(owner);
+    if all.is_empty() {
         return None;
     }
     // An object used as a map: its named properties are the entries (its dictionary store
     // also lists the keys).
-    if !matches!(class.as_str(), "Map" | "Set" | "Array")
-        && stored.iter().any(|i| i.index.is_none())
+    let named: Vec<Item>;
+    let stored: &[Item] = if !matches!(class.as_str(), "Map" | "Set" | "Array")
+        && all.iter().any(|i| i.index.is_none())
     {
-        stored.retain(|i| i.index.is_none());
-    }
-    let entries = entries(&class, &stored);
+        named = all.iter().filter(|i| i.index.is_none()).copied().collect();
+        &named
+    } else {
+        &all
+    };
+    let entries = entries(&class, stored);
     let leaked: Vec<&Vec<NodeIndex>> = entries
         .iter()
         .filter(|e| e.iter().any(|&n| ctx.leaked(n)))
@@ -76,14 +80,18 @@ pub fn entries(class: &str, stored: &[Item]) -> Vec<Vec<NodeIndex>> {
         return stored.iter().map(|i| vec![i.node]).collect();
     }
     let base = stored.iter().filter_map(|i| i.index).min().unwrap_or(0);
-    let mut slots: std::collections::BTreeMap<u32, Vec<NodeIndex>> =
-        std::collections::BTreeMap::new();
-    for i in stored {
-        if let Some(ix) = i.index {
-            slots.entry((ix - base) / width).or_default().push(i.node);
-        }
-    }
-    slots.into_values().collect()
+    // Sorted by slot (stably: a slot's values keep their order), then cut where the slot
+    // changes: a large cache has hundreds of thousands of values, and a tree of them cost
+    // more than the rest of its classification.
+    let mut slots: Vec<(u32, NodeIndex)> = stored
+        .iter()
+        .filter_map(|i| Some(((i.index? - base) / width, i.node)))
+        .collect();
+    slots.sort_by_key(|&(slot, _)| slot);
+    slots
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|entry| entry.iter().map(|&(_, node)| node).collect())
+        .collect()
 }
 
 /// Where the values were made, when they are objects of a user class (the constructor's
