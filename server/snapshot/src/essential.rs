@@ -12,7 +12,10 @@
 //! targets — the global objects of the JS contexts. Edges from system structures (handles,
 //! caches) into it do not count, so user objects are dominated through user paths.
 
+use std::collections::VecDeque;
+
 use crate::graph::{HeapGraph, NodeIndex};
+use crate::prefetch::prefetch;
 use crate::types::{EdgeType, NodeType};
 use crate::weakmap::WeakMapEdges;
 
@@ -133,7 +136,9 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> Bits {
     if graph.node_count() == 0 {
         return page;
     }
-    let mut stack: Vec<u32> = Vec::new();
+    // A set, so any order finds it: first in, first out, so that the nodes a few places
+    // down the queue are known and their edges asked for ahead (see `crate::prefetch`).
+    let mut queue: VecDeque<u32> = VecDeque::with_capacity(graph.node_count().min(1 << 20));
     for e in graph.edges(NodeIndex::ROOT) {
         let seed = match e.edge_type {
             EdgeType::Shortcut => true,
@@ -145,18 +150,40 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> Bits {
         };
         if seed && !page.get(e.to.ix()) {
             page.set(e.to.ix());
-            stack.push(e.to.0);
+            queue.push_back(e.to.0);
         }
     }
     let weak = EdgeType::Weak as u8;
-    while let Some(n) = stack.pop() {
+    while let Some(n) = queue.pop_front() {
+        prefetch_ahead(graph, &page, &queue);
         for e in graph.edge_range(NodeIndex(n)) {
             let to = graph.edge_to[e] as usize;
             if graph.edge_type[e] != weak && !page.get(to) {
                 page.set(to);
-                stack.push(to as u32);
+                queue.push_back(to as u32);
             }
         }
     }
     page
+}
+
+/// Asks for what the nodes a few places down the queue will read: eight places down,
+/// where its edges start; four, its edges; two, its targets' bits.
+#[inline(always)]
+fn prefetch_ahead(graph: &HeapGraph, page: &Bits, queue: &VecDeque<u32>) {
+    if let Some(&far) = queue.get(8) {
+        prefetch(&graph.first_edge, far as usize);
+    }
+    if let Some(&mid) = queue.get(4) {
+        if let Some(&at) = graph.first_edge.get(mid as usize) {
+            prefetch(&graph.edge_to, at as usize);
+            prefetch(&graph.edge_type, at as usize);
+        }
+    }
+    if let Some(&near) = queue.get(2) {
+        let range = graph.edge_range(NodeIndex(near));
+        for e in range.start..range.end.min(range.start + 8) {
+            prefetch(&page.0, graph.edge_to[e] as usize >> 6);
+        }
+    }
 }
