@@ -1,13 +1,16 @@
 //! Reading a whole snapshot into a [`HeapGraph`].
 //!
-//! Two threads: the calling thread parses `nodes`, then `locations` and `strings`; a
-//! second thread finds the `edges` array on its own (a `memchr` pass over `nodes`, which
-//! is far cheaper than parsing it) and parses it meanwhile. Edges are ~60% of the bytes,
-//! so the split is close to even. Every preallocation is bounded by the bytes the file
-//! really has, never by a count the header claims alone.
+//! Two threads: the calling thread parses `nodes`, then `strings` (found from the end), then
+//! the sections between `edges` and `strings` (`locations`, the allocation traces; found
+//! from `strings` back); a second thread finds the `edges` array on its own (a `memchr`
+//! pass over `nodes`, which is far cheaper than parsing it) and parses it meanwhile, then
+//! checks that the sections the first thread read start where `edges` ends (or reads them
+//! itself). Edges are ~60% of the bytes, so the split is close to even. Every
+//! preallocation is bounded by the bytes the file really has, never by a count the header
+//! claims alone.
 //!
 //! Allocation tracking (see [`crate::trace`]) adds a `trace_node_id` per node, kept only
-//! where it is not 0, and two small sections the edge thread reads after `edges`.
+//! where it is not 0, and two sections after `edges` (read as above).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -492,11 +495,14 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         Ok(())
     };
     let (send_count, string_count) = std::sync::mpsc::channel::<u64>();
+    // Where the node thread found the first section after `edges`, once it has read them.
+    let (send_tail_at, tail_at) = std::sync::mpsc::channel::<u64>();
     let (node_part, edges) = std::thread::scope(|s| {
         let header = &header;
-        let edge_job = s.spawn(|| -> Result<(EdgeSink, Tail, bool)> {
+        let edge_job = s.spawn(|| -> Result<(EdgeSink, Option<Tail>, bool)> {
             // The string count arrives from the other thread once it has read `strings`.
             let string_count = string_count;
+            let tail_at = tail_at;
             let r = (|| {
                 let nodes_end =
                     scan::skip_number_array(src, nodes_key.value_start, "the `nodes` array")?;
@@ -519,7 +525,19 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                     &mut sink,
                     advance,
                 )?;
-                let tail = read_tail(src, header, edges_end, progress)?;
+                // The sections after `edges` are the other thread's when it has read
+                // them from the first one's key and that key is where `edges` ends.
+                let read_there = match tail_at.try_recv() {
+                    Ok(at) => {
+                        matches!(scan::read_key(src, edges_end), Ok(Some(k)) if k.value_start == at)
+                    }
+                    Err(_) => false,
+                };
+                let tail = if read_there {
+                    None
+                } else {
+                    Some(read_tail(src, header, edges_end, progress)?)
+                };
                 // Check the edge names here, beside the other thread's work. Without a
                 // count (the other side failed, or found no `strings` from the end) the
                 // check happens after both.
@@ -537,10 +555,11 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
             }
             r
         });
-        let node_part = (|| -> Result<(NodeSink, Option<(u64, Strings)>)> {
+        let node_part = (|| -> Result<(NodeSink, Option<(u64, Strings)>, Option<Tail>)> {
             // Owned here so it is dropped when this side ends, however it ends: the edge
             // thread waiting for the count then stops waiting.
             let send_count = send_count;
+            let send_tail_at = send_tail_at;
             let cap = bounded_capacity(
                 header.node_count,
                 header.nodes.field_count,
@@ -563,14 +582,32 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
             // `strings` is last: found from the end, it is read while the other thread
             // is still on `edges` (the key's place is checked against its forward walk).
             let Some(key) = scan::find_last_key(src, "strings", nodes_end, || advance(0))? else {
-                return Ok((sink, None));
+                return Ok((sink, None, None));
             };
             progress.check()?;
             let strings = scan::parse_strings(src, key.value_start)?;
             let count = strings.len() as u64;
             let _ = send_count.send(count);
             check_node_names(&sink, count)?;
-            Ok((sink, Some((key.value_start, strings))))
+            // Then the sections between `edges` and `strings` (positions, allocation
+            // traces: seconds at 10^8 nodes), from the first one V8 writes, found from
+            // `strings` back, while the other thread is still on `edges`. It takes them if
+            // `edges` ends at that key and they are ready; anything amiss here (a hostile
+            // file, a snapshot without that key) leaves them to its forward walk, whose
+            // errors come in the file's order.
+            let first = scan::find_last_key_in(
+                src,
+                "trace_function_infos",
+                nodes_end..key.value_start,
+                || advance(0),
+            );
+            let tail = first.ok().flatten().and_then(|first| {
+                let at = first.value_start;
+                let tail = read_tail_from(src, header, at, Some(first), progress).ok()?;
+                let _ = send_tail_at.send(at);
+                Some(tail)
+            });
+            Ok((sink, Some((key.value_start, strings)), tail))
         })();
         if node_part.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -583,10 +620,17 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         (node_part, edges)
     });
     // Report the error that caused the other side to stop, not its `Cancelled`.
-    let ((nodes, from_end), (edges, tail, edges_checked)) = match (node_part, edges) {
+    let ((nodes, from_end, tail_from_end), (edges, tail, edges_checked)) = match (node_part, edges)
+    {
         (Ok(n), Ok(e)) => (n, e),
         (Err(SnapshotError::Cancelled), Err(e)) if !progress.is_cancelled() => return Err(e),
         (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    // The edge thread reads the sections itself unless it took the node thread's.
+    let Some(tail) = tail.or(tail_from_end) else {
+        return Err(SnapshotError::Meta(
+            "the sections after `edges` were read by neither thread".into(),
+        ));
     };
     // The forward walk decides where `strings` is; what was read from the end counts
     // only if it was there.
@@ -705,16 +749,33 @@ fn read_tail(
     edges_end: u64,
     progress: &Progress,
 ) -> Result<Tail> {
-    let mut pos = edges_end;
+    read_tail_from(src, header, edges_end, None, progress)
+}
+
+/// [`read_tail`] starting at `first`, a key already read (its place is the caller's to
+/// check), or at the key after `pos`.
+fn read_tail_from(
+    src: &dyn ByteSource,
+    header: &Header,
+    mut pos: u64,
+    mut first: Option<Key>,
+    progress: &Progress,
+) -> Result<Tail> {
     let mut locations = Vec::new();
     let mut trace_functions = Vec::new();
     let mut trace_tree = TreeSink::empty();
     loop {
         progress.check()?;
-        let Some(key) = scan::read_key(src, pos)? else {
-            return Err(SnapshotError::Meta(
-                "the snapshot has no `strings` array".into(),
-            ));
+        let key = match first.take() {
+            Some(key) => key,
+            None => match scan::read_key(src, pos)? {
+                Some(key) => key,
+                None => {
+                    return Err(SnapshotError::Meta(
+                        "the snapshot has no `strings` array".into(),
+                    ))
+                }
+            },
         };
         match key.name.as_str() {
             "strings" => {
@@ -926,4 +987,77 @@ pub struct IdScan {
     pub max_id: u64,
     /// Nodes in the snapshot.
     pub node_count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Root → a function (with a position) and an object; allocation traces; a `samples`
+    /// section to skip.
+    const TRACKED: &str = concat!(
+        r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"#,
+        r#""node_types":[["hidden","object","closure"],"string","number","number","number","number","number"],"#,
+        r#""edge_fields":["type","name_or_index","to_node"],"edge_types":[["element","property"],"string_or_number","node"],"#,
+        r#""trace_function_info_fields":["function_id","name","script_name","script_id","line","column"],"#,
+        r#""trace_node_fields":["id","function_info_index","count","size","children"],"#,
+        r#""sample_fields":["timestamp_us","last_assigned_id"],"#,
+        r#""location_fields":["object_index","script_id","line","column"]},"#,
+        r#""node_count":3,"edge_count":2,"trace_function_count":2},"#,
+        "\n\"nodes\":[0,1,1,0,2,0,0\n,2,2,3,32,0,2,0\n,1,3,5,16,0,0,0],",
+        "\n\"edges\":[1,2,7\n,1,3,14],",
+        "\n\"trace_function_infos\":[1,4,5,7,10,3\n,2,2,5,7,20,5],",
+        "\n\"trace_tree\":[1,0,0,0,[2,1,1,32,[]]],",
+        "\n\"samples\":[10,1],",
+        "\n\"locations\":[7,7,20,5],",
+        "\n\"strings\":[\"\",\"(root)\",\"handler\",\"Thing\",\"main\",\"/app/main.js\"]}"
+    );
+
+    /// The sections after `edges` are the same read forward from where `edges` ends (the
+    /// edge thread) or from their first key found from `strings` back (the node thread):
+    /// which thread reads them depends on timing, so both ways are checked here.
+    #[test]
+    fn the_tail_reads_the_same_from_either_end() {
+        let src: &[u8] = TRACKED.as_bytes();
+        let (header, h_end) = read_header(&src).expect("header");
+        let nodes = expect_key(&src, h_end, "nodes").expect("nodes");
+        let nodes_end = scan::skip_number_array(&src, nodes.value_start, "nodes").expect("skip");
+        let edges = expect_key(&src, nodes_end, "edges").expect("edges");
+        let edges_end = scan::skip_number_array(&src, edges.value_start, "edges").expect("skip");
+        let strings = scan::find_last_key(&src, "strings", nodes_end, || Ok(()))
+            .expect("search")
+            .expect("strings");
+        let first = scan::find_last_key_in(
+            &src,
+            "trace_function_infos",
+            nodes_end..strings.value_start,
+            || Ok(()),
+        )
+        .expect("search")
+        .expect("the first section's key");
+        let progress = Progress::new();
+        let forward = read_tail(&src, &header, edges_end, &progress).expect("forward");
+        let at = first.value_start;
+        assert_eq!(
+            scan::read_key(&src, edges_end)
+                .expect("key")
+                .map(|k| k.value_start),
+            Some(at),
+            "the edge thread's check finds the same key"
+        );
+        let backward = read_tail_from(&src, &header, at, Some(first), &progress).expect("back");
+        assert_eq!(forward.locations, backward.locations);
+        assert_eq!(forward.locations.len(), 1);
+        assert_eq!(forward.trace_functions.len(), 2);
+        assert_eq!(
+            forward.trace_functions.len(),
+            backward.trace_functions.len()
+        );
+        assert_eq!(forward.strings_at, backward.strings_at);
+        assert_eq!(forward.strings_at, strings.value_start);
+        // And the whole read agrees, whichever thread took them.
+        let graph = read_graph(&src, &progress).expect("graph");
+        assert_eq!(graph.locations(), &forward.locations[..]);
+        assert!(graph.allocation_stack(NodeIndex(1)).is_some());
+    }
 }

@@ -410,18 +410,32 @@ pub(crate) fn find_last_key(
     src: &dyn ByteSource,
     name: &str,
     not_before: u64,
+    keep_going: impl FnMut() -> Result<()>,
+) -> Result<Option<Key>> {
+    find_last_key_in(src, name, not_before..src.len(), keep_going)
+}
+
+/// [`find_last_key`] with the key's quote inside `within` (searched from its end).
+pub(crate) fn find_last_key_in(
+    src: &dyn ByteSource,
+    name: &str,
+    within: std::ops::Range<u64>,
     mut keep_going: impl FnMut() -> Result<()>,
 ) -> Result<Option<Key>> {
+    let not_before = within.start;
     let pattern = format!("\"{name}\"");
     // The forward finder, block by block, latest match first: `FinderRev` has no SIMD
     // prefilter (the whole search through the 103 MB strings section of a 1 GB snapshot,
     // reads included: 55-70 ms with it, 20-24 ms this way).
     let finder = memchr::memmem::Finder::new(pattern.as_bytes());
     let mut found: Vec<usize> = Vec::new();
-    let region = src.len().saturating_sub(not_before);
+    let mut end = within.end.min(src.len());
+    if end <= not_before {
+        return Ok(None);
+    }
+    let region = end - not_before;
     let mut buf = vec![0u8; (BLOCK as u64).min(region).max(1) as usize];
     let window = buf.len() as u64;
-    let mut end = src.len();
     loop {
         // Stops when the other thread has failed: its error is the one to report.
         keep_going()?;
