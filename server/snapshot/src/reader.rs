@@ -555,7 +555,7 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
             }
             r
         });
-        let node_part = (|| -> Result<(NodeSink, Option<(u64, Strings)>, Option<Tail>)> {
+        let node_part = (|| -> Result<NodePart> {
             // Owned here so it is dropped when this side ends, however it ends: the edge
             // thread waiting for the count then stops waiting.
             let send_count = send_count;
@@ -582,7 +582,11 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
             // `strings` is last: found from the end, it is read while the other thread
             // is still on `edges` (the key's place is checked against its forward walk).
             let Some(key) = scan::find_last_key(src, "strings", nodes_end, || advance(0))? else {
-                return Ok((sink, None, None));
+                return Ok(NodePart {
+                    nodes: sink,
+                    strings: None,
+                    tail: None,
+                });
             };
             progress.check()?;
             let strings = scan::parse_strings(src, key.value_start)?;
@@ -607,7 +611,11 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
                 let _ = send_tail_at.send(at);
                 Some(tail)
             });
-            Ok((sink, Some((key.value_start, strings)), tail))
+            Ok(NodePart {
+                nodes: sink,
+                strings: Some((key.value_start, strings)),
+                tail,
+            })
         })();
         if node_part.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -620,8 +628,14 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
         (node_part, edges)
     });
     // Report the error that caused the other side to stop, not its `Cancelled`.
-    let ((nodes, from_end, tail_from_end), (edges, tail, edges_checked)) = match (node_part, edges)
-    {
+    let (
+        NodePart {
+            nodes,
+            strings: from_end,
+            tail: tail_from_end,
+        },
+        (edges, tail, edges_checked),
+    ) = match (node_part, edges) {
         (Ok(n), Ok(e)) => (n, e),
         (Err(SnapshotError::Cancelled), Err(e)) if !progress.is_cancelled() => return Err(e),
         (Err(e), _) | (_, Err(e)) => return Err(e),
@@ -657,6 +671,14 @@ pub fn read_graph(src: &dyn ByteSource, progress: &Progress) -> Result<HeapGraph
     let graph = assemble(header, nodes, edges, rest);
     progress.end_step();
     graph
+}
+
+/// What the node thread read: `nodes`, then `strings` (where its `[` ends, and the
+/// strings) and the sections between `edges` and `strings` when it found them.
+struct NodePart {
+    nodes: NodeSink,
+    strings: Option<(u64, Strings)>,
+    tail: Option<Tail>,
 }
 
 struct Rest {

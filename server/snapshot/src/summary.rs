@@ -12,8 +12,8 @@
 //! counted. A class's retained size counts each instance that no other counted instance
 //! of the same class dominates, so nested instances are not counted twice.
 
+use foldhash::{HashMap, HashMapExt};
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use crate::graph::{HeapGraph, NodeIndex};
 use crate::types::{EdgeType, NodeType};
