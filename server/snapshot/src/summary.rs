@@ -45,18 +45,81 @@ const MIN_OBJECT_PROPORTION_PER_INTERFACE: f64 = 1000.0;
 /// Class names of every node, interned.
 pub struct ClassNames {
     names: Vec<String>,
-    class_of: Vec<u32>,
+    class_of: ClassColumn,
+}
+
+/// Each node's class id: two bytes while there are at most 65,536 classes (every heap
+/// measured has a few thousand), four past that. The column lives through the dominator
+/// search's peak when `stats` computes it beside the analysis.
+enum ClassColumn {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl ClassColumn {
+    fn with_capacity(n: usize) -> ClassColumn {
+        ClassColumn::Narrow(Vec::with_capacity(n))
+    }
+    #[inline]
+    fn get(&self, i: usize) -> u32 {
+        match self {
+            ClassColumn::Narrow(v) => u32::from(v[i]),
+            ClassColumn::Wide(v) => v[i],
+        }
+    }
+    #[inline]
+    fn push(&mut self, id: u32) {
+        match self {
+            ClassColumn::Narrow(v) => match u16::try_from(id) {
+                Ok(x) => v.push(x),
+                Err(_) => {
+                    self.widen();
+                    self.push(id);
+                }
+            },
+            ClassColumn::Wide(v) => v.push(id),
+        }
+    }
+    #[inline]
+    fn set(&mut self, i: usize, id: u32) {
+        match self {
+            ClassColumn::Narrow(v) => match u16::try_from(id) {
+                Ok(x) => v[i] = x,
+                Err(_) => {
+                    self.widen();
+                    self.set(i, id);
+                }
+            },
+            ClassColumn::Wide(v) => v[i] = id,
+        }
+    }
+    #[cold]
+    #[inline(never)]
+    fn widen(&mut self) {
+        if let ClassColumn::Narrow(v) = self {
+            let mut wide = Vec::with_capacity(v.capacity());
+            wide.extend(v.iter().map(|&x| u32::from(x)));
+            *self = ClassColumn::Wide(wide);
+        }
+    }
+    /// The ids as a four-byte column (the Summary turns it into each node's row).
+    fn into_wide(self) -> Vec<u32> {
+        match self {
+            ClassColumn::Narrow(v) => v.into_iter().map(u32::from).collect(),
+            ClassColumn::Wide(v) => v,
+        }
+    }
 }
 
 impl ClassNames {
     /// Bytes a node takes in the class column: what computing class names beside the
     /// analysis adds to its peak (see [`crate::MemoryNeed::with_per_node`]).
-    pub const BYTES_PER_NODE: u64 = 4;
+    pub const BYTES_PER_NODE: u64 = 2;
 
     /// Computes the class of every node, including shape names for plain objects.
     pub fn compute(graph: &HeapGraph) -> ClassNames {
         let mut interner = Interner::default();
-        let mut class_of = Vec::with_capacity(graph.node_count());
+        let mut class_of = ClassColumn::with_capacity(graph.node_count());
         // A class depends only on the node's type and name: decide it once per pair, not
         // once per node (a heap has millions of nodes and a few thousand names in use).
         let mut by_name: Vec<u32> = vec![u32::MAX; graph.strings.len()];
@@ -111,7 +174,7 @@ impl ClassNames {
 
     /// The class of node `n`.
     pub fn of(&self, n: NodeIndex) -> &str {
-        &self.names[self.class_of[n.ix()] as usize]
+        &self.names[self.class_of.get(n.ix()) as usize]
     }
 }
 
@@ -320,7 +383,7 @@ fn apply_interfaces(
     graph: &HeapGraph,
     defs: &[Interface<'_>],
     interner: &mut Interner,
-    class_of: &mut [u32],
+    class_of: &mut ClassColumn,
 ) {
     if defs.is_empty() {
         return;
@@ -375,14 +438,14 @@ fn apply_interfaces(
         }
         property_indices(graph, n, &mut sequence);
         if let Some(&class) = known.get(sequence.as_slice()) {
-            class_of[n.ix()] = class;
+            class_of.set(n.ix(), class);
             continue;
         }
         props.clear();
         props.extend(sequence.iter().map(|&i| graph.strings.get(i as usize)));
         props.sort_by(|a, b| cmp16(a, b));
         let initial = Match {
-            class: class_of[n.ix()],
+            class: class_of.get(n.ix()),
             property_count: 0,
             index: usize::MAX,
         };
@@ -414,7 +477,7 @@ fn apply_interfaces(
                 }
             }
         }
-        class_of[n.ix()] = best.class;
+        class_of.set(n.ix(), best.class);
         known.insert(sequence.clone(), best.class);
     }
 }
@@ -469,10 +532,10 @@ fn rows(
 ) -> (Vec<ClassSummary>, Vec<u32>) {
     let g = &snap.graph;
     // Row per class key: (class, location for located objects). Each node's class becomes
-    // its row in place: one column, not two.
+    // its row in place, once widened to four bytes: one column, not two.
     let mut rows: Vec<ClassSummary> = Vec::new();
     let mut row_of_key: HashMap<ClassKey, u32> = HashMap::new();
-    let mut row_of = class_of;
+    let mut row_of = class_of.into_wide();
     let mut row_of_class = vec![u32::MAX; names.len()];
     // Locations are sorted by node: walk them alongside the nodes.
     let locations = g.locations();
@@ -615,6 +678,29 @@ mod tests {
         assert_eq!(short_tag_name("<div id=\"a\">"), "<div>");
         assert_eq!(short_tag_name("Detached <div class=x>"), "Detached <div>");
         assert_eq!(short_tag_name("Foo Bar"), "Foo Bar");
+    }
+
+    /// Past 65,536 classes the column widens, by a push or by a rename, and keeps every id.
+    #[test]
+    fn the_class_column_widens_past_two_bytes() {
+        let mut by_push = ClassColumn::with_capacity(4);
+        by_push.push(7);
+        by_push.push(65_535);
+        assert!(matches!(by_push, ClassColumn::Narrow(_)));
+        by_push.push(70_000);
+        assert!(matches!(by_push, ClassColumn::Wide(_)));
+        assert_eq!(by_push.into_wide(), vec![7, 65_535, 70_000]);
+
+        let mut by_set = ClassColumn::with_capacity(2);
+        by_set.push(1);
+        by_set.push(2);
+        by_set.set(0, 100_000);
+        assert_eq!(
+            (by_set.get(0), by_set.get(1)),
+            (100_000, 2),
+            "renamed past two bytes"
+        );
+        assert_eq!(by_set.into_wide(), vec![100_000, 2]);
     }
 
     #[test]
