@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::essential::Essential;
+use crate::essential::{Bits, Essential};
 use crate::graph::{HeapGraph, NodeIndex, Wide32};
 use crate::prefetch::prefetch;
 use crate::progress::Progress;
@@ -258,16 +258,17 @@ pub(crate) fn finish(
     }
     let mut search = search;
     // Nodes reached only through a virtual root edge (unreachable from the real root).
-    let mut virtual_child = vec![false; 0];
+    // A bit a vertex (a byte each would be 100 MB at 10^8 nodes, alive at the peak).
+    let mut virtual_child = Bits::new(0);
     let reachable = search.vertex.len();
     if reachable < n {
-        virtual_child = vec![false; n];
+        virtual_child = Bits::new(n);
         let mut stack = Vec::new();
         for u in 0..n as u32 {
             if search.dfn[u as usize] == NONE && retainers.of(NodeIndex(u)).is_empty() {
                 let at = search.vertex.len();
                 visit(graph, essential, &mut search, u, &mut stack);
-                virtual_child[at] = true;
+                virtual_child.set(at);
             }
         }
     }
@@ -282,6 +283,8 @@ pub(crate) fn finish(
 
     // Semi-dominators, in reverse preorder.
     let n = numbered;
+    // Whether any vertex was numbered from a virtual root edge (then the bits exist).
+    let orphans = n > reachable;
     let mut semi: Vec<u32> = (0..n as u32).collect();
     let mut forest = vec![
         Link {
@@ -304,7 +307,7 @@ pub(crate) fn finish(
             retainers.prefetch_start(vertex[w - 2 * AHEAD]);
             retainers.prefetch_list(vertex[w - AHEAD]);
         }
-        let is_virtual = virtual_child.get(w).copied().unwrap_or(false);
+        let is_virtual = orphans && virtual_child.get(w);
         if is_virtual {
             semi[w] = 0;
         }
