@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use crate::graph::HeapGraph;
-use crate::types::EdgeType;
 
 /// The WeakMap edge names found in one snapshot.
 #[derive(Debug, Default)]
@@ -21,32 +20,28 @@ pub(crate) struct WeakMapEdges {
 }
 
 const NONE: u32 = u32::MAX;
-const UNSEEN: u32 = u32::MAX - 1;
 
 impl WeakMapEdges {
-    /// Scans the names of all internal edges.
+    /// Reads every string that has the form of a WeakMap edge name. Only internal edges
+    /// are ever looked up, so a string of that form used elsewhere is harmless; reading the
+    /// strings (a few million, most rejected on their first byte) instead of every
+    /// internal edge's name (tens of millions of lookups out of order) took the 1 GB
+    /// snapshot's scan from 0.27 s to a few milliseconds.
     pub(crate) fn find(graph: &HeapGraph) -> WeakMapEdges {
-        let mut by_string = vec![UNSEEN; graph.strings.len()];
+        let mut by_string = vec![NONE; graph.strings.len()];
         let mut entries = Vec::new();
         let mut pair_ids: HashMap<&str, u32> = HashMap::new();
-        let internal = EdgeType::Internal as u8;
-        for (e, &t) in graph.edge_type.iter().enumerate() {
-            if t != internal {
+        for (s, slot) in by_string.iter_mut().enumerate() {
+            let name = graph.strings.get(s);
+            if !name.starts_with(|c: char| c.is_ascii_digit()) {
                 continue;
             }
-            let s = graph.edge_name[e] as usize;
-            if by_string[s] != UNSEEN {
-                continue;
+            if let Some((pair, table)) = parse(name) {
+                let next = pair_ids.len() as u32;
+                let pair = *pair_ids.entry(pair).or_insert(next);
+                entries.push((pair, table));
+                *slot = entries.len() as u32 - 1;
             }
-            by_string[s] = match parse(graph.strings.get(s)) {
-                Some((pair, table)) => {
-                    let next = pair_ids.len() as u32;
-                    let pair = *pair_ids.entry(pair).or_insert(next);
-                    entries.push((pair, table));
-                    entries.len() as u32 - 1
-                }
-                None => NONE,
-            };
         }
         if entries.is_empty() {
             by_string = Vec::new();
