@@ -194,6 +194,48 @@ fn weak_edges_do_not_retain_and_shortcuts_only_from_root() {
     );
 }
 
+/// A WeakMap entry's value is retained by its key's edge, not the table's (an ephemeron),
+/// and is as far from the roots as the later of the two plus one; a string of the same
+/// form used as a property name changes nothing.
+#[test]
+fn a_weakmap_value_is_held_by_its_key() {
+    let mut g = Gen::new();
+    let table = g.node("array", "(WeakMap table)", 8);
+    let key = g.node("object", "Key", 10);
+    let value = g.node("object", "Value", 100);
+    let other = g.node("object", "Other", 1);
+    let table_id = g.nodes[table as usize].id;
+    let pair = |n: u32| {
+        format!(
+            "{n} / part of key (Key @3) -> value (Value @5) pair in WeakMap (table @{table_id})"
+        )
+    };
+    g.edge(0, "element", "1", table);
+    g.edge(0, "element", "2", other);
+    g.edge(other, "property", "k", key);
+    g.edge(table, "internal", &pair(1), value);
+    g.edge(key, "internal", &pair(2), value);
+    // The same text as a property name: only internal edges are WeakMap edges.
+    g.edge(0, "property", &pair(7), other);
+    let snap = Snapshot::from_bytes(g.to_json(Layout::Node24).as_bytes(), &Progress::new())
+        .expect("parses");
+    assert_eq!(
+        snap.idom(NodeIndex(value)),
+        NodeIndex(key),
+        "the key's edge retains the value"
+    );
+    assert_eq!(snap.retained_size(NodeIndex(key)), 110);
+    assert_eq!(
+        snap.retained_size(NodeIndex(table)),
+        8,
+        "the table holds no value"
+    );
+    assert_eq!(snap.retainers(NodeIndex(value)), &[key]);
+    // Key at 2 (root → other → key), table at 1: the value at the later plus one.
+    assert_eq!(snap.distance(NodeIndex(key)), 2);
+    assert_eq!(snap.distance(NodeIndex(value)), 3);
+}
+
 #[test]
 fn million_long_linked_list_does_not_overflow_the_stack() {
     const LEN: u32 = 1_000_000;
