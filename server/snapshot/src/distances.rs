@@ -12,7 +12,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::graph::{HeapGraph, NodeIndex};
-use crate::prefetch::prefetch;
+use crate::prefetch;
 use crate::types::{EdgeType, NodeType};
 use crate::weakmap::WeakMapEdges;
 
@@ -75,7 +75,7 @@ impl Bfs<'_> {
     fn run(&mut self, dist: &mut [u32], queue: &mut VecDeque<u32>) {
         let g = self.graph;
         while let Some(node) = queue.pop_front() {
-            prefetch_ahead(g, dist, queue);
+            prefetch::queue_ahead(g, queue, |t| prefetch::prefetch(dist, t));
             let d = dist[node as usize].saturating_add(1);
             for e in g.edge_range(NodeIndex(node)) {
                 if g.edge_type[e] == EdgeType::Weak as u8 {
@@ -128,28 +128,6 @@ impl Bfs<'_> {
             }
         }
         true
-    }
-}
-
-/// Asks for what the nodes a few places down the queue will read (see [`crate::prefetch`]):
-/// eight places down, where its edges start; four, its edges; two, its targets' distances.
-#[inline(always)]
-fn prefetch_ahead(g: &HeapGraph, dist: &[u32], queue: &VecDeque<u32>) {
-    if let Some(&far) = queue.get(8) {
-        prefetch(&g.first_edge, far as usize);
-    }
-    if let Some(&mid) = queue.get(4) {
-        if let Some(&at) = g.first_edge.get(mid as usize) {
-            prefetch(&g.edge_to, at as usize);
-            prefetch(&g.edge_type, at as usize);
-        }
-    }
-    if let Some(&near) = queue.get(2) {
-        let range = g.edge_range(NodeIndex(near));
-        let first_few = range.start..range.end.min(range.start + 8);
-        for e in first_few {
-            prefetch(dist, g.edge_to[e] as usize);
-        }
     }
 }
 

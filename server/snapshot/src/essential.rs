@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 
 use crate::graph::{HeapGraph, NodeIndex};
-use crate::prefetch::prefetch;
+use crate::prefetch;
 use crate::types::{EdgeType, NodeType};
 use crate::weakmap::WeakMapEdges;
 
@@ -155,7 +155,7 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> Bits {
     }
     let weak = EdgeType::Weak as u8;
     while let Some(n) = queue.pop_front() {
-        prefetch_ahead(graph, &page, &queue);
+        prefetch::queue_ahead(graph, &queue, |t| prefetch::prefetch(&page.0, t >> 6));
         for e in graph.edge_range(NodeIndex(n)) {
             let to = graph.edge_to[e] as usize;
             if graph.edge_type[e] != weak && !page.get(to) {
@@ -165,25 +165,4 @@ pub(crate) fn page_owned(graph: &HeapGraph) -> Bits {
         }
     }
     page
-}
-
-/// Asks for what the nodes a few places down the queue will read: eight places down,
-/// where its edges start; four, its edges; two, its targets' bits.
-#[inline(always)]
-fn prefetch_ahead(graph: &HeapGraph, page: &Bits, queue: &VecDeque<u32>) {
-    if let Some(&far) = queue.get(8) {
-        prefetch(&graph.first_edge, far as usize);
-    }
-    if let Some(&mid) = queue.get(4) {
-        if let Some(&at) = graph.first_edge.get(mid as usize) {
-            prefetch(&graph.edge_to, at as usize);
-            prefetch(&graph.edge_type, at as usize);
-        }
-    }
-    if let Some(&near) = queue.get(2) {
-        let range = graph.edge_range(NodeIndex(near));
-        for e in range.start..range.end.min(range.start + 8) {
-            prefetch(&page.0, graph.edge_to[e] as usize >> 6);
-        }
-    }
 }

@@ -5,6 +5,10 @@
 //! caches. Asking for a few of them ahead lets their misses overlap. A hint
 //! changes no result; off x86-64 it does nothing.
 
+use std::collections::VecDeque;
+
+use crate::graph::{HeapGraph, NodeIndex};
+
 /// Starts loading `column[i]` into the caches (nothing when `i` is out of bounds).
 #[inline(always)]
 pub(crate) fn prefetch<T>(column: &[T], i: usize) {
@@ -17,4 +21,27 @@ pub(crate) fn prefetch<T>(column: &[T], i: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (column, i);
+}
+
+/// For a search over `graph` that takes nodes from the front of `queue`: asks for what the
+/// nodes a few places down will read. Eight places down, where its edges start; four, its
+/// edges (targets and types); two, each of its first targets' own entry, which `target`
+/// asks for (a distance, a bit of a set).
+#[inline(always)]
+pub(crate) fn queue_ahead(graph: &HeapGraph, queue: &VecDeque<u32>, target: impl Fn(usize)) {
+    if let Some(&far) = queue.get(8) {
+        prefetch(&graph.first_edge, far as usize);
+    }
+    if let Some(&mid) = queue.get(4) {
+        if let Some(&at) = graph.first_edge.get(mid as usize) {
+            prefetch(&graph.edge_to, at as usize);
+            prefetch(&graph.edge_type, at as usize);
+        }
+    }
+    if let Some(&near) = queue.get(2) {
+        let range = graph.edge_range(NodeIndex(near));
+        for e in range.start..range.end.min(range.start + 8) {
+            target(graph.edge_to[e] as usize);
+        }
+    }
 }
