@@ -1,9 +1,9 @@
 //! A hint to the CPU to start loading a column's entry before it is read: the dominator
-//! search, the distances' BFS and the retainer index read their columns in an order the
-//! hardware cannot guess (each node's retainers, their preorder numbers, their forest
-//! links, the targets' distances), and on a heap of gigabytes every such read misses the
-//! caches. Asking for a few of them ahead lets their misses overlap. A hint
-//! changes no result; off x86-64 it does nothing.
+//! search, the distances' BFS, the page-owned search and the retainer index read their
+//! columns in an order the hardware cannot guess (each node's retainers, their preorder
+//! numbers, their forest links, the targets' distances), and on a heap of gigabytes every
+//! such read misses the caches. Asking for a few of them ahead lets their misses overlap.
+//! A hint changes no result; off x86-64 it does nothing.
 
 use std::collections::VecDeque;
 
