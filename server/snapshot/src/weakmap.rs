@@ -32,11 +32,7 @@ impl WeakMapEdges {
         let mut entries = Vec::new();
         let mut pair_ids: HashMap<&str, u32> = HashMap::new();
         for (s, slot) in by_string.iter_mut().enumerate() {
-            let name = graph.strings.get(s);
-            if !name.starts_with(|c: char| c.is_ascii_digit()) {
-                continue;
-            }
-            if let Some((pair, table)) = parse(name) {
+            if let Some((pair, table)) = parse(graph.strings.get(s)) {
                 let next = pair_ids.len() as u32;
                 let pair = *pair_ids.entry(pair).or_insert(next);
                 entries.push((pair, table));
@@ -59,11 +55,9 @@ impl WeakMapEdges {
 
 /// Splits a WeakMap edge name into the pair text and the table's node id.
 pub(crate) fn parse(name: &str) -> Option<(&str, u64)> {
-    if name.contains('\n') {
-        return None;
-    }
+    // The leading digits first: most strings fail there, on their first byte.
     let digits = name.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
+    if digits == 0 || name.contains('\n') {
         return None;
     }
     let pair = name[digits..].strip_prefix(" / ")?;
