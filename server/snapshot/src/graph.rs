@@ -46,6 +46,12 @@ pub(crate) enum Wide32 {
     Wide(Vec<u64>),
 }
 
+impl Default for Wide32 {
+    fn default() -> Self {
+        Wide32::Narrow(Vec::new())
+    }
+}
+
 impl Wide32 {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Wide32::Narrow(Vec::with_capacity(n))

@@ -143,46 +143,56 @@ impl Snapshot {
         progress.step("detachedness");
         dom_state::propagate(&mut graph);
         progress.step("retaining edges");
-        let (side_result, weakmaps, page) = std::thread::scope(|s| {
+        // The side computation runs through the whole phase; the retaining edges are
+        // decided as soon as the page-owned set and the WeakMap edges are known.
+        let (side_result, weakmaps, essential, counts) = std::thread::scope(|s| {
             let side = s.spawn(|| side(&graph));
             let page = s.spawn(|| essential::page_owned(&graph));
             let weakmaps = weakmap::WeakMapEdges::find(&graph);
             let page = page
                 .join()
                 .unwrap_or_else(|_| essential::page_owned(&graph));
-            (side.join(), weakmaps, page)
+            let (essential, counts) = Essential::compute(&graph, &weakmaps, &page);
+            (side.join(), weakmaps, essential, counts)
         });
-        let (essential, counts) = Essential::compute(&graph, &weakmaps, &page);
-        drop(page);
         let side_result =
             side_result.map_err(|_| SnapshotError::Meta("a side computation panicked".into()))?;
-        // Two cores: the depth-first numbering beside the retainer index and the owners
-        // self sizes are attributed to; the sizes move at once (nothing before the
-        // retained sums reads them), so the owners column is gone before the peak; then
-        // the semi-dominators beside the distances.
+        // Two lanes for two cores, balanced on real heaps and at 10^8 nodes: the depth-first
+        // numbering, then the semi-dominators; beside them the retainer index (handed over
+        // as soon as it is built), the owners self sizes are attributed to, and the
+        // distances. The self sizes leave the graph for the second lane to move (nothing
+        // before the retained sums reads them); the owners are found with a small stack,
+        // so the second lane never holds more than one four-byte column beside the
+        // semi-dominators' peak.
         progress.start(Phase::Dominators, 0);
         progress.step("retainers, dominators | distances, self sizes");
-        let (search, retainers, owners) = std::thread::scope(|s| {
-            let search = s.spawn(|| dominators::search(&graph, &essential));
-            let retainers = Retainers::build(&graph, &essential, counts);
-            let owners = shallow::owners(&graph);
-            let search = search
-                .join()
-                .unwrap_or_else(|_| dominators::search(&graph, &essential));
-            (search, retainers, owners)
+        let mut self_sizes = std::mem::take(&mut graph.node_self_size);
+        let (tree, lane) = std::thread::scope(|s| {
+            let (send, receive) = std::sync::mpsc::sync_channel(1);
+            let graph = &graph;
+            let (essential, weakmaps, self_sizes) = (&essential, &weakmaps, &mut self_sizes);
+            let lane = s.spawn(move || {
+                // The receiver only goes when the main lane has failed.
+                let _ = send.send(Retainers::build(graph, essential, counts));
+                if let Some(owners) = shallow::owners(graph) {
+                    shallow::apply(graph, self_sizes, &owners);
+                }
+                distances::compute(graph, weakmaps)
+            });
+            let search = dominators::search(graph, essential);
+            let tree = match receive.recv() {
+                Ok(retainers) => dominators::finish(graph, essential, &retainers, search, progress)
+                    .map(|tree| (tree, retainers)),
+                Err(_) => Err(SnapshotError::Meta(
+                    "the retainer index's thread panicked".into(),
+                )),
+            };
+            (tree, lane.join())
         });
-        if let Some(owners) = owners {
-            shallow::apply(&mut graph, &owners);
-        }
-        let (tree, distances) = std::thread::scope(|s| {
-            let side = s.spawn(|| distances::compute(&graph, &weakmaps));
-            let tree = dominators::finish(&graph, &essential, &retainers, search, progress);
-            let distances = side
-                .join()
-                .unwrap_or_else(|_| vec![UNREACHABLE; graph.node_count()]);
-            (tree, distances)
-        });
-        let tree = tree?;
+        let distances =
+            lane.map_err(|_| SnapshotError::Meta("the distances' thread panicked".into()))?;
+        graph.node_self_size = self_sizes;
+        let (tree, retainers) = tree?;
         drop(weakmaps);
         progress.start(Phase::RetainedSizes, 0);
         progress.step("retained sizes");
