@@ -231,6 +231,64 @@ fn visit(
     }
 }
 
+/// Vertices the semi-dominator loop gathers retainers for at a time: their preorder
+/// numbers fit the caches (a few hundred kilobytes), and the gathering pass is long enough
+/// for its misses to overlap.
+const CHUNK: usize = 1 << 14;
+/// How many gathered retainers ahead the loop asks for their forest entries: farther than
+/// [`AHEAD`], as nothing else is waited for in between (32: `finish` on the 1 GB snapshot
+/// 0.64-0.69 s, against 0.80-0.90 s at 16 and no better at 64).
+const FOREST_AHEAD: usize = 32;
+
+/// The preorder numbers of the retainers of a chunk of vertices, in the order the loop
+/// evaluates them (vertices from the last, each vertex's retainers in the index's order).
+#[derive(Default)]
+struct Gathered {
+    /// Per vertex of the chunk, from the last: how many numbers are its retainers', or
+    /// `None` for a vertex whose one retainer is its search parent.
+    count: Vec<Option<u32>>,
+    numbers: Vec<u32>,
+}
+
+impl Gathered {
+    fn fill(
+        &mut self,
+        chunk: std::ops::Range<usize>,
+        vertex: &[u32],
+        dfn: &[u32],
+        retainers: &Retainers,
+        virtual_child: &Bits,
+        orphans: bool,
+    ) {
+        self.count.clear();
+        self.numbers.clear();
+        for w in chunk.clone().rev() {
+            // Two steps of look-ahead: where a later vertex's retainers are listed, then,
+            // once that has arrived, the list itself.
+            if let Some(far) = w.checked_sub(2 * AHEAD).filter(|&f| f >= chunk.start) {
+                retainers.prefetch_start(vertex[far]);
+            }
+            if let Some(near) = w.checked_sub(AHEAD).filter(|&f| f >= chunk.start) {
+                retainers.prefetch_list(vertex[near]);
+            }
+            let preds = retainers.of(NodeIndex(vertex[w]));
+            if preds.len() == 1 && !(orphans && virtual_child.get(w)) {
+                self.count.push(None);
+                continue;
+            }
+            let before = self.numbers.len();
+            for &pred in preds {
+                let v = dfn[pred as usize];
+                // A leftover cannot lower anyone's semi-dominator.
+                if v != NONE {
+                    self.numbers.push(v);
+                }
+            }
+            self.count.push(Some((self.numbers.len() - before) as u32));
+        }
+    }
+}
+
 /// A vertex of the link/eval forest: its forest ancestor and the smallest
 /// semi-dominator on its compressed path. Kept together so one path step is one memory
 /// access: the compression is the hottest loop of the whole analysis, and every access
@@ -248,6 +306,18 @@ pub(crate) fn finish(
     retainers: &Retainers,
     search: Search,
     progress: &Progress,
+) -> Result<Tree> {
+    finish_in_chunks(graph, essential, retainers, search, progress, CHUNK)
+}
+
+/// [`finish`], gathering retainers for `chunk` vertices at a time.
+fn finish_in_chunks(
+    graph: &HeapGraph,
+    essential: &Essential,
+    retainers: &Retainers,
+    search: Search,
+    progress: &Progress,
+    chunk: usize,
 ) -> Result<Tree> {
     let n = graph.node_count();
     if n == 0 {
@@ -294,73 +364,67 @@ pub(crate) fn finish(
         n
     ];
     let mut path: Vec<u32> = Vec::new();
-    // The preorder numbers of the current vertex's retainers, gathered before any is
-    // evaluated so that their forest entries load side by side.
-    let mut numbered: Vec<u32> = Vec::new();
-    for w in (1..n).rev() {
-        if w % (1 << 20) == 0 {
+    // The loop runs over chunks of vertices, each in two passes: the first gathers the
+    // preorder numbers of every retainer of the chunk's vertices (reads that depend on
+    // nothing the loop writes, so the core overlaps their misses freely), the second
+    // evaluates them in order, asking for the forest entries a few retainers ahead.
+    let mut gathered = Gathered::default();
+    let mut hi = n;
+    while hi > 1 {
+        let lo = hi.saturating_sub(chunk.max(1)).max(1);
+        if hi >> 20 != lo >> 20 {
             progress.check()?;
         }
-        // Two steps of look-ahead: where a later vertex's retainers are listed, then,
-        // once that has arrived, the list itself.
-        if w >= 2 * AHEAD {
-            retainers.prefetch_start(vertex[w - 2 * AHEAD]);
-            retainers.prefetch_list(vertex[w - AHEAD]);
-        }
-        let is_virtual = orphans && virtual_child.get(w);
-        if is_virtual {
-            semi[w] = 0;
-        }
-        let node = vertex[w];
-        let preds = retainers.of(NodeIndex(node));
-        if preds.len() == 1 && !is_virtual {
-            // Most heap objects have one retainer: the search reached them through it, so
-            // it is their parent, still unprocessed, and their semi-dominator.
-            semi[w] = parent[w];
+        gathered.fill(lo..hi, &vertex, &dfn, retainers, &virtual_child, orphans);
+        let mut at = 0;
+        for (k, w) in (lo..hi).rev().enumerate() {
+            let Some(count) = gathered.count[k] else {
+                // Most heap objects have one retainer: the search reached them through it,
+                // so it is their parent, still unprocessed, and their semi-dominator.
+                semi[w] = parent[w];
+                forest[w] = Link {
+                    ancestor: parent[w],
+                    best: parent[w],
+                };
+                continue;
+            };
+            let mut s = if orphans && virtual_child.get(w) {
+                0
+            } else {
+                semi[w]
+            };
+            let end = at + count as usize;
+            for j in at..end {
+                if let Some(&later) = gathered.numbers.get(j + FOREST_AHEAD) {
+                    if later as usize > lo {
+                        prefetch(&forest, later as usize);
+                    }
+                }
+                let v = gathered.numbers[j];
+                // Numbered before `w`, `v` is not processed yet (reverse preorder): not in
+                // the forest, its own semi-dominator. Only later vertices need the forest.
+                let found = if (v as usize) < w {
+                    v
+                } else {
+                    eval(v, &mut forest, &semi, &mut path)
+                };
+                if found < s {
+                    s = found;
+                }
+            }
+            at = end;
+            semi[w] = s;
+            // link(parent(w), w)
             forest[w] = Link {
                 ancestor: parent[w],
-                best: parent[w],
+                best: s,
             };
-            continue;
         }
-        let mut s = semi[w];
-        numbered.clear();
-        for (i, &pred) in preds.iter().enumerate() {
-            if let Some(&later) = preds.get(i + AHEAD) {
-                prefetch(&dfn, later as usize);
-            }
-            let v = dfn[pred as usize];
-            if v == NONE {
-                // A leftover: it cannot lower anyone's semi-dominator.
-                continue;
-            }
-            if v as usize > w {
-                prefetch(&forest, v as usize);
-            }
-            numbered.push(v);
-        }
-        for &v in &numbered {
-            // Numbered before `w`, `v` is not processed yet (reverse preorder): not in the
-            // forest, its own semi-dominator. Only later vertices need the forest.
-            let found = if (v as usize) < w {
-                v
-            } else {
-                eval(v, &mut forest, &semi, &mut path)
-            };
-            if found < s {
-                s = found;
-            }
-        }
-        semi[w] = s;
-        // link(parent(w), w)
-        forest[w] = Link {
-            ancestor: parent[w],
-            best: s,
-        };
+        hi = lo;
     }
     drop(forest);
     drop(path);
-    drop(numbered);
+    drop(gathered);
 
     // Immediate dominators by NCA: `parent` becomes `idom` in place (in preorder space).
     let mut idom_pre = parent;
@@ -420,4 +484,82 @@ fn eval(v: u32, forest: &mut [Link], semi: &[u32], path: &mut Vec<u32>) -> u32 {
         link.ancestor = above.ancestor;
     }
     forest[v as usize].best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::weakmap::WeakMapEdges;
+
+    /// A snapshot of `n` objects with `m` random property edges (some weak), in V8's
+    /// layout: what the chunked loop is checked on.
+    fn random_snapshot(n: u32, m: u32, mut seed: u64) -> String {
+        let mut next = |below: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % below as u64) as u32
+        };
+        let mut edges: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n as usize];
+        for _ in 0..m {
+            let from = next(n);
+            let to = 1 + next(n - 1);
+            let kind = if next(8) == 0 { 3 } else { 2 };
+            edges[from as usize].push((kind, to));
+        }
+        let nodes: Vec<String> = (0..n)
+            .map(|i| {
+                let ty = if i == 0 { 9 } else { 3 };
+                format!(
+                    "{ty},1,{},{},{},0",
+                    i * 2 + 1,
+                    1 + i % 7,
+                    edges[i as usize].len()
+                )
+            })
+            .collect();
+        let edges: Vec<String> = edges
+            .iter()
+            .flatten()
+            .map(|(kind, to)| format!("{kind},1,{}", to * 6))
+            .collect();
+        format!(
+            r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","weak","internal","hidden","shortcut"],"string_or_number","node"]}},"node_count":{n},"edge_count":{},"trace_function_count":0}},
+"nodes":[{}],"edges":[{}],"strings":["","p"]}}"#,
+            edges.len(),
+            nodes.join(","),
+            edges.join(",")
+        )
+    }
+
+    fn idoms(json: &str, chunk: usize) -> Vec<u32> {
+        let progress = Progress::new();
+        let graph = crate::read_graph(&json.as_bytes(), &progress).expect("parses");
+        let weakmaps = WeakMapEdges::find(&graph);
+        let page = crate::essential::page_owned(&graph);
+        let (essential, counts) = Essential::compute(&graph, &weakmaps, &page);
+        let retainers = Retainers::build(&graph, &essential, counts);
+        let found = search(&graph, &essential);
+        finish_in_chunks(&graph, &essential, &retainers, found, &progress, chunk)
+            .expect("not cancelled")
+            .idom
+    }
+
+    /// The loop gathers a chunk's retainers before evaluating them: chunks of any size,
+    /// down to one vertex, give the tree of a single chunk holding every vertex.
+    #[test]
+    fn every_chunk_size_gives_the_same_tree() {
+        for (case, (n, m)) in [(300, 700), (2_000, 3_000), (5_000, 15_000)]
+            .into_iter()
+            .enumerate()
+        {
+            let json = random_snapshot(n, m, 0x9E37_79B9_7F4A_7C15 + case as u64);
+            let whole = idoms(&json, n as usize);
+            // Unreachable islands and several retainers per node, or the check is weak.
+            assert!(whole.iter().any(|&d| d != 0), "case {case}: a deep tree");
+            for chunk in [1, 3, 64, 1_000] {
+                assert_eq!(idoms(&json, chunk), whole, "case {case}: chunks of {chunk}");
+            }
+        }
+    }
 }
