@@ -214,7 +214,9 @@ fn visit(
         let e = cursor as usize;
         // The preorder number of a target a few edges on (see `crate::prefetch`).
         if cursor as usize + AHEAD < end as usize {
-            prefetch(dfn, graph.edge_to[e + AHEAD] as usize);
+            let ahead = graph.edge_to[e + AHEAD] as usize;
+            prefetch(dfn, ahead);
+            prefetch(&graph.first_edge, ahead);
         }
         if !essential.retains(e) {
             continue;
