@@ -242,40 +242,66 @@ const CHUNK: usize = 1 << 14;
 /// 0.64-0.69 s, against 0.80-0.90 s at 16 and no better at 64).
 const FOREST_AHEAD: usize = 32;
 
+/// Numbers a chunk gathers at most (4 bytes each) before it ends early, per vertex of
+/// [`CHUNK`]: a chunk's buffer stays a few hundred kilobytes.
+const NUMBERS_PER_VERTEX: usize = 4;
+/// A vertex with more retainers than this (a hidden class held by millions of objects) is
+/// not gathered: its list is read where it is, so no buffer ever holds it.
+const LONG: usize = 4096;
+
+/// How the semi-dominator loop finds a vertex's retainers.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// Its one retainer is its search parent.
+    Parent,
+    /// The next this many gathered numbers.
+    Gathered(u32),
+    /// A long list, read from the retainer index.
+    Long,
+}
+
 /// The preorder numbers of the retainers of a chunk of vertices, in the order the loop
 /// evaluates them (vertices from the last, each vertex's retainers in the index's order).
 #[derive(Default)]
 struct Gathered {
-    /// Per vertex of the chunk, from the last: how many numbers are its retainers', or
-    /// `None` for a vertex whose one retainer is its search parent.
-    count: Vec<Option<u32>>,
+    /// Per vertex of the chunk, from the last.
+    entries: Vec<Entry>,
     numbers: Vec<u32>,
 }
 
 impl Gathered {
+    /// Gathers for the vertices from `hi - 1` down to `lowest`, or fewer, ending after the
+    /// vertex that fills `budget` numbers; returns the last vertex gathered for.
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &mut self,
-        chunk: std::ops::Range<usize>,
+        hi: usize,
+        lowest: usize,
+        budget: usize,
         vertex: &[u32],
         dfn: &[u32],
         retainers: &Retainers,
         virtual_child: &Bits,
         orphans: bool,
-    ) {
-        self.count.clear();
+    ) -> usize {
+        self.entries.clear();
         self.numbers.clear();
-        for w in chunk.clone().rev() {
+        for w in (lowest..hi).rev() {
             // Two steps of look-ahead: where a later vertex's retainers are listed, then,
             // once that has arrived, the list itself.
-            if let Some(far) = w.checked_sub(2 * AHEAD).filter(|&f| f >= chunk.start) {
+            if let Some(far) = w.checked_sub(2 * AHEAD).filter(|&f| f >= lowest) {
                 retainers.prefetch_start(vertex[far]);
             }
-            if let Some(near) = w.checked_sub(AHEAD).filter(|&f| f >= chunk.start) {
+            if let Some(near) = w.checked_sub(AHEAD).filter(|&f| f >= lowest) {
                 retainers.prefetch_list(vertex[near]);
             }
             let preds = retainers.of(NodeIndex(vertex[w]));
             if preds.len() == 1 && !(orphans && virtual_child.get(w)) {
-                self.count.push(None);
+                self.entries.push(Entry::Parent);
+                continue;
+            }
+            if preds.len() > LONG {
+                self.entries.push(Entry::Long);
                 continue;
             }
             let before = self.numbers.len();
@@ -286,8 +312,13 @@ impl Gathered {
                     self.numbers.push(v);
                 }
             }
-            self.count.push(Some((self.numbers.len() - before) as u32));
+            self.entries
+                .push(Entry::Gathered((self.numbers.len() - before) as u32));
+            if self.numbers.len() >= budget {
+                return w;
+            }
         }
+        lowest
     }
 }
 
@@ -371,48 +402,85 @@ fn finish_in_chunks(
     // nothing the loop writes, so the core overlaps their misses freely), the second
     // evaluates them in order, asking for the forest entries a few retainers ahead.
     let mut gathered = Gathered::default();
+    let budget = chunk.max(1) * NUMBERS_PER_VERTEX;
     let mut hi = n;
     while hi > 1 {
-        let lo = hi.saturating_sub(chunk.max(1)).max(1);
+        let lowest = hi.saturating_sub(chunk.max(1)).max(1);
+        let lo = gathered.fill(
+            hi,
+            lowest,
+            budget,
+            &vertex,
+            &dfn,
+            retainers,
+            &virtual_child,
+            orphans,
+        );
         if hi >> 20 != lo >> 20 {
             progress.check()?;
         }
-        gathered.fill(lo..hi, &vertex, &dfn, retainers, &virtual_child, orphans);
         let mut at = 0;
         for (k, w) in (lo..hi).rev().enumerate() {
-            let Some(count) = gathered.count[k] else {
-                // Most heap objects have one retainer: the search reached them through it,
-                // so it is their parent, still unprocessed, and their semi-dominator.
-                semi[w] = parent[w];
-                forest[w] = Link {
-                    ancestor: parent[w],
-                    best: parent[w],
-                };
-                continue;
+            let count = match gathered.entries[k] {
+                Entry::Parent => {
+                    // Most heap objects have one retainer: the search reached them through
+                    // it, so it is their parent, still unprocessed, and their
+                    // semi-dominator.
+                    semi[w] = parent[w];
+                    forest[w] = Link {
+                        ancestor: parent[w],
+                        best: parent[w],
+                    };
+                    continue;
+                }
+                Entry::Gathered(count) => count as usize,
+                Entry::Long => 0,
             };
             let mut s = if orphans && virtual_child.get(w) {
                 0
             } else {
                 semi[w]
             };
-            let end = at + count as usize;
+            // Numbered before `w`, `v` is not processed yet (reverse preorder): not in the
+            // forest, its own semi-dominator. Only later vertices need the forest.
+            let mut lower = |v: u32, forest: &mut [Link]| {
+                let found = if (v as usize) < w {
+                    v
+                } else {
+                    eval(v, forest, &semi, &mut path)
+                };
+                if found < s {
+                    s = found;
+                }
+            };
+            if let Entry::Long = gathered.entries[k] {
+                let preds = retainers.of(NodeIndex(vertex[w]));
+                for (i, &pred) in preds.iter().enumerate() {
+                    // Two steps: a later retainer's preorder number, then, once it has
+                    // arrived, its forest entry.
+                    if let Some(&far) = preds.get(i + 2 * AHEAD) {
+                        prefetch(&dfn, far as usize);
+                    }
+                    if let Some(&near) = preds.get(i + AHEAD) {
+                        let v = dfn[near as usize];
+                        if v != NONE && v as usize > w {
+                            prefetch(&forest, v as usize);
+                        }
+                    }
+                    let v = dfn[pred as usize];
+                    if v != NONE {
+                        lower(v, &mut forest);
+                    }
+                }
+            }
+            let end = at + count;
             for j in at..end {
                 if let Some(&later) = gathered.numbers.get(j + FOREST_AHEAD) {
                     if later as usize > lo {
                         prefetch(&forest, later as usize);
                     }
                 }
-                let v = gathered.numbers[j];
-                // Numbered before `w`, `v` is not processed yet (reverse preorder): not in
-                // the forest, its own semi-dominator. Only later vertices need the forest.
-                let found = if (v as usize) < w {
-                    v
-                } else {
-                    eval(v, &mut forest, &semi, &mut path)
-                };
-                if found < s {
-                    s = found;
-                }
+                lower(gathered.numbers[j], &mut forest);
             }
             at = end;
             semi[w] = s;
@@ -493,9 +561,10 @@ mod tests {
     use super::*;
     use crate::weakmap::WeakMapEdges;
 
-    /// A snapshot of `n` objects with `m` random property edges (some weak), in V8's
-    /// layout: what the chunked loop is checked on.
-    fn random_snapshot(n: u32, m: u32, mut seed: u64) -> String {
+    /// A snapshot of `n` objects with `m` random property edges (some weak), and `hub`
+    /// more edges to the last object from the first ones, in V8's layout: what the chunked
+    /// loop is checked on.
+    fn random_snapshot(n: u32, m: u32, hub: u32, mut seed: u64) -> String {
         let mut next = |below: u32| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -508,6 +577,9 @@ mod tests {
             let to = 1 + next(n - 1);
             let kind = if next(8) == 0 { 3 } else { 2 };
             edges[from as usize].push((kind, to));
+        }
+        for from in 0..hub {
+            edges[from as usize].push((2, n - 1));
         }
         let nodes: Vec<String> = (0..n)
             .map(|i| {
@@ -547,15 +619,23 @@ mod tests {
             .idom
     }
 
-    /// The loop gathers a chunk's retainers before evaluating them: chunks of any size,
-    /// down to one vertex, give the tree of a single chunk holding every vertex.
+    /// The loop gathers a chunk's retainers before evaluating them (a chunk ends early
+    /// once it holds four numbers a vertex; a list past [`LONG`] is read in place): chunks
+    /// of any size, down to one vertex, give the tree of a single chunk holding every
+    /// vertex.
     #[test]
     fn every_chunk_size_gives_the_same_tree() {
-        for (case, (n, m)) in [(300, 700), (2_000, 3_000), (5_000, 15_000)]
-            .into_iter()
-            .enumerate()
+        let hub = LONG as u32 + 100;
+        for (case, (n, m, hub)) in [
+            (300, 700, 0),
+            (2_000, 3_000, 0),
+            (5_000, 15_000, 0),
+            (6_000, 12_000, hub),
+        ]
+        .into_iter()
+        .enumerate()
         {
-            let json = random_snapshot(n, m, 0x9E37_79B9_7F4A_7C15 + case as u64);
+            let json = random_snapshot(n, m, hub, 0x9E37_79B9_7F4A_7C15 + case as u64);
             let whole = idoms(&json, n as usize);
             // Unreachable islands and several retainers per node, or the check is weak.
             assert!(whole.iter().any(|&d| d != 0), "case {case}: a deep tree");
