@@ -162,8 +162,8 @@ impl Snapshot {
         // as soon as it is built), the owners self sizes are attributed to, and the
         // distances. The self sizes leave the graph for the second lane to move (nothing
         // before the retained sums reads them); the owners are found with a small stack,
-        // so the second lane never holds more than one four-byte column beside the
-        // semi-dominators' peak.
+        // so beside the semi-dominators' peak the second lane holds one four-byte column
+        // (owners, then distances) and the distances' frontier.
         progress.start(Phase::Dominators, 0);
         progress.step("retainers, dominators | distances, self sizes");
         let mut self_sizes = std::mem::take(&mut graph.node_self_size);
