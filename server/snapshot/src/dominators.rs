@@ -269,34 +269,55 @@ struct Gathered {
     numbers: Vec<u32>,
 }
 
+/// What the semi-dominator loop reads a vertex's retainers through.
+struct Lists<'a> {
+    /// Nodes by preorder number.
+    vertex: &'a [u32],
+    /// Preorder number by node (`NONE`: a leftover).
+    dfn: &'a [u32],
+    retainers: &'a Retainers,
+    /// Vertices numbered from a virtual root edge (empty when there are none).
+    virtual_child: &'a Bits,
+    /// Whether any vertex was numbered from a virtual root edge.
+    orphans: bool,
+}
+
+impl Lists<'_> {
+    /// The retainers of vertex `w`, as nodes.
+    #[inline(always)]
+    fn of(&self, w: usize) -> &[u32] {
+        self.retainers.of(NodeIndex(self.vertex[w]))
+    }
+    /// A retainer's preorder number; `None` for a leftover, which cannot lower anyone's
+    /// semi-dominator.
+    #[inline(always)]
+    fn number(&self, pred: u32) -> Option<u32> {
+        Some(self.dfn[pred as usize]).filter(|&v| v != NONE)
+    }
+    /// Whether `w` was numbered from a virtual root edge (its semi-dominator is the root).
+    #[inline(always)]
+    fn is_virtual_child(&self, w: usize) -> bool {
+        self.orphans && self.virtual_child.get(w)
+    }
+}
+
 impl Gathered {
     /// Gathers for the vertices from `hi - 1` down to `lowest`, or fewer, ending after the
     /// vertex that fills `budget` numbers; returns the last vertex gathered for.
-    #[allow(clippy::too_many_arguments)]
-    fn fill(
-        &mut self,
-        hi: usize,
-        lowest: usize,
-        budget: usize,
-        vertex: &[u32],
-        dfn: &[u32],
-        retainers: &Retainers,
-        virtual_child: &Bits,
-        orphans: bool,
-    ) -> usize {
+    fn fill(&mut self, hi: usize, lowest: usize, budget: usize, lists: &Lists<'_>) -> usize {
         self.entries.clear();
         self.numbers.clear();
         for w in (lowest..hi).rev() {
             // Two steps of look-ahead: where a later vertex's retainers are listed, then,
             // once that has arrived, the list itself.
             if let Some(far) = w.checked_sub(2 * AHEAD).filter(|&f| f >= lowest) {
-                retainers.prefetch_start(vertex[far]);
+                lists.retainers.prefetch_start(lists.vertex[far]);
             }
             if let Some(near) = w.checked_sub(AHEAD).filter(|&f| f >= lowest) {
-                retainers.prefetch_list(vertex[near]);
+                lists.retainers.prefetch_list(lists.vertex[near]);
             }
-            let preds = retainers.of(NodeIndex(vertex[w]));
-            if preds.len() == 1 && !(orphans && virtual_child.get(w)) {
+            let preds = lists.of(w);
+            if preds.len() == 1 && !lists.is_virtual_child(w) {
                 self.entries.push(Entry::Parent);
                 continue;
             }
@@ -306,9 +327,7 @@ impl Gathered {
             }
             let before = self.numbers.len();
             for &pred in preds {
-                let v = dfn[pred as usize];
-                // A leftover cannot lower anyone's semi-dominator.
-                if v != NONE {
+                if let Some(v) = lists.number(pred) {
                     self.numbers.push(v);
                 }
             }
@@ -401,26 +420,25 @@ fn finish_in_chunks(
     // preorder numbers of every retainer of the chunk's vertices (reads that depend on
     // nothing the loop writes, so the core overlaps their misses freely), the second
     // evaluates them in order, asking for the forest entries a few retainers ahead.
+    let lists = Lists {
+        vertex: &vertex,
+        dfn: &dfn,
+        retainers,
+        virtual_child: &virtual_child,
+        orphans,
+    };
     let mut gathered = Gathered::default();
     let budget = chunk.max(1) * NUMBERS_PER_VERTEX;
     let mut hi = n;
     while hi > 1 {
         let lowest = hi.saturating_sub(chunk.max(1)).max(1);
-        let lo = gathered.fill(
-            hi,
-            lowest,
-            budget,
-            &vertex,
-            &dfn,
-            retainers,
-            &virtual_child,
-            orphans,
-        );
+        let lo = gathered.fill(hi, lowest, budget, &lists);
         if hi >> 20 != lo >> 20 {
             progress.check()?;
         }
         let mut at = 0;
         for (k, w) in (lo..hi).rev().enumerate() {
+            // The common case first, before anything else is read for the vertex.
             let count = match gathered.entries[k] {
                 Entry::Parent => {
                     // Most heap objects have one retainer: the search reached them through
@@ -436,7 +454,7 @@ fn finish_in_chunks(
                 Entry::Gathered(count) => count as usize,
                 Entry::Long => 0,
             };
-            let mut s = if orphans && virtual_child.get(w) {
+            let mut s = if lists.is_virtual_child(w) {
                 0
             } else {
                 semi[w]
@@ -454,21 +472,19 @@ fn finish_in_chunks(
                 }
             };
             if let Entry::Long = gathered.entries[k] {
-                let preds = retainers.of(NodeIndex(vertex[w]));
+                let preds = lists.of(w);
                 for (i, &pred) in preds.iter().enumerate() {
                     // Two steps: a later retainer's preorder number, then, once it has
                     // arrived, its forest entry.
                     if let Some(&far) = preds.get(i + 2 * AHEAD) {
-                        prefetch(&dfn, far as usize);
+                        prefetch(lists.dfn, far as usize);
                     }
-                    if let Some(&near) = preds.get(i + AHEAD) {
-                        let v = dfn[near as usize];
-                        if v != NONE && v as usize > w {
+                    if let Some(v) = preds.get(i + AHEAD).and_then(|&p| lists.number(p)) {
+                        if v as usize > w {
                             prefetch(&forest, v as usize);
                         }
                     }
-                    let v = dfn[pred as usize];
-                    if v != NONE {
+                    if let Some(v) = lists.number(pred) {
                         lower(v, &mut forest);
                     }
                 }
