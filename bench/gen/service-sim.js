@@ -31,11 +31,14 @@ const v8 = require('node:v8');
 // ---------------------------------------------------------------------------------------
 
 // `users` drives the steady heap; the rest scale from it. Calibrated on Node 20 so that
-// the final snapshot is about 10 MB, 200 MB and 1 GB (12M nodes, 38M edges).
+// the final snapshot is about 10 MB, 200 MB and 1 GB (12M nodes, 38M edges). `xl` (five
+// times `large`) is as large as the 24 GiB benchmark machine can write: A is 4.1 GiB
+// (53M nodes); Node is killed for memory writing B (23.5 GB resident, 9x its heap).
 const SIZES = {
   small: { users: 500, requests: 600 },
   medium: { users: 20_500, requests: 20_500 },
   large: { users: 100_000, requests: 100_000 },
+  xl: { users: 500_000, requests: 500_000 },
 };
 
 function parseArgs(argv) {
@@ -56,7 +59,7 @@ function parseArgs(argv) {
     else if (arg === '-h' || arg === '--help') {
       process.stdout.write(
         'usage: node --expose-gc --max-old-space-size=MB service-sim.js ' +
-          '--size small|medium|large --out DIR [--force] [--users N --requests N]\n' +
+          '--size small|medium|large|xl --out DIR [--force] [--users N --requests N]\n' +
           '       node --max-old-space-size=MB service-sim.js --serve [--port N] --size ... [--users N --requests N]\n',
       );
       process.exit(0);
